@@ -1,0 +1,17 @@
+"""Test overrides: the same real PostgreSQL and Redis, a throwaway media folder, fast hashing."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from config.settings import *
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="hub-test-media-"))
+INBOX_ROOT = Path(tempfile.mkdtemp(prefix="hub-test-inbox-"))
+DEBUG = False
+LOGGING = {"version": 1, "disable_existing_loggers": False}
+# Each xdist-less test run gets its own Redis database number to avoid stepping on a dev worker.
+CELERY_BROKER_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -1,0 +1,251 @@
+"""The domain: shops, shipments, their events and status history, consolidation units."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework_api_key.models import AbstractAPIKey
+
+from shipments.statuses import EVENT_CODE_CHOICES, Stage, Status
+
+
+class Shop(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ShopAPIKey(AbstractAPIKey):
+    """Hashed API key of a shop; several per shop, named, revocable (the key is shown once)."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="api_keys")
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "shop API key"
+        verbose_name_plural = "shop API keys"
+
+
+class TransportUnit(models.Model):
+    class Kind(models.TextChoices):
+        CONTAINER = "container"
+        ULD = "uld", "ULD"
+        PALLET = "pallet"
+        BAG = "bag"
+        TRAIN = "train"
+        FLIGHT = "flight"
+        OTHER = "other"
+
+    number = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OTHER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.number}"
+
+
+class Shipment(models.Model):
+    tracking_number = models.CharField(max_length=64, unique=True)
+    order_number = models.CharField(
+        max_length=64, blank=True, default="", db_index=True
+    )
+    # Null until a shop registers it: feeds often report a parcel before its shop does.
+    shop = models.ForeignKey(
+        Shop, null=True, blank=True, on_delete=models.PROTECT, related_name="shipments"
+    )
+    carrier = models.CharField(max_length=64, blank=True, default="")
+    transport_mode = models.CharField(max_length=16, blank=True, default="")
+    origin_country = models.CharField(max_length=2, blank=True, default="")
+    destination_country = models.CharField(max_length=2, blank=True, default="")
+    weight_kg = models.DecimalField(
+        max_digits=12, decimal_places=3, null=True, blank=True
+    )
+    declared_value = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    currency = models.CharField(max_length=3, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+
+    status = models.CharField(
+        max_length=24, choices=Status.choices, default=Status.PENDING
+    )
+    stage = models.CharField(
+        max_length=24, choices=Stage.choices, blank=True, default=""
+    )
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    status_event = models.ForeignKey(
+        "TrackingEvent",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["shop", "updated_at", "id"], name="shipment_shop_updated"
+            ),
+            models.Index(fields=["status", "stage"], name="shipment_status_stage"),
+            models.Index(
+                fields=["destination_country", "status"], name="shipment_dest_status"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=Status.values), name="shipment_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.tracking_number
+
+
+class TrackingEvent(models.Model):
+    """One event as one source reported it. Either on a shipment or on a transport unit."""
+
+    class TzSource(models.TextChoices):
+        EXPLICIT = "explicit"
+        SEPARATE_FIELD = "separate_field"
+        LOCATION = "location"
+        FEED_DEFAULT = "feed_default"
+
+    # The composite (shipment, occurred_at) and (unit, occurred_at) indexes serve these FKs; a
+    # second single-column index would only slow the bulk insert path.
+    shipment = models.ForeignKey(
+        Shipment,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_index=False,
+    )
+    unit = models.ForeignKey(
+        TransportUnit,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_index=False,
+    )
+    code = models.CharField(max_length=40, choices=EVENT_CODE_CHOICES)
+    status = models.CharField(max_length=24, blank=True, default="")
+    stage = models.CharField(max_length=24, blank=True, default="")
+    occurred_at = models.DateTimeField()
+    utc_offset_minutes = models.SmallIntegerField()
+    tz_source = models.CharField(max_length=16, choices=TzSource.choices)
+    location_name = models.CharField(max_length=200, blank=True, default="")
+    location_code = models.CharField(max_length=10, blank=True, default="")
+    country = models.CharField(max_length=2, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    warehouse = models.ForeignKey(
+        "warehouses.Warehouse",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    feed = models.ForeignKey(
+        "warehouses.Feed",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    run = models.ForeignKey(
+        "warehouses.FeedRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    source_line = models.IntegerField(default=0)
+    raw = models.TextField(blank=True, default="")
+    extra = models.JSONField(default=dict, blank=True)
+    # sha256 of (source, tracking number or unit, code, occurred_at, location): re-delivery of
+    # the same event by the same source can never insert a second row.
+    dedupe_key = models.CharField(max_length=64, unique=True)
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["shipment", "occurred_at"], name="event_shipment_time"
+            ),
+            models.Index(fields=["unit", "occurred_at"], name="event_unit_time"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(shipment__isnull=False) & Q(unit__isnull=True))
+                | (Q(shipment__isnull=True) & Q(unit__isnull=False)),
+                name="event_on_shipment_xor_unit",
+            ),
+            models.CheckConstraint(
+                condition=Q(utc_offset_minutes__gte=-18 * 60)
+                & Q(utc_offset_minutes__lte=18 * 60),
+                name="event_offset_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} @ {self.occurred_at:%Y-%m-%d %H:%M}Z"
+
+
+class StatusChange(models.Model):
+    """History of a shipment's status; every row names the event that caused it."""
+
+    shipment = models.ForeignKey(
+        Shipment, on_delete=models.CASCADE, related_name="status_changes"
+    )
+    from_status = models.CharField(max_length=24)
+    to_status = models.CharField(max_length=24)
+    from_stage = models.CharField(max_length=24, blank=True, default="")
+    to_stage = models.CharField(max_length=24, blank=True, default="")
+    event = models.ForeignKey(
+        TrackingEvent, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["shipment", "changed_at"], name="statuschange_shipment"
+            )
+        ]
+
+
+class UnitMembership(models.Model):
+    """A shipment inside a transport unit from loaded_at until unloaded_at (open while null)."""
+
+    unit = models.ForeignKey(
+        TransportUnit, on_delete=models.CASCADE, related_name="memberships"
+    )
+    shipment = models.ForeignKey(
+        Shipment, on_delete=models.CASCADE, related_name="memberships"
+    )
+    loaded_at = models.DateTimeField()
+    unloaded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["unit", "loaded_at"], name="membership_unit_loaded")
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["unit", "shipment", "loaded_at"], name="membership_unique_load"
+            ),
+            models.CheckConstraint(
+                condition=Q(unloaded_at__isnull=True)
+                | Q(unloaded_at__gte=models.F("loaded_at")),
+                name="membership_unload_after_load",
+            ),
+        ]

@@ -1,0 +1,326 @@
+"""The bulk write path: the only code that writes tracking events.
+
+One call records one batch inside the caller's transaction, in a constant number of queries:
+
+1. COPY the batch into a per-connection temporary staging table.
+2. Upsert the shipments (and transport units) the batch names.
+3. INSERT the events from staging with ON CONFLICT (dedupe_key) DO NOTHING, and note which
+   shipments gained an event (directly, or through a unit they were inside at that moment).
+4. Lock those shipments in id order, then recompute their status set-based (the lock is taken in
+   its own statement so the recompute sees every event committed by a concurrent batch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection
+
+from shipments.statuses import status_for
+
+
+@dataclass(slots=True)
+class EventInput:
+    """A normalized event, ready to record. `occurred_at` is aware and in UTC."""
+
+    line: int
+    code: str
+    occurred_at: datetime
+    utc_offset_minutes: int
+    tz_source: str
+    tracking_number: str = ""
+    unit_number: str = ""
+    unit_kind: str = ""
+    location_name: str = ""
+    location_code: str = ""
+    country: str = ""
+    description: str = ""
+    order_number: str = ""
+    carrier: str = ""
+    transport_mode: str = ""
+    weight_kg: Decimal | None = None
+    raw: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def dedupe_key(self, source: str) -> str:
+        """Identity within a source: (source, parcel or unit, code, time, place)."""
+        subject = self.tracking_number or f"unit:{self.unit_number}"
+        place = self.location_code or self.location_name.strip().lower()
+        text = "|".join(
+            (source, subject, self.code, self.occurred_at.isoformat(), place)
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class RecordResult:
+    created: int = 0
+    duplicates: int = 0
+    status_changes: int = 0
+    # (line, line it repeats) for rows that repeat an event of the same run: a duplicate row
+    # inside one file, which the operator should hear about (re-deliveries stay silent).
+    repeated_lines: list[tuple[int, int]] = field(default_factory=list)
+
+
+_STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS hub_event_stage (
+    line integer, tracking_number text, unit_number text, unit_kind text, code text,
+    status text, stage text, occurred_at timestamptz, utc_offset_minutes integer,
+    tz_source text, location_name text, location_code text, country text, description text,
+    order_number text, carrier text, transport_mode text, weight_kg numeric, raw text,
+    extra jsonb, dedupe_key text
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS hub_touched (shipment_id bigint) ON COMMIT DELETE ROWS;
+TRUNCATE hub_event_stage, hub_touched;
+"""
+
+_COPY = (
+    "COPY hub_event_stage (line, tracking_number, unit_number, unit_kind, code, status, stage,"
+    " occurred_at, utc_offset_minutes, tz_source, location_name, location_code, country,"
+    " description, order_number, carrier, transport_mode, weight_kg, raw, extra, dedupe_key)"
+    " FROM STDIN"
+)
+
+# Facts about a shipment only fill blanks: the first source to know an order number wins, and a
+# later feed never overwrites what a shop registered.
+_UPSERT_SHIPMENTS = """
+INSERT INTO shipments_shipment AS s (
+    tracking_number, order_number, carrier, transport_mode, origin_country,
+    destination_country, weight_kg, currency, metadata, status, stage, created_at, updated_at)
+SELECT tracking_number, max(order_number), max(carrier), max(transport_mode),
+       coalesce(max(country) FILTER (WHERE stage IN ('first_mile', 'export_customs')), ''),
+       coalesce(max(country) FILTER (WHERE stage IN ('import_customs', 'last_mile')), ''),
+       max(weight_kg), '', '{}'::jsonb, 'pending', '', now(), now()
+FROM hub_event_stage
+WHERE tracking_number <> ''
+GROUP BY tracking_number
+ORDER BY tracking_number
+ON CONFLICT (tracking_number) DO UPDATE SET
+    order_number = coalesce(nullif(s.order_number, ''), EXCLUDED.order_number),
+    carrier = coalesce(nullif(s.carrier, ''), EXCLUDED.carrier),
+    transport_mode = coalesce(nullif(s.transport_mode, ''), EXCLUDED.transport_mode),
+    origin_country = coalesce(nullif(s.origin_country, ''), EXCLUDED.origin_country),
+    destination_country = coalesce(nullif(s.destination_country, ''),
+                                   EXCLUDED.destination_country),
+    weight_kg = coalesce(s.weight_kg, EXCLUDED.weight_kg)
+WHERE (s.order_number = '' AND EXCLUDED.order_number <> '')
+   OR (s.carrier = '' AND EXCLUDED.carrier <> '')
+   OR (s.transport_mode = '' AND EXCLUDED.transport_mode <> '')
+   OR (s.origin_country = '' AND EXCLUDED.origin_country <> '')
+   OR (s.destination_country = '' AND EXCLUDED.destination_country <> '')
+   OR (s.weight_kg IS NULL AND EXCLUDED.weight_kg IS NOT NULL)
+"""
+
+_UPSERT_UNITS = """
+INSERT INTO shipments_transportunit (number, kind, created_at)
+SELECT unit_number, coalesce(nullif(max(unit_kind), ''), 'other'), now()
+FROM hub_event_stage
+WHERE tracking_number = '' AND unit_number <> ''
+GROUP BY unit_number
+ORDER BY unit_number
+ON CONFLICT (number) DO NOTHING
+"""
+
+# An event on a unit touches every shipment inside the unit at that moment, found through the
+# membership intervals: one event row, never one per parcel.
+_INSERT_EVENTS = """
+WITH inserted AS (
+    INSERT INTO shipments_trackingevent (
+        shipment_id, unit_id, code, status, stage, occurred_at, utc_offset_minutes, tz_source,
+        location_name, location_code, country, description, warehouse_id, feed_id, run_id,
+        source_line, raw, extra, dedupe_key, recorded_at)
+    SELECT s.id, u.id, st.code, st.status, st.stage, st.occurred_at, st.utc_offset_minutes,
+           st.tz_source, st.location_name, st.location_code, st.country, st.description,
+           %(warehouse_id)s, %(feed_id)s, %(run_id)s, st.line, st.raw, st.extra,
+           st.dedupe_key, now()
+    FROM hub_event_stage st
+    LEFT JOIN shipments_shipment s
+           ON st.tracking_number <> '' AND s.tracking_number = st.tracking_number
+    LEFT JOIN shipments_transportunit u
+           ON st.tracking_number = '' AND u.number = st.unit_number
+    ORDER BY st.line
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING shipment_id, unit_id, occurred_at
+), touched AS (
+    INSERT INTO hub_touched (shipment_id)
+    SELECT shipment_id FROM inserted WHERE shipment_id IS NOT NULL
+    UNION
+    SELECT m.shipment_id
+    FROM inserted i
+    JOIN shipments_unitmembership m
+      ON m.unit_id = i.unit_id AND m.loaded_at <= i.occurred_at
+     AND (m.unloaded_at IS NULL OR m.unloaded_at > i.occurred_at)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM touched)
+"""
+
+_REPEATS_IN_RUN = """
+SELECT st.line, e.source_line
+FROM hub_event_stage st
+JOIN shipments_trackingevent e ON e.dedupe_key = st.dedupe_key
+WHERE e.run_id = %(run_id)s AND e.source_line <> st.line
+ORDER BY st.line
+"""
+
+_LOCK_TOUCHED = """
+SELECT 1 FROM shipments_shipment
+WHERE id IN (SELECT shipment_id FROM hub_touched)
+ORDER BY id
+FOR UPDATE
+"""
+
+# Status rules (DESIGN.md): the latest event by occurred_at decides, so a late report of an
+# earlier event never moves a status back; after the first delivery only another delivery or a
+# return counts; every change is written to the history with the event that caused it.
+RECOMPUTE_SQL = """
+WITH t AS (SELECT DISTINCT shipment_id AS id FROM hub_touched),
+eff AS (
+    SELECT e.shipment_id, e.id, e.code, e.status, e.stage, e.occurred_at
+    FROM shipments_trackingevent e JOIN t ON e.shipment_id = t.id
+    UNION ALL
+    SELECT m.shipment_id, e.id, e.code, e.status, e.stage, e.occurred_at
+    FROM shipments_unitmembership m
+    JOIN t ON m.shipment_id = t.id
+    JOIN shipments_trackingevent e
+      ON e.unit_id = m.unit_id AND e.occurred_at >= m.loaded_at
+     AND (m.unloaded_at IS NULL OR e.occurred_at < m.unloaded_at)
+),
+delivered AS (
+    SELECT shipment_id, min(occurred_at) AS at FROM eff WHERE status = 'delivered'
+    GROUP BY shipment_id
+),
+counted AS (
+    SELECT eff.* FROM eff LEFT JOIN delivered d USING (shipment_id)
+    WHERE eff.status <> ''
+      AND (d.at IS NULL OR eff.occurred_at <= d.at
+           OR eff.code IN ('delivered', 'returning', 'returned'))
+),
+latest AS (
+    SELECT DISTINCT ON (shipment_id) shipment_id, id, status
+    FROM counted ORDER BY shipment_id, occurred_at DESC, id DESC
+),
+latest_stage AS (
+    SELECT DISTINCT ON (shipment_id) shipment_id, stage
+    FROM counted WHERE stage <> '' ORDER BY shipment_id, occurred_at DESC, id DESC
+),
+last_event AS (SELECT shipment_id, max(occurred_at) AS at FROM eff GROUP BY shipment_id),
+changed AS (
+    UPDATE shipments_shipment s SET
+        status = coalesce(l.status, s.status),
+        stage = coalesce(ls.stage, s.stage),
+        status_event_id = coalesce(l.id, s.status_event_id),
+        status_changed_at = CASE WHEN l.status IS DISTINCT FROM old.status AND l.status IS NOT NULL
+                                 THEN now() ELSE s.status_changed_at END,
+        last_event_at = le.at,
+        updated_at = now()
+    FROM last_event le
+    JOIN shipments_shipment old ON old.id = le.shipment_id
+    LEFT JOIN latest l ON l.shipment_id = le.shipment_id
+    LEFT JOIN latest_stage ls ON ls.shipment_id = le.shipment_id
+    WHERE s.id = le.shipment_id
+      AND (s.status_event_id IS DISTINCT FROM coalesce(l.id, s.status_event_id)
+           OR s.last_event_at IS DISTINCT FROM le.at
+           OR s.stage IS DISTINCT FROM coalesce(ls.stage, s.stage))
+    RETURNING s.id, old.status AS from_status, s.status AS to_status,
+              old.stage AS from_stage, s.stage AS to_stage, s.status_event_id AS event_id
+), history AS (
+    INSERT INTO shipments_statuschange (
+        shipment_id, from_status, to_status, from_stage, to_stage, event_id, changed_at)
+    SELECT id, from_status, to_status, from_stage, to_stage, event_id, now()
+    FROM changed
+    WHERE from_status <> to_status OR from_stage <> to_stage
+    RETURNING 1
+)
+SELECT count(*) FROM history
+"""
+
+
+def _row(event: EventInput, source: str) -> tuple[object, ...]:
+    status, stage = status_for(event.code)
+    return (
+        event.line,
+        event.tracking_number,
+        event.unit_number,
+        event.unit_kind,
+        event.code,
+        status,
+        stage,
+        event.occurred_at,
+        event.utc_offset_minutes,
+        event.tz_source,
+        event.location_name,
+        event.location_code,
+        event.country,
+        event.description,
+        event.order_number,
+        event.carrier,
+        event.transport_mode,
+        event.weight_kg,
+        event.raw,
+        json.dumps(event.extra, default=str, ensure_ascii=False),
+        event.dedupe_key(source),
+    )
+
+
+def events_record(
+    *,
+    events: Sequence[EventInput],
+    feed_id: int | None,
+    run_id: int | None,
+    warehouse_id: int | None,
+    source: str | None = None,
+) -> RecordResult:
+    """Record a batch of events; call inside a transaction (the caller commits the batch).
+
+    Re-recording the same events is a no-op (dedupe key). `source` defaults to the feed id.
+    """
+    if not events:
+        return RecordResult()
+    source_key = source if source is not None else f"feed:{feed_id}"
+    with connection.cursor() as cursor:
+        cursor.execute(_STAGING_DDL)
+        with cursor.copy(_COPY) as copy:
+            for event in events:
+                copy.write_row(_row(event, source_key))
+        cursor.execute(_UPSERT_SHIPMENTS)
+        cursor.execute(_UPSERT_UNITS)
+        cursor.execute(
+            _INSERT_EVENTS,
+            {"warehouse_id": warehouse_id, "feed_id": feed_id, "run_id": run_id},
+        )
+        created, _ = cursor.fetchone()
+        repeats: list[tuple[int, int]] = []
+        if run_id is not None and int(created) < len(events):
+            cursor.execute(_REPEATS_IN_RUN, {"run_id": run_id})
+            repeats = [(int(a), int(b)) for a, b in cursor.fetchall()]
+        cursor.execute(_LOCK_TOUCHED)
+        cursor.execute(RECOMPUTE_SQL)
+        (changes,) = cursor.fetchone()
+    return RecordResult(
+        created=int(created),
+        duplicates=len(events) - int(created),
+        status_changes=int(changes),
+        repeated_lines=repeats,
+    )
+
+
+def shipments_recompute(*, shipment_ids: Sequence[int]) -> int:
+    """Recompute the status of the given shipments (after memberships change). Returns changes."""
+    if not shipment_ids:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(_STAGING_DDL)
+        cursor.execute(
+            "INSERT INTO hub_touched (shipment_id) SELECT unnest(%s::bigint[])",
+            [list(shipment_ids)],
+        )
+        cursor.execute(_LOCK_TOUCHED)
+        cursor.execute(RECOMPUTE_SQL)
+        (changes,) = cursor.fetchone()
+    return int(changes)

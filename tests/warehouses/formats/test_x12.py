@@ -1,0 +1,618 @@
+"""ANSI X12 parser: the public sample files, our own multi-group fixture, envelope failures."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shipments.statuses import EVENT_CODES
+from tests.samples import SAMPLES
+from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
+from warehouses.formats.x12 import interchange_ids, parse
+from warehouses.formats.x12_codes import STATUS_CODES, TIME_CODES
+
+X12 = SAMPLES / "x12"
+FIXTURES = Path(__file__).parent / "fixtures" / "x12"
+SAMPLE_ID = "SENDER1/RECEIVER1/000000263"
+FIXTURE_ID = "HUBSENDER/HUBRECEIVER/000000901"
+
+
+def run(data: bytes) -> list[ParseItem]:
+    return list(parse(io.BytesIO(data), ParseOptions()))
+
+
+def run_file(path: Path) -> list[ParseItem]:
+    with path.open("rb") as stream:
+        return list(parse(stream, ParseOptions()))
+
+
+def records(items: list[ParseItem]) -> list[Record]:
+    return [item for item in items if isinstance(item, Record)]
+
+
+def errors(items: list[ParseItem]) -> list[tuple[int, str, str]]:
+    return [(i.line, i.field, i.reason) for i in items if isinstance(i, RecordError)]
+
+
+def isa(control: str = "000000001", sender: str = "SENDER", sep: str = "*", end: str = "~") -> str:
+    fields = ["ISA", "00", " " * 10, "00", " " * 10, "ZZ", sender.ljust(15), "ZZ"]
+    fields += ["RECEIVER".ljust(15), "240305", "0930", "U", "00401", control, "0", "P", ">"]
+    header = sep.join(fields) + end
+    assert len(header) == 106
+    return header
+
+
+def tx(kind: str, control: str, *body: str, count: int | None = None) -> list[str]:
+    segments = [f"ST*{kind}*{control}", *body]
+    segments.append(f"SE*{count if count is not None else len(segments) + 1}*{control}")
+    return segments
+
+
+def interchange(*segments: str, control: str = "000000001", sender: str = "SENDER") -> bytes:
+    return (isa(control, sender) + "\n" + "".join(s + "~\n" for s in segments)).encode()
+
+
+def group(*sets: list[str], control: str = "1", count: int | None = None) -> list[str]:
+    body = [segment for one in sets for segment in one]
+    total = len(sets) if count is None else count
+    return [f"GS*QM*S*R*20240305*0930*{control}*X*004010", *body, f"GE*{total}*{control}"]
+
+
+STATUS_214 = (
+    "B10*PRO1*SHIP1*HBCX",
+    "LX*1",
+    "AT7*X4*NS***20240306*0645*CS",
+)
+
+
+def status_interchange(*body: str, control: str = "000000001") -> bytes:
+    return interchange(*group(tx("214", "0001", *body)), f"IEA*1*{control}", control=control)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public samples
+
+
+def test_shipment_status_sample_yields_the_x3_arrival_in_chicago_time_at_decorah() -> None:
+    items = run_file(X12 / "ShipmentStatus.txt")
+    [record] = records(items)
+    assert record.line == 12
+    assert record.tracking_number == "123456"  # B10-02 is empty, so B10-01
+    assert record.event_code == "arrived"
+    assert record.partner_code == "X3"
+    assert record.event_time == datetime(1997, 9, 25, 8, 30)
+    assert record.time_zone == "America/Chicago"
+    assert record.location_name == "DECORAH, IA"
+    assert record.country == "US"
+    assert record.carrier == "BAWC"
+    assert record.description == "Arrived at pick-up location"
+    assert record.raw.startswith("B10*123456**BAWC**RU*ROUTE1~AT7*X3*NS")
+    assert record.extra["interchange"] == SAMPLE_ID
+    assert record.extra["references"] == {"L11:EQ": "55555555", "B10-01": "123456"}
+    assert record.extra["time_code"] == "CT"
+    assert record.extra["location_source"] == "N1:SF"
+    assert record.extra["latitude"] == pytest.approx(43.31)
+    assert record.extra["longitude"] == pytest.approx(-91.790556)
+    # The sample's GE01 claims two sets for one: reported, the good set is kept.
+    assert errors(items) == [
+        (15, "GE01", "GE01 says 2 transaction sets but functional group 000000001 holds 1")
+    ]
+
+
+def test_warehouse_shipping_advice_sample_is_rejected_for_its_placeholder_ship_date() -> None:
+    items = run_file(X12 / "WarehouseShippingAdvice.txt")
+    assert records(items) == []
+    assert errors(items) == [
+        (4, "W06-03", "invalid date 'CCYYMMDD', expected CCYYMMDD"),
+        (25, "GE01", "GE01 says 2 transaction sets but functional group 000000001 holds 1"),
+    ]
+    rejected = items[0]
+    assert isinstance(rejected, RecordError)
+    assert rejected.raw.startswith("ST*945*0001~W06*X*12345*CCYYMMDD")
+
+
+def test_ship_notice_sample_yields_one_info_received_record_for_its_shipment_hl() -> None:
+    items = run_file(X12 / "ShipNotice.txt")
+    [record] = records(items)
+    assert record.line == 5  # HL*1**S
+    assert record.event_code == "info_received"
+    assert record.partner_code == "856"
+    assert record.tracking_number == "01140824"
+    assert record.event_time == datetime(2005, 10, 15, 13, 45)
+    assert record.time_zone == ""
+    assert record.weight_kg == Decimal("20675.647")  # 45582 LB
+    assert record.carrier == "JBHT"
+    assert record.transport_mode == "road"
+    assert record.location_name == "SUPPLIER NAME"
+    # two purchase orders in one shipment: listed, none picked arbitrarily
+    assert record.order_number == ""
+    assert record.extra["order_numbers"] == ["9988776655", "2288115555"]
+    assert record.extra["packages"] == ["00000010012345614785", "00000010012378945698"]
+    references = record.extra["references"]
+    assert isinstance(references, dict)
+    assert references["REF:BM"] == "01140824"
+    assert references["REF:CN"] == "082131"
+    assert record.extra["warnings"] == [
+        "DTM*011 at segment 12: invalid date '200', expected CCYYMMDD"
+    ]
+    assert errors(items) == [
+        (47, "GE01", "GE01 says 2 transaction sets but functional group 000000001 holds 1")
+    ]
+
+
+def test_rail_carrier_shipment_sample_is_reported_as_an_unsupported_set() -> None:
+    items = run_file(X12 / "RailCarrierShipment.txt")
+    assert records(items) == []
+    assert errors(items) == [
+        (3, "ST01", "unsupported transaction set 404 (supported: 214, 856, 945)"),
+        (30, "GE01", "GE01 says 2 transaction sets but functional group 000000001 holds 1"),
+    ]
+
+
+def test_corrupt_isa_sample_raises_a_format_error_on_segment_one() -> None:
+    with pytest.raises(FormatError) as caught:
+        run_file(X12 / "CorruptIsa.txt")
+    assert caught.value.line == 1
+    assert caught.value.field == "ISA"
+    assert caught.value.reason == "expected an ISA interchange header, found 'SA*00*    '"
+
+
+def test_corrupt_st_sample_rejects_the_garbled_set_and_reports_the_next_one() -> None:
+    items = run_file(X12 / "CorruptSt.txt")
+    assert records(items) == []
+    # GE*2 counts the garbled set too, so no group error follows.
+    assert errors(items) == [
+        (
+            3,
+            "ST",
+            "expected an ST transaction set header, found 'T'; segments up to the next SE skipped",
+        ),
+        (18, "ST01", "unsupported transaction set 850 (supported: 214, 856, 945)"),
+    ]
+
+
+def test_duplicate_interchange_sample_skips_the_second_copy() -> None:
+    items = run_file(X12 / "DuplicateInterchange.txt")
+    assert errors(items) == [
+        (3, "ST01", "unsupported transaction set 850 (supported: 214, 856, 945)"),
+        (
+            20,
+            "ISA13",
+            "duplicate interchange control number 000000263 from sender SENDER1 "
+            "(first seen in the ISA at segment 1); interchange skipped",
+        ),
+    ]
+    with (X12 / "DuplicateInterchange.txt").open("rb") as stream:
+        assert interchange_ids(stream) == [SAMPLE_ID, SAMPLE_ID]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ShipmentStatus.txt", "WarehouseShippingAdvice.txt", "ShipNotice.txt", "CorruptSt.txt"],
+)
+def test_interchange_ids_lists_the_sender_receiver_and_control_number(name: str) -> None:
+    with (X12 / name).open("rb") as stream:
+        assert interchange_ids(stream) == [SAMPLE_ID]
+
+
+# ---------------------------------------------------------------------------------------------
+# Our multi-group fixture: "|" elements, "^" components, "\n" terminators, then a second
+# interchange with "*", ":" and "~" + CRLF.
+
+
+@pytest.fixture(scope="module")
+def multi() -> list[ParseItem]:
+    return run_file(FIXTURES / "MultiGroup.txt")
+
+
+def test_multi_group_fixture_yields_every_good_record_in_order(multi: list[ParseItem]) -> None:
+    got = [
+        (r.line, r.tracking_number, r.event_code, r.partner_code, r.event_time, r.time_zone)
+        for r in records(multi)
+    ]
+    plus_8 = timezone(timedelta(hours=8))
+    minus_6 = timezone(timedelta(hours=-6))
+    assert got == [
+        (13, "SHIP-1001", "picked_up", "AF", datetime(2024, 3, 1, 8, 15), ""),
+        (16, "SHIP-1001", "in_transit", "X6", datetime(2024, 3, 2, 23, 15, tzinfo=UTC), ""),
+        (19, "SHIP-1001", "delivered", "D1", datetime(2024, 3, 10, 16, 42), ""),
+        (21, "SHIP-1001", "eta_updated", "AG", datetime(2024, 3, 5, 9, 30), ""),
+        (34, "PRO-780", "departed", "P1", datetime(2024, 3, 4, 11, 30, tzinfo=plus_8), ""),
+        (
+            41,
+            "SHP-42",
+            "warehouse_dispatched",
+            "945",
+            datetime(2024, 3, 1, 14, 5, tzinfo=minus_6),
+            "",
+        ),
+        (52, "ASN-9001", "info_received", "856", datetime(2024, 2, 29, 18, 0), ""),
+        (60, "ASN-9001", "info_received", "856", datetime(2024, 2, 29, 18, 0), ""),
+        (73, "SHIP-1003", "arrived", "X4", datetime(2024, 3, 6, 6, 45, tzinfo=minus_6), ""),
+    ]
+
+
+def test_multi_group_fixture_rejects_only_the_bad_count_set_and_the_unknown_code(
+    multi: list[ParseItem],
+) -> None:
+    bad_count = "SE01 says 9 segments but transaction set 0002 has 5 (ST to SE); set rejected"
+    assert errors(multi) == [
+        (28, "SE01", bad_count),
+        (32, "AT7-01", "unknown shipment status code 'ZZ' (element 1650)"),
+    ]
+
+
+def test_lt_time_code_and_a_missing_time_code_both_give_naive_local_times(
+    multi: list[ParseItem],
+) -> None:
+    first, _, delivered, *_ = records(multi)
+    assert first.event_time == datetime(2024, 3, 1, 8, 15)
+    assert first.extra["time_code"] == "LT"
+    assert first.location_name == "HEIHE, HL"
+    assert first.country == "CN"
+    assert first.order_number == "PO-5566"
+    assert first.transport_mode == "road"
+    assert first.extra["references"] == {
+        "L11:PO": "PO-5566",
+        "L11:BM": "BOL-9",
+        "B10-01": "PRO-778",
+        "B10-02": "SHIP-1001",
+    }
+    assert "time_code" not in delivered.extra
+    # no MS1: a delivery status happens at the ship-to address
+    assert delivered.location_name == "CHICAGO, IL"
+    assert delivered.country == "US"
+    assert delivered.extra["location_source"] == "N1:ST"
+
+
+def test_an_estimated_delivery_is_an_eta_update_dated_by_its_group(
+    multi: list[ParseItem],
+) -> None:
+    estimate = records(multi)[3]
+    assert estimate.event_code == "eta_updated"
+    assert estimate.extra["estimated_delivery"] == "2024-03-10T17:00:00"
+    assert estimate.extra["estimated_delivery_time_zone"] == "America/New_York"
+    assert estimate.extra["event_time_source"] == "GS04/GS05"
+    references = estimate.extra["references"]
+    assert isinstance(references, dict)
+    assert references["L11:EQ"] == "LOOPREF-4"  # a reference inside its own LX loop
+
+
+def test_iso_offset_time_code_alpha3_country_and_loop_weight_are_understood(
+    multi: list[ParseItem],
+) -> None:
+    departed = records(multi)[4]
+    assert departed.tracking_number == "PRO-780"  # B10-02 empty
+    assert departed.country == "CN"  # MS1 sent CHN
+    assert departed.weight_kg == Decimal("12.500")
+
+
+def test_warehouse_shipping_advice_uses_the_shipped_g62_and_the_warehouse_n1(
+    multi: list[ParseItem],
+) -> None:
+    advice = records(multi)[5]
+    assert advice.order_number == "ORD-42"
+    assert advice.location_name == "HEIHE, HL"
+    assert advice.country == "CN"
+    assert advice.carrier == "HBCX"
+    assert advice.weight_kg == Decimal("3.200")
+    assert advice.extra["event_time_source"] == "G62:11"
+    assert advice.extra["warehouse_id"] == "9:HEK01"
+    assert advice.extra["lines"] == [
+        {
+            "status": "CC",
+            "quantity_ordered": "2",
+            "quantity_shipped": "2",
+            "unit": "EA",
+            "upc": "123456789012",
+        }
+    ]
+
+
+def test_ship_notice_gives_one_record_per_shipment_hl_with_its_own_weight(
+    multi: list[ParseItem],
+) -> None:
+    first, second = records(multi)[6:8]
+    assert (first.extra["hl"], first.order_number, first.weight_kg) == (
+        "1",
+        "PO-7001",
+        Decimal("4.536"),
+    )
+    assert first.transport_mode == "air"
+    assert (second.extra["hl"], second.order_number, second.weight_kg) == (
+        "3",
+        "",
+        Decimal("2.500"),
+    )
+    assert second.extra["order_numbers"] == ["PO-7002", "PO-7003"]
+
+
+def test_every_record_names_its_interchange_with_that_interchanges_separators(
+    multi: list[ParseItem],
+) -> None:
+    ids = {str(r.extra["interchange"]) for r in records(multi)}
+    assert ids == {FIXTURE_ID, "HUBSENDER/HUBRECEIVER/000000902"}
+    assert "|" in records(multi)[0].raw
+    assert records(multi)[-1].raw.startswith("B10*PRO-781")
+    with (FIXTURES / "MultiGroup.txt").open("rb") as stream:
+        assert interchange_ids(stream) == [FIXTURE_ID, "HUBSENDER/HUBRECEIVER/000000902"]
+
+
+class OneByteStream(io.RawIOBase):
+    """Delivers the payload one byte per read, to prove segments survive any chunk boundary."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._data[self._pos : self._pos + 1]
+        self._pos += len(chunk)
+        return chunk
+
+
+def test_parsing_a_stream_one_byte_at_a_time_gives_the_same_result(
+    multi: list[ParseItem],
+) -> None:
+    data = (FIXTURES / "MultiGroup.txt").read_bytes()
+    assert list(parse(OneByteStream(data), ParseOptions())) == multi
+
+
+# ---------------------------------------------------------------------------------------------
+# Envelope failures
+
+
+def test_a_file_that_ends_before_iea_keeps_its_records_then_raises() -> None:
+    data = interchange(*group(tx("214", "0001", *STATUS_214)))
+    generator = parse(io.BytesIO(data), ParseOptions())
+    first = next(generator)
+    assert isinstance(first, Record)
+    with pytest.raises(FormatError) as caught:
+        next(generator)
+    assert (caught.value.line, caught.value.field) == (8, "IEA")
+    assert caught.value.reason == (
+        "payload ends inside interchange 000000001: no IEA trailer (truncated file?)"
+    )
+
+
+def test_a_set_cut_short_by_the_next_st_is_rejected_and_the_next_set_kept() -> None:
+    broken = tx("214", "0001", *STATUS_214)[:-1]  # no SE
+    data = interchange(*group(broken, tx("214", "0002", *STATUS_214)), "IEA*1*000000001")
+    items = run(data)
+    assert [r.extra["set_control"] for r in records(items)] == ["0002"]
+    assert errors(items) == [
+        (
+            3,
+            "SE",
+            "transaction set 0001 (ST at segment 3) has no SE trailer before ST at segment 7; "
+            "set rejected",
+        )
+    ]
+
+
+def test_se02_that_differs_from_st02_rejects_the_set() -> None:
+    segments = tx("214", "0001", *STATUS_214)
+    segments[-1] = "SE*5*0009"
+    items = run(interchange(*group(segments), "IEA*1*000000001"))
+    assert records(items) == []
+    assert errors(items) == [(7, "SE02", "SE02 '0009' does not match ST02 '0001'; set rejected")]
+
+
+def test_wrong_iea_and_ge_control_numbers_are_reported_but_sets_kept() -> None:
+    segments = group(tx("214", "0001", *STATUS_214))
+    segments[-1] = "GE*1*7"
+    items = run(interchange(*segments, "IEA*2*000000999"))
+    assert len(records(items)) == 1
+    assert errors(items) == [
+        (8, "GE02", "GE02 '7' does not match GS06 '1'"),
+        (9, "IEA01", "IEA01 says 2 functional groups but interchange 000000001 holds 1"),
+        (9, "IEA02", "IEA02 '000000999' does not match ISA13 '000000001'"),
+    ]
+
+
+def test_a_missing_iea_before_the_next_interchange_is_reported_and_parsing_goes_on() -> None:
+    first = interchange(*group(tx("214", "0001", *STATUS_214)))
+    second = status_interchange(*STATUS_214, control="000000002")
+    items = run(first + second)
+    assert len(records(items)) == 2
+    assert errors(items) == [
+        (1, "IEA", "interchange 000000001 has no IEA trailer before the ISA at segment 9")
+    ]
+
+
+def test_the_same_control_number_from_another_sender_is_not_a_duplicate() -> None:
+    first = status_interchange(*STATUS_214)
+    other = interchange(*group(tx("214", "0001", *STATUS_214)), "IEA*1*000000001", sender="OTHER")
+    items = run(first + other)
+    assert len(records(items)) == 2
+    assert errors(items) == []
+
+
+def test_st_outside_a_functional_group_is_rejected() -> None:
+    items = run(interchange(*tx("214", "0001", *STATUS_214), "IEA*0*000000001"))
+    assert records(items) == []
+    assert errors(items) == [
+        (
+            2,
+            "GS",
+            "ST transaction set header outside a functional group (no GS); "
+            "segments up to the next SE skipped",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "field", "reason"),
+    [
+        (
+            isa().replace("SENDER         ", "SENDER        ") + "GS*QM~",
+            "ISA06",
+            "ISA is not fixed width: expected the element separator '*' after ISA06 at "
+            "position 51, found 'Z'",
+        ),
+        (
+            isa()[:-2] + "A~",
+            "ISA16",
+            "ISA16 component separator 'A' is not a valid separator",
+        ),
+        (
+            isa()[:-1] + "Q",
+            "ISA16",
+            "segment terminator 'Q' after ISA16 is not a valid separator",
+        ),
+        (
+            isa().replace("000000001", "00000000X"),
+            "ISA13",
+            "ISA13 interchange control number '00000000X' is not 9 digits",
+        ),
+        (isa()[:60], "ISA", "ISA header is truncated: 60 characters, expected 106"),
+    ],
+)
+def test_a_corrupt_isa_raises_a_precise_format_error(header: str, field: str, reason: str) -> None:
+    with pytest.raises(FormatError) as caught:
+        run(header.encode())
+    assert (caught.value.line, caught.value.field, caught.value.reason) == (1, field, reason)
+
+
+def test_an_empty_payload_is_a_format_error() -> None:
+    with pytest.raises(FormatError, match="empty payload"):
+        run(b"\xef\xbb\xbf\r\n")
+
+
+def test_trailing_garbage_after_the_last_interchange_is_a_format_error() -> None:
+    items: list[ParseItem] = []
+    with pytest.raises(FormatError) as caught:
+        items.extend(
+            parse(io.BytesIO(status_interchange(*STATUS_214) + b"garbage"), ParseOptions())
+        )
+    assert len(records(items)) == 1
+    assert (caught.value.line, caught.value.reason) == (
+        10,
+        "expected an ISA interchange header, found 'garbage'",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# 214 details
+
+
+def test_an_unknown_time_code_rejects_that_status() -> None:
+    items = run(status_interchange("B10*PRO1*SHIP1*HBCX", "LX*1", "AT7*X4*NS***20240306*0645*QQ"))
+    assert errors(items) == [(6, "AT7-07", "unknown time code 'QQ' (element 623)")]
+
+
+def test_a_status_without_its_time_is_rejected() -> None:
+    items = run(status_interchange("B10*PRO1*SHIP1*HBCX", "LX*1", "AT7*X4*NS***20240306"))
+    assert errors(items) == [(6, "AT7-06", "AT7-06 time is missing")]
+
+
+def test_an_impossible_status_date_is_rejected() -> None:
+    items = run(status_interchange("B10*PRO1*SHIP1*HBCX", "LX*1", "AT7*X4*NS***20240231*0645"))
+    assert errors(items) == [(6, "AT7-05", "invalid date '20240231', expected CCYYMMDD")]
+
+
+def test_an_appointment_only_at7_is_reported_not_guessed() -> None:
+    items = run(status_interchange("B10*PRO1*SHIP1*HBCX", "LX*1", "AT7***AA*NS*20240306*0645"))
+    assert errors(items) == [
+        (
+            6,
+            "AT7-01",
+            "appointment status code 'AA' (AT7-03) is an appointment, not a tracking event; "
+            "not mapped",
+        )
+    ]
+
+
+def test_pre_4010_at7_with_a_century_element_is_read() -> None:
+    items = run(status_interchange("B10*PRO1*SHIP1*HBCX", "LX*1", "AT7*D1*NS***240306*20*0645*ES"))
+    [record] = records(items)
+    assert record.event_time == datetime(2024, 3, 6, 6, 45, tzinfo=timezone(timedelta(hours=-5)))
+
+
+def test_a_214_without_b10_is_rejected_as_a_whole() -> None:
+    items = run(status_interchange("LX*1", "AT7*X4*NS***20240306*0645"))
+    assert errors(items) == [(3, "B10", "214 has no B10 segment (no shipment reference)")]
+
+
+def test_hawaii_alaska_and_newfoundland_letters_are_mapped() -> None:
+    assert TIME_CODES["AT"].zone == "America/Anchorage"
+    assert TIME_CODES["AS"].offset_minutes == -9 * 60
+    assert TIME_CODES["HT"].zone == "Pacific/Honolulu"
+    assert TIME_CODES["NS"].offset_minutes == -210
+    assert TIME_CODES["01"].offset_minutes == 60
+    assert TIME_CODES["12"].offset_minutes == 12 * 60
+    assert TIME_CODES["13"].offset_minutes == -12 * 60
+    assert TIME_CODES["24"].offset_minutes == -60
+
+
+def test_every_mapped_status_code_is_in_the_hub_vocabulary() -> None:
+    assert {code.event_code for code in STATUS_CODES.values()} <= set(EVENT_CODES)
+    assert STATUS_CODES["X3"].event_code == "arrived"
+    assert STATUS_CODES["AF"].event_code == "picked_up"
+    assert STATUS_CODES["J1"].event_code == "in_transit"
+    assert STATUS_CODES["A7"].event_code == "delivery_failed"
+    assert STATUS_CODES["AG"].event_code == "eta_updated"
+
+
+# ---------------------------------------------------------------------------------------------
+# Robustness
+
+
+SAMPLE_BYTES = [
+    (X12 / name).read_bytes()
+    for name in (
+        "ShipmentStatus.txt",
+        "WarehouseShippingAdvice.txt",
+        "ShipNotice.txt",
+        "CorruptSt.txt",
+        "DuplicateInterchange.txt",
+    )
+] + [(FIXTURES / "MultiGroup.txt").read_bytes()]
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(st.sampled_from(SAMPLE_BYTES)))
+    for _ in range(draw(st.integers(min_value=0, max_value=6))):
+        if not data:
+            break
+        position = draw(st.integers(min_value=0, max_value=len(data) - 1))
+        action = draw(st.sampled_from(["replace", "delete", "insert"]))
+        byte = draw(st.sampled_from(list(b"*~|^\n\r>0123456789AZ \xff")))
+        if action == "replace":
+            data[position] = byte
+        elif action == "delete":
+            del data[position]
+        else:
+            data.insert(position, byte)
+    cut = draw(st.integers(min_value=0, max_value=len(data)))
+    return bytes(data[:cut] if draw(st.booleans()) else data)
+
+
+@settings(max_examples=300, deadline=500, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_mutated_payloads_only_yield_records_errors_or_a_format_error(data: bytes) -> None:
+    items: list[ParseItem] = []
+    # A FormatError may end the parse; everything yielded before it must still be well formed.
+    with contextlib.suppress(FormatError):
+        items.extend(parse(io.BytesIO(data), ParseOptions()))
+    for item in items:
+        assert isinstance(item, Record | RecordError)
+        assert item.line >= 1
+        assert len(item.raw) <= 2000
+        if isinstance(item, RecordError):
+            assert item.reason
+        else:
+            assert item.event_code in EVENT_CODES
+    with contextlib.suppress(FormatError):
+        interchange_ids(io.BytesIO(data))

@@ -1,0 +1,101 @@
+"""The contract between format parsers and the ingest pipeline.
+
+Parsers are pure: they read bytes, never touch the database, and yield one item per record:
+either a `Record` (something the normalizer can turn into an event, a unit membership or a
+shipment fact) or a `RecordError` (a precise reason the operator will see). A parser that cannot
+go on at all (a corrupt interchange envelope, an undecodable header) raises `FormatError`;
+every record yielded before it is still kept.
+
+Line numbers are 1-based physical lines for text formats and 1-based segment numbers for EDI,
+so an operator can open the file and find the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import IO, Literal, Protocol
+
+RecordKind = Literal["event", "membership", "shipment", "customs_document", "retraction"]
+
+# How the time zone of an event was known (DESIGN.md "Time, places, units").
+TzSource = Literal["explicit", "separate_field", "location", "feed_default"]
+
+
+class FormatError(Exception):
+    """The payload cannot be read any further (broken envelope, unreadable header)."""
+
+    def __init__(self, reason: str, *, line: int = 0, field: str = "", raw: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+        self.field = field
+        self.raw = raw
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        what = f"{self.field}: " if self.field else ""
+        return f"{where}{what}{self.reason}"
+
+
+@dataclass(slots=True)
+class RecordError:
+    """One record that could not be used; stored as a RejectedRecord."""
+
+    line: int
+    raw: str
+    reason: str
+    field: str = ""
+
+
+@dataclass(slots=True)
+class Record:
+    """One logical record from a payload, in the hub's vocabulary where the parser knows it.
+
+    `event_time` is either a string the normalizer parses (ISO 8601, with or without offset) or a
+    `datetime` the parser built (naive = local to somewhere, aware = explicit offset). Parsers of
+    standards that carry their own code lists map to `event_code` themselves (with the standard's
+    code kept in `partner_code`); CSV/JSON parsers leave `event_code` empty when the feed maps
+    partner codes.
+    """
+
+    line: int
+    raw: str
+    kind: RecordKind = "event"
+    tracking_number: str = ""
+    unit_id: str = ""
+    unit_kind: str = ""  # container, uld, pallet, bag, train, flight
+    event_code: str = ""
+    partner_code: str = ""
+    event_time: str | datetime | None = None
+    time_zone: str = ""  # IANA zone given by the record itself
+    location_name: str = ""
+    location_code: str = ""  # UN/LOCODE where known
+    country: str = ""  # ISO 3166-1 alpha-2
+    description: str = ""
+    order_number: str = ""
+    carrier: str = ""
+    transport_mode: str = ""  # air, rail, road, sea, postal
+    weight_kg: Decimal | None = None
+    # membership records: unit_id + tracking_number, loaded_at in event_time, unloaded_at below
+    unloaded_at: str | datetime | None = None
+    # anything format-specific worth keeping (references, receipts, customs fields)
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+ParseItem = Record | RecordError
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOptions:
+    """Per-feed settings a parser may need; parsers ignore what does not apply to them."""
+
+    encoding: str = "utf-8"  # utf-8 (BOM tolerated) or gb18030 (gbk is read as gb18030)
+    column_mapping: Mapping[str, str] = field(default_factory=dict)  # our field -> their column
+    max_line_bytes: int = 1_000_000
+
+
+class Parser(Protocol):
+    def __call__(self, stream: IO[bytes], options: ParseOptions) -> Iterator[ParseItem]: ...

@@ -1,0 +1,213 @@
+"""JSON feeds: a top-level array of objects, or JSON Lines; the feed maps fields to ours.
+
+Arrays are read incrementally with `raw_decode` over a sliding buffer, so a file of a million
+events needs memory for one element, not the file. A mapping value may be a dotted path
+(`"location.code"`) into nested objects.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+from collections.abc import Iterator, Mapping
+from typing import IO
+
+from typing_extensions import Buffer
+
+from warehouses.formats.base import (
+    FormatError,
+    ParseItem,
+    ParseOptions,
+    Record,
+    RecordError,
+)
+from warehouses.formats.csv_formats import RECORD_FIELDS
+from warehouses.formats.lines import clip, codec_for, decoded_lines
+
+_CHUNK = 1 << 16
+_WS = " \t\r\n"
+
+
+def _lookup(obj: Mapping[str, object], path: str) -> object:
+    current: object = obj
+    for part in path.split("."):
+        if not isinstance(current, Mapping) or part not in current:
+            return None
+        current = current[part]
+    return current
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _record(line: int, raw: str, obj: object, mapping: Mapping[str, str]) -> Record | RecordError:
+    if not isinstance(obj, dict):
+        return RecordError(
+            line=line,
+            raw=clip(raw),
+            reason=f"expected a JSON object, got {type(obj).__name__}",
+        )
+    values = {name: _text(_lookup(obj, mapping.get(name, name))) for name in RECORD_FIELDS}
+    event_time: object = _lookup(obj, mapping.get("event_time", "event_time"))
+    return Record(
+        line=line,
+        raw=clip(raw),
+        tracking_number=values["tracking_number"],
+        unit_id=values["unit_id"],
+        unit_kind=values["unit_kind"],
+        partner_code=values["event_code"],
+        # Epoch numbers are UTC by definition; the normalizer knows how to read them.
+        event_time=values["event_time"]
+        if not isinstance(event_time, int | float)
+        else str(event_time),
+        time_zone=values["time_zone"],
+        location_name=values["location_name"],
+        location_code=values["location_code"],
+        country=values["country"],
+        description=values["description"],
+        order_number=values["order_number"],
+        carrier=values["carrier"],
+        transport_mode=values["transport_mode"],
+        extra={"weight": values["weight_kg"]} if values["weight_kg"] else {},
+    )
+
+
+def _array(
+    stream: IO[bytes], options: ParseOptions, mapping: Mapping[str, str]
+) -> Iterator[ParseItem]:
+    decoder = codecs.getincrementaldecoder(codec_for(options.encoding))(errors="strict")
+    json_decoder = json.JSONDecoder()
+    buf = ""
+    pos = 0
+    line = 1
+    offset = 0  # bytes consumed, for error messages
+    eof = False
+
+    def more() -> bool:
+        nonlocal buf, pos, eof, offset
+        if eof:
+            return False
+        chunk = stream.read(_CHUNK)
+        try:
+            text = decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            raise FormatError(
+                f"bytes at offset {offset + exc.start} are not valid {codec_for(options.encoding)}",
+                line=line + buf[pos:].count("\n"),
+            ) from exc
+        offset += len(chunk)
+        if not chunk:
+            eof = True
+        buf = buf[pos:] + text
+        pos = 0
+        return bool(chunk) or bool(text)
+
+    def skip(chars: str) -> None:
+        nonlocal pos, line
+        while True:
+            while pos < len(buf) and buf[pos] in chars:
+                if buf[pos] == "\n":
+                    line += 1
+                pos += 1
+            if pos < len(buf) or not more():
+                return
+
+    more()
+    if buf.startswith("\ufeff"):
+        pos = 1
+    skip(_WS)
+    if pos >= len(buf) or buf[pos] != "[":
+        raise FormatError("expected a JSON array", line=line)
+    pos += 1
+    first = True
+    while True:
+        skip(_WS)
+        if pos >= len(buf):
+            raise FormatError("the JSON array is not closed (truncated file?)", line=line)
+        if buf[pos] == "]":
+            return
+        if not first:
+            if buf[pos] != ",":
+                raise FormatError(f"expected ',' or ']' but found {buf[pos]!r}", line=line)
+            pos += 1
+            skip(_WS)
+        first = False
+        while True:
+            try:
+                obj, end = json_decoder.raw_decode(buf, pos)
+                break
+            except json.JSONDecodeError as exc:
+                too_big = len(buf) - pos > options.max_line_bytes
+                if too_big or not more():
+                    raise FormatError(
+                        f"invalid JSON: {exc.msg}",
+                        line=line + buf[pos : exc.pos].count("\n"),
+                        raw=clip(buf[pos : pos + 200]),
+                    ) from exc
+        raw = buf[pos:end]
+        yield _record(line, raw, obj, mapping)
+        line += raw.count("\n")
+        pos = end
+
+
+def _lines(
+    stream: IO[bytes], options: ParseOptions, mapping: Mapping[str, str]
+) -> Iterator[ParseItem]:
+    for number, item in decoded_lines(stream, options.encoding, options.max_line_bytes):
+        if isinstance(item, RecordError):
+            yield item
+            continue
+        if not item.strip():
+            continue
+        try:
+            obj = json.loads(item)
+        except json.JSONDecodeError as exc:
+            yield RecordError(line=number, raw=clip(item), reason=f"invalid JSON: {exc.msg}")
+            continue
+        yield _record(number, item, obj, mapping)
+
+
+def parse_json(stream: IO[bytes], options: ParseOptions) -> Iterator[ParseItem]:
+    """A JSON array (streamed) or JSON Lines, told apart by the first non-blank character."""
+    mapping = dict(options.column_mapping)
+    head = stream.read(256)
+    replay = io.BufferedReader(_Prepend(head, stream))
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if not text:
+        raise FormatError("the file is empty", line=1)
+    if text.startswith(b"["):
+        yield from _array(replay, options, mapping)
+    else:
+        yield from _lines(replay, options, mapping)
+
+
+class _Prepend(io.RawIOBase):
+    """Replays bytes already read, then the rest of the underlying stream."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head:
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(view))
+        view[: len(data)] = data
+        return len(data)

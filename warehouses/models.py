@@ -1,0 +1,207 @@
+"""The sources side: warehouses, their feeds, every ingestion run and what it rejected."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone as dj_timezone
+from django_celery_beat.models import PeriodicTask
+
+
+class Warehouse(models.Model):
+    class Kind(models.TextChoices):
+        BONDED = "bonded", "Bonded warehouse"
+        RAIL_YARD = "rail_yard", "Rail consolidation yard"
+        AIR_TERMINAL = "air_terminal", "Air cargo terminal"
+        FULFILMENT = "fulfilment", "Overseas fulfilment warehouse"
+        CARRIER = "carrier", "Carrier"
+        CUSTOMS = "customs", "Customs / broker"
+        OTHER = "other", "Other"
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OTHER)
+    country = models.CharField(max_length=2)
+    city = models.CharField(max_length=100, blank=True, default="")
+    unlocode = models.CharField("UN/LOCODE", max_length=5, blank=True, default="")
+    # Blank when unknown: then naive local times need a zone from the record or the feed.
+    timezone = models.CharField("IANA time zone", max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class Feed(models.Model):
+    class Format(models.TextChoices):
+        HUB_CSV = "hub-csv", "Hub CSV template"
+        PARTNER_CSV = "partner-csv", "Partner CSV (column mapping)"
+        JSON = "json", "JSON array / JSON Lines (field mapping)"
+        MANIFEST_CSV = "manifest-csv", "Unit manifest CSV"
+        X12 = "x12", "ANSI X12 214/945/856"
+        EDIFACT = "edifact", "UN/EDIFACT IFTSTA"
+        EPCIS = "epcis", "GS1 EPCIS 2.0 JSON-LD"
+        CEB = "ceb", "China customs CEB XML"
+
+    class Transport(models.TextChoices):
+        UPLOAD = "upload", "Operator upload only"
+        DIRECTORY = "directory", "Watched inbox directory"
+        HTTP = "http", "HTTP pull"
+        PUSH = "push", "Partner pushes to the API"
+
+    class Encoding(models.TextChoices):
+        UTF8 = "utf-8", "UTF-8 (BOM tolerated)"
+        GB18030 = "gb18030", "GB18030 / GBK"
+
+    class UnknownCodePolicy(models.TextChoices):
+        REJECT = "reject", "Reject the record"
+        EXCEPTION = "exception", "Record as an exception event"
+
+    code = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=200)
+    warehouse = models.ForeignKey(
+        Warehouse, on_delete=models.PROTECT, related_name="feeds"
+    )
+    format = models.CharField(
+        max_length=20, choices=Format.choices, default=Format.HUB_CSV
+    )
+    transport = models.CharField(
+        max_length=20, choices=Transport.choices, default=Transport.UPLOAD
+    )
+    source_location = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="URL for HTTP pull; folder for inbox",
+    )
+    schedule = models.OneToOneField(
+        PeriodicTask,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="feed",
+    )
+    default_timezone = models.CharField(max_length=64, blank=True, default="")
+    encoding = models.CharField(
+        max_length=20, choices=Encoding.choices, default=Encoding.UTF8
+    )
+    code_mapping = models.JSONField(
+        default=dict, blank=True, help_text="partner status code → hub event code"
+    )
+    column_mapping = models.JSONField(
+        default=dict, blank=True, help_text="hub field → partner column / JSON field"
+    )
+    identifier_mapping = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="partner identifier (EPC, SSCC) → tracking number",
+    )
+    unknown_code_policy = models.CharField(
+        max_length=12,
+        choices=UnknownCodePolicy.choices,
+        default=UnknownCodePolicy.REJECT,
+    )
+    auth_secret_name = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Name of the FEED_SECRET_<NAME> environment variable sent as Authorization",
+    )
+    active = models.BooleanField(default=True)
+    # HTTP pull state for conditional GET.
+    http_etag = models.CharField(max_length=200, blank=True, default="")
+    http_last_modified = models.CharField(max_length=100, blank=True, default="")
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class FeedRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        PARTIAL = "partial"
+        FAILED = "failed"
+        DUPLICATE = "duplicate", "duplicate payload (no-op)"
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload"
+        DIRECTORY = "directory"
+        HTTP = "http"
+        PUSH = "push"
+        CLI = "cli"
+        REPLAY = "replay"
+
+    feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.QUEUED
+    )
+    source = models.CharField(
+        max_length=12, choices=Source.choices, default=Source.UPLOAD
+    )
+    original_name = models.CharField(max_length=300, blank=True, default="")
+    payload_name = models.CharField(max_length=300, blank=True, default="")
+    payload_sha256 = models.CharField(max_length=64, blank=True, default="")
+    payload_size = models.BigIntegerField(default=0)
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    records = models.IntegerField(default=0)
+    events_created = models.IntegerField(default=0)
+    duplicates = models.IntegerField(default=0)
+    rejected = models.IntegerField(default=0)
+    shipments_touched = models.IntegerField(default=0)
+    # Checkpoint: records fully committed. A retried run resumes after it (nothing twice).
+    records_processed = models.IntegerField(default=0)
+    attempts = models.SmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=dj_timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["feed", "-created_at"], name="feedrun_feed_created")
+        ]
+        constraints = [
+            # The same payload twice on one feed is recognised by the database, even when two
+            # deliveries race: the loser becomes a `duplicate` run pointing at the winner.
+            models.UniqueConstraint(
+                fields=["feed", "payload_sha256"],
+                condition=Q(duplicate_of__isnull=True) & ~Q(payload_sha256=""),
+                name="feedrun_unique_payload",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of {self.feed_id}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class RejectedRecord(models.Model):
+    run = models.ForeignKey(FeedRun, on_delete=models.CASCADE, related_name="rejects")
+    line = models.IntegerField()
+    field = models.CharField(max_length=100, blank=True, default="")
+    reason = models.TextField()
+    raw = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "line"], name="rejected_run_line")]
+        constraints = [
+            # A retried run re-reads its last unfinished batch; the same reject is kept once.
+            models.UniqueConstraint(
+                fields=["run", "line", "field", "reason"], name="rejected_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason[:80]}"

@@ -1,0 +1,308 @@
+"""Records -> events in the hub's vocabulary: codes mapped, times in UTC, places and units clean.
+
+Time zones are resolved in a fixed order and the way they were known is kept: an offset in the
+value (explicit) -> a zone in the record (separate_field) -> the place's or warehouse's zone
+(location) -> the feed's default zone (feed_default). With none of these the record is rejected:
+a time is never silently taken as UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from shipments.recording import EventInput
+from shipments.statuses import EVENT_CODES
+from warehouses.formats.base import Record, RecordError
+from warehouses.locations import LOCODES
+
+_NAIVE_FORMATS = (
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y.%m.%d %H:%M:%S",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%Y%m%d%H%M%S",
+    "%Y%m%d%H%M",
+)
+_OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2}):?(\d{2})?$")
+_TRACKING = re.compile(r"^[A-Z0-9][A-Z0-9\-_./:]{2,63}$")
+_UNITS = {
+    "kg": Decimal(1),
+    "g": Decimal("0.001"),
+    "lb": Decimal("0.45359237"),
+    "lbs": Decimal("0.45359237"),
+}
+TRANSPORT_MODES = {"air", "rail", "road", "sea", "postal", "multimodal", ""}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedContext:
+    """What the normalizer needs to know about the feed and its warehouse."""
+
+    code_mapping: dict[str, str] = field(default_factory=dict)
+    unknown_code_policy: str = "reject"
+    warehouse_timezone: str = ""
+    feed_timezone: str = ""
+    warehouse_name: str = ""
+    warehouse_locode: str = ""
+    warehouse_country: str = ""
+    identifier_mapping: dict[str, str] = field(default_factory=dict)
+
+
+def tracking_number_clean(value: str) -> str:
+    """Tracking numbers compare case- and space-insensitively (carriers print them both ways)."""
+    return re.sub(r"\s+", "", value).upper()
+
+
+def _reject(record: Record, field_name: str, reason: str) -> RecordError:
+    return RecordError(
+        line=record.line, raw=record.raw, field=field_name, reason=reason
+    )
+
+
+def _zone(name: str) -> timezone | ZoneInfo:
+    match = _OFFSET.match(name.strip())
+    if match:
+        sign, hours, minutes = match.groups()
+        delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        if delta > timedelta(hours=18):
+            raise ValueError(f"offset {name!r} is out of range")
+        return timezone(-delta if sign == "-" else delta)
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {name!r} (expected an IANA name or ±HH:MM)"
+        ) from exc
+
+
+def parse_time_text(value: str) -> datetime:
+    """ISO 8601 (with or without offset, `Z` allowed), a few common export formats, or epoch."""
+    text = value.strip()
+    if not text:
+        raise ValueError("empty")
+    if re.fullmatch(r"\d{10}(\.\d+)?|\d{13}", text):
+        number = float(text)
+        # Epoch values are UTC by definition; 13 digits are milliseconds.
+        return datetime.fromtimestamp(
+            number / 1000 if len(text) == 13 else number, tz=UTC
+        )
+    try:
+        return datetime.fromisoformat(text.replace(" UTC", "Z"))
+    except ValueError:
+        pass
+    for fmt in _NAIVE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    raise ValueError(
+        f"unparseable time {text!r} (expected ISO 8601, e.g. 2026-05-01T14:30:00+08:00)"
+    )
+
+
+def _localize(naive: datetime, zone: timezone | ZoneInfo, zone_name: str) -> datetime:
+    """Attach a zone to a wall-clock time, refusing times that do not exist or exist twice."""
+    if isinstance(zone, timezone):
+        return naive.replace(tzinfo=zone)
+    first = naive.replace(tzinfo=zone, fold=0)
+    second = naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        # Inside a DST gap (does not exist) or overlap (happens twice): refuse to guess.
+        roundtrip = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+        kind = "does not exist" if roundtrip != naive else "is ambiguous"
+        raise ValueError(
+            f"local time {naive:%Y-%m-%d %H:%M} {kind} in {zone_name} (DST change)"
+        )
+    return first
+
+
+def resolve_time(
+    record: Record, ctx: FeedContext, location_code: str
+) -> tuple[datetime, str]:
+    """(aware datetime, tz_source) or ValueError with a reason naming the field."""
+    value = record.event_time
+    if value is None or value == "":
+        raise _FieldError("event_time", "missing event time")
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = parse_time_text(value)
+        except ValueError as exc:
+            raise _FieldError("event_time", str(exc)) from exc
+    if moment.tzinfo is not None:
+        return moment, "explicit"
+    candidates = (
+        (record.time_zone, "separate_field", "time_zone"),
+        (
+            LOCODES[location_code].timezone if location_code in LOCODES else "",
+            "location",
+            "",
+        ),
+        (ctx.warehouse_timezone, "location", ""),
+        (ctx.feed_timezone, "feed_default", ""),
+    )
+    for name, source, field_name in candidates:
+        if not name:
+            continue
+        try:
+            zone = _zone(name)
+        except ValueError as exc:
+            raise _FieldError(field_name or "time_zone", str(exc)) from exc
+        try:
+            return _localize(moment, zone, name), source
+        except ValueError as exc:
+            raise _FieldError("event_time", str(exc)) from exc
+    raise _FieldError(
+        "event_time",
+        f"no time zone for local time {value!s}: no offset in the value, no time_zone in the "
+        "record, and neither the location, the warehouse nor the feed has a zone",
+    )
+
+
+class _FieldError(Exception):
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field_name
+        self.reason = reason
+
+
+def _code(record: Record, ctx: FeedContext) -> tuple[str, str]:
+    """(event code, description addition) from the feed's mapping or the vocabulary."""
+    partner = record.partner_code.strip()
+    if partner:
+        mapped = ctx.code_mapping.get(partner) or ctx.code_mapping.get(partner.upper())
+        if mapped is None:
+            lowered = {k.lower(): v for k, v in ctx.code_mapping.items()}
+            mapped = lowered.get(partner.lower())
+        if mapped:
+            if mapped not in EVENT_CODES:
+                raise _FieldError(
+                    "event_code",
+                    f"the feed maps {partner!r} to {mapped!r}, which is not an event code",
+                )
+            return mapped, ""
+    if record.event_code:
+        if record.event_code not in EVENT_CODES:
+            raise _FieldError("event_code", f"unknown event code {record.event_code!r}")
+        return record.event_code, ""
+    if not partner:
+        raise _FieldError("event_code", "missing event code")
+    if partner.lower() in EVENT_CODES:
+        return partner.lower(), ""
+    if ctx.unknown_code_policy == "exception":
+        return "exception", f"unmapped partner code {partner!r}"
+    raise _FieldError(
+        "event_code",
+        f"unknown partner code {partner!r}: add it to the feed's code mapping",
+    )
+
+
+def _weight(record: Record) -> Decimal | None:
+    if record.weight_kg is not None:
+        return record.weight_kg
+    raw = str(record.extra.get("weight", "")).strip().lower()
+    if not raw:
+        return None
+    match = re.fullmatch(r"([0-9]+(?:[.,][0-9]+)?)\s*([a-z]*)", raw)
+    if not match:
+        raise _FieldError("weight_kg", f"unparseable weight {raw!r}")
+    number, unit = match.groups()
+    factor = _UNITS.get(unit or "kg")
+    if factor is None:
+        raise _FieldError("weight_kg", f"unknown weight unit {unit!r}")
+    try:
+        return (Decimal(number.replace(",", ".")) * factor).quantize(Decimal("0.001"))
+    except InvalidOperation as exc:
+        raise _FieldError("weight_kg", f"unparseable weight {raw!r}") from exc
+
+
+def _check_length(name: str, value: str, limit: int) -> str:
+    if len(value) > limit:
+        raise _FieldError(
+            name, f"{name} is {len(value)} characters, the limit is {limit}"
+        )
+    return value
+
+
+def _event(record: Record, ctx: FeedContext) -> EventInput:
+    tracking = record.tracking_number.strip()
+    tracking = ctx.identifier_mapping.get(tracking, tracking)
+    tracking = tracking_number_clean(tracking)
+    unit = record.unit_id.strip()
+    if not tracking and not unit:
+        raise _FieldError("tracking_number", "missing tracking number (and no unit_id)")
+    if tracking and not _TRACKING.match(tracking):
+        raise _FieldError(
+            "tracking_number",
+            f"tracking number {tracking[:80]!r} must be 3-64 letters, digits or -_./:",
+        )
+    _check_length("unit_id", unit, 100)
+    code, note = _code(record, ctx)
+    location_code = record.location_code.strip().upper().replace(" ", "")
+    _check_length("location_code", location_code, 10)
+    occurred_at, tz_source = resolve_time(
+        record, ctx, location_code or ctx.warehouse_locode
+    )
+    country = record.country.strip().upper()
+    place = LOCODES.get(location_code)
+    location_name = record.location_name.strip()
+    if not (location_code or location_name or country):
+        # A warehouse's own feed reports events at the warehouse unless it says otherwise.
+        location_code, location_name, country = (
+            ctx.warehouse_locode,
+            ctx.warehouse_name,
+            ctx.warehouse_country,
+        )
+    if not country and place:
+        country = place.country
+    if not country and len(location_code) == 5 and location_code[:2].isalpha():
+        country = location_code[:2]
+    if country and not re.fullmatch(r"[A-Z]{2}", country):
+        raise _FieldError(
+            "country", f"country {country!r} is not an ISO 3166 alpha-2 code"
+        )
+    mode = record.transport_mode.strip().lower()
+    if mode not in TRANSPORT_MODES:
+        raise _FieldError("transport_mode", f"unknown transport mode {mode!r}")
+    description = record.description.strip()
+    if note:
+        description = f"{description} ({note})" if description else note
+    offset = occurred_at.utcoffset() or timedelta(0)
+    extra: dict[str, Any] = {k: v for k, v in record.extra.items() if k != "weight"}
+    if record.partner_code:
+        extra["partner_code"] = record.partner_code
+    return EventInput(
+        line=record.line,
+        code=code,
+        occurred_at=occurred_at.astimezone(UTC),
+        utc_offset_minutes=int(offset.total_seconds() // 60),
+        tz_source=tz_source,
+        tracking_number=tracking,
+        unit_number=unit if not tracking else "",
+        unit_kind=record.unit_kind.strip().lower(),
+        location_name=_check_length("location_name", location_name, 200),
+        location_code=location_code,
+        country=country,
+        description=description,
+        order_number=_check_length("order_number", record.order_number.strip(), 64),
+        carrier=_check_length("carrier", record.carrier.strip(), 64),
+        transport_mode=mode,
+        weight_kg=_weight(record),
+        raw=record.raw,
+        extra=extra,
+    )
+
+
+def normalize_event(record: Record, ctx: FeedContext) -> EventInput | RecordError:
+    """One record of kind "event" -> EventInput, or the precise reason it cannot be one."""
+    try:
+        return _event(record, ctx)
+    except _FieldError as exc:
+        return _reject(record, exc.field, exc.reason)
