@@ -23,11 +23,7 @@ def envint(name: str, default: int) -> int:
 
 
 def envlist(name: str, default: str = "") -> list[str]:
-    return [
-        item.strip()
-        for item in os.environ.get(name, default).split(",")
-        if item.strip()
-    ]
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
 def database_from_url(url: str) -> dict[str, object]:
@@ -37,9 +33,7 @@ def database_from_url(url: str) -> dict[str, object]:
     """
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql"}:
-        raise ValueError(
-            f"DATABASE_URL must be a postgres:// URL, got {parsed.scheme!r}"
-        )
+        raise ValueError(f"DATABASE_URL must be a postgres:// URL, got {parsed.scheme!r}")
     query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
     host = query.pop("host", "") or unquote(parsed.hostname or "")
     return {

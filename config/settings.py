@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import django_stubs_ext
 from celery.schedules import crontab
 
 from config.env import database_from_url, envbool, envint, envlist, envstr
+
+# Lets admin/queryset classes be subscripted at run time (ModelAdmin[Shop]) for mypy.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -90,9 +94,7 @@ MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(BASE_DIR / ".local" / "media")))
 # here, object storage (django-storages) in production by changing this one setting.
 STORAGES = {
     "default": {
-        "BACKEND": envstr(
-            "PAYLOAD_STORAGE", "django.core.files.storage.FileSystemStorage"
-        )
+        "BACKEND": envstr("PAYLOAD_STORAGE", "django.core.files.storage.FileSystemStorage")
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }

@@ -49,9 +49,7 @@ class TransportUnit(models.Model):
 
 class Shipment(models.Model):
     tracking_number = models.CharField(max_length=64, unique=True)
-    order_number = models.CharField(
-        max_length=64, blank=True, default="", db_index=True
-    )
+    order_number = models.CharField(max_length=64, blank=True, default="", db_index=True)
     # Null until a shop registers it: feeds often report a parcel before its shop does.
     shop = models.ForeignKey(
         Shop, null=True, blank=True, on_delete=models.PROTECT, related_name="shipments"
@@ -60,21 +58,13 @@ class Shipment(models.Model):
     transport_mode = models.CharField(max_length=16, blank=True, default="")
     origin_country = models.CharField(max_length=2, blank=True, default="")
     destination_country = models.CharField(max_length=2, blank=True, default="")
-    weight_kg = models.DecimalField(
-        max_digits=12, decimal_places=3, null=True, blank=True
-    )
-    declared_value = models.DecimalField(
-        max_digits=14, decimal_places=2, null=True, blank=True
-    )
+    weight_kg = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    declared_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
 
-    status = models.CharField(
-        max_length=24, choices=Status.choices, default=Status.PENDING
-    )
-    stage = models.CharField(
-        max_length=24, choices=Stage.choices, blank=True, default=""
-    )
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING)
+    stage = models.CharField(max_length=24, choices=Stage.choices, blank=True, default="")
     status_changed_at = models.DateTimeField(null=True, blank=True)
     status_event = models.ForeignKey(
         "TrackingEvent",
@@ -90,13 +80,9 @@ class Shipment(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(
-                fields=["shop", "updated_at", "id"], name="shipment_shop_updated"
-            ),
+            models.Index(fields=["shop", "updated_at", "id"], name="shipment_shop_updated"),
             models.Index(fields=["status", "stage"], name="shipment_status_stage"),
-            models.Index(
-                fields=["destination_country", "status"], name="shipment_dest_status"
-            ),
+            models.Index(fields=["destination_country", "status"], name="shipment_dest_status"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -178,9 +164,7 @@ class TrackingEvent(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(
-                fields=["shipment", "occurred_at"], name="event_shipment_time"
-            ),
+            models.Index(fields=["shipment", "occurred_at"], name="event_shipment_time"),
             models.Index(fields=["unit", "occurred_at"], name="event_unit_time"),
         ]
         constraints = [
@@ -190,8 +174,7 @@ class TrackingEvent(models.Model):
                 name="event_on_shipment_xor_unit",
             ),
             models.CheckConstraint(
-                condition=Q(utc_offset_minutes__gte=-18 * 60)
-                & Q(utc_offset_minutes__lte=18 * 60),
+                condition=Q(utc_offset_minutes__gte=-18 * 60) & Q(utc_offset_minutes__lte=18 * 60),
                 name="event_offset_in_range",
             ),
         ]
@@ -203,49 +186,37 @@ class TrackingEvent(models.Model):
 class StatusChange(models.Model):
     """History of a shipment's status; every row names the event that caused it."""
 
-    shipment = models.ForeignKey(
-        Shipment, on_delete=models.CASCADE, related_name="status_changes"
-    )
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="status_changes")
     from_status = models.CharField(max_length=24)
     to_status = models.CharField(max_length=24)
     from_stage = models.CharField(max_length=24, blank=True, default="")
     to_stage = models.CharField(max_length=24, blank=True, default="")
-    event = models.ForeignKey(
-        TrackingEvent, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    event = models.ForeignKey(TrackingEvent, null=True, on_delete=models.SET_NULL, related_name="+")
     changed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [
-            models.Index(
-                fields=["shipment", "changed_at"], name="statuschange_shipment"
-            )
-        ]
+        indexes = [models.Index(fields=["shipment", "changed_at"], name="statuschange_shipment")]
 
 
 class UnitMembership(models.Model):
     """A shipment inside a transport unit from loaded_at until unloaded_at (open while null)."""
 
-    unit = models.ForeignKey(
-        TransportUnit, on_delete=models.CASCADE, related_name="memberships"
-    )
-    shipment = models.ForeignKey(
-        Shipment, on_delete=models.CASCADE, related_name="memberships"
-    )
+    unit = models.ForeignKey(TransportUnit, on_delete=models.CASCADE, related_name="memberships")
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="memberships")
     loaded_at = models.DateTimeField()
     unloaded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [
-            models.Index(fields=["unit", "loaded_at"], name="membership_unit_loaded")
-        ]
+        indexes = [models.Index(fields=["unit", "loaded_at"], name="membership_unit_loaded")]
         constraints = [
             models.UniqueConstraint(
                 fields=["unit", "shipment", "loaded_at"], name="membership_unique_load"
             ),
             models.CheckConstraint(
-                condition=Q(unloaded_at__isnull=True)
-                | Q(unloaded_at__gte=models.F("loaded_at")),
+                condition=Q(unloaded_at__isnull=True) | Q(unloaded_at__gte=models.F("loaded_at")),
                 name="membership_unload_after_load",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.shipment_id} in {self.unit_id} from {self.loaded_at:%Y-%m-%d %H:%M}"

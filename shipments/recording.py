@@ -51,9 +51,7 @@ class EventInput:
         """Identity within a source: (source, parcel or unit, code, time, place)."""
         subject = self.tracking_number or f"unit:{self.unit_number}"
         place = self.location_code or self.location_name.strip().lower()
-        text = "|".join(
-            (source, subject, self.code, self.occurred_at.isoformat(), place)
-        )
+        text = "|".join((source, subject, self.code, self.occurred_at.isoformat(), place))
         return hashlib.sha256(text.encode()).hexdigest()
 
 

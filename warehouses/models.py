@@ -59,15 +59,9 @@ class Feed(models.Model):
 
     code = models.SlugField(max_length=60, unique=True)
     name = models.CharField(max_length=200)
-    warehouse = models.ForeignKey(
-        Warehouse, on_delete=models.PROTECT, related_name="feeds"
-    )
-    format = models.CharField(
-        max_length=20, choices=Format.choices, default=Format.HUB_CSV
-    )
-    transport = models.CharField(
-        max_length=20, choices=Transport.choices, default=Transport.UPLOAD
-    )
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="feeds")
+    format = models.CharField(max_length=20, choices=Format.choices, default=Format.HUB_CSV)
+    transport = models.CharField(max_length=20, choices=Transport.choices, default=Transport.UPLOAD)
     source_location = models.CharField(
         max_length=500,
         blank=True,
@@ -82,9 +76,7 @@ class Feed(models.Model):
         related_name="feed",
     )
     default_timezone = models.CharField(max_length=64, blank=True, default="")
-    encoding = models.CharField(
-        max_length=20, choices=Encoding.choices, default=Encoding.UTF8
-    )
+    encoding = models.CharField(max_length=20, choices=Encoding.choices, default=Encoding.UTF8)
     code_mapping = models.JSONField(
         default=dict, blank=True, help_text="partner status code → hub event code"
     )
@@ -136,12 +128,8 @@ class FeedRun(models.Model):
         REPLAY = "replay"
 
     feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="runs")
-    status = models.CharField(
-        max_length=12, choices=Status.choices, default=Status.QUEUED
-    )
-    source = models.CharField(
-        max_length=12, choices=Source.choices, default=Source.UPLOAD
-    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    source = models.CharField(max_length=12, choices=Source.choices, default=Source.UPLOAD)
     original_name = models.CharField(max_length=300, blank=True, default="")
     payload_name = models.CharField(max_length=300, blank=True, default="")
     payload_sha256 = models.CharField(max_length=64, blank=True, default="")
@@ -163,9 +151,7 @@ class FeedRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [
-            models.Index(fields=["feed", "-created_at"], name="feedrun_feed_created")
-        ]
+        indexes = [models.Index(fields=["feed", "-created_at"], name="feedrun_feed_created")]
         constraints = [
             # The same payload twice on one feed is recognised by the database, even when two
             # deliveries race: the loser becomes a `duplicate` run pointing at the winner.

@@ -60,9 +60,7 @@ def tracking_number_clean(value: str) -> str:
 
 
 def _reject(record: Record, field_name: str, reason: str) -> RecordError:
-    return RecordError(
-        line=record.line, raw=record.raw, field=field_name, reason=reason
-    )
+    return RecordError(line=record.line, raw=record.raw, field=field_name, reason=reason)
 
 
 def _zone(name: str) -> timezone | ZoneInfo:
@@ -76,9 +74,7 @@ def _zone(name: str) -> timezone | ZoneInfo:
     try:
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(
-            f"unknown time zone {name!r} (expected an IANA name or ±HH:MM)"
-        ) from exc
+        raise ValueError(f"unknown time zone {name!r} (expected an IANA name or ±HH:MM)") from exc
 
 
 def parse_time_text(value: str) -> datetime:
@@ -89,9 +85,7 @@ def parse_time_text(value: str) -> datetime:
     if re.fullmatch(r"\d{10}(\.\d+)?|\d{13}", text):
         number = float(text)
         # Epoch values are UTC by definition; 13 digits are milliseconds.
-        return datetime.fromtimestamp(
-            number / 1000 if len(text) == 13 else number, tz=UTC
-        )
+        return datetime.fromtimestamp(number / 1000 if len(text) == 13 else number, tz=UTC)
     try:
         return datetime.fromisoformat(text.replace(" UTC", "Z"))
     except ValueError:
@@ -116,15 +110,11 @@ def _localize(naive: datetime, zone: timezone | ZoneInfo, zone_name: str) -> dat
         # Inside a DST gap (does not exist) or overlap (happens twice): refuse to guess.
         roundtrip = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
         kind = "does not exist" if roundtrip != naive else "is ambiguous"
-        raise ValueError(
-            f"local time {naive:%Y-%m-%d %H:%M} {kind} in {zone_name} (DST change)"
-        )
+        raise ValueError(f"local time {naive:%Y-%m-%d %H:%M} {kind} in {zone_name} (DST change)")
     return first
 
 
-def resolve_time(
-    record: Record, ctx: FeedContext, location_code: str
-) -> tuple[datetime, str]:
+def resolve_time(record: Record, ctx: FeedContext, location_code: str) -> tuple[datetime, str]:
     """(aware datetime, tz_source) or ValueError with a reason naming the field."""
     value = record.event_time
     if value is None or value == "":
@@ -225,9 +215,7 @@ def _weight(record: Record) -> Decimal | None:
 
 def _check_length(name: str, value: str, limit: int) -> str:
     if len(value) > limit:
-        raise _FieldError(
-            name, f"{name} is {len(value)} characters, the limit is {limit}"
-        )
+        raise _FieldError(name, f"{name} is {len(value)} characters, the limit is {limit}")
     return value
 
 
@@ -247,9 +235,7 @@ def _event(record: Record, ctx: FeedContext) -> EventInput:
     code, note = _code(record, ctx)
     location_code = record.location_code.strip().upper().replace(" ", "")
     _check_length("location_code", location_code, 10)
-    occurred_at, tz_source = resolve_time(
-        record, ctx, location_code or ctx.warehouse_locode
-    )
+    occurred_at, tz_source = resolve_time(record, ctx, location_code or ctx.warehouse_locode)
     country = record.country.strip().upper()
     place = LOCODES.get(location_code)
     location_name = record.location_name.strip()
@@ -265,9 +251,7 @@ def _event(record: Record, ctx: FeedContext) -> EventInput:
     if not country and len(location_code) == 5 and location_code[:2].isalpha():
         country = location_code[:2]
     if country and not re.fullmatch(r"[A-Z]{2}", country):
-        raise _FieldError(
-            "country", f"country {country!r} is not an ISO 3166 alpha-2 code"
-        )
+        raise _FieldError("country", f"country {country!r} is not an ISO 3166 alpha-2 code")
     mode = record.transport_mode.strip().lower()
     if mode not in TRANSPORT_MODES:
         raise _FieldError("transport_mode", f"unknown transport mode {mode!r}")

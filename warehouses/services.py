@@ -30,7 +30,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from shipments.recording import EventInput, events_record
 from warehouses.formats import get_parser
-from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
+from warehouses.formats.base import FormatError, ParseItem, ParseOptions, RecordError
 from warehouses.models import Feed, FeedRun, RejectedRecord, Warehouse
 from warehouses.normalize import FeedContext, normalize_event
 
@@ -137,18 +137,14 @@ def feed_run_create(
 def _feed_lock(feed_id: int) -> Iterator[bool]:
     """A session-level advisory lock: released by PostgreSQL itself if the worker dies."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_try_advisory_lock(%s, %s)", [_FEED_LOCK_NAMESPACE, feed_id]
-        )
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_FEED_LOCK_NAMESPACE, feed_id])
         (locked,) = cursor.fetchone()
     try:
         yield bool(locked)
     finally:
         if locked:
             with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_unlock(%s, %s)", [_FEED_LOCK_NAMESPACE, feed_id]
-                )
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_FEED_LOCK_NAMESPACE, feed_id])
 
 
 def feed_context(feed: Feed) -> FeedContext:
@@ -261,9 +257,7 @@ def _records(run: FeedRun, stream: IO[bytes]) -> Iterator[ParseItem]:
         yield RecordError(line=exc.line, raw=exc.raw, field=exc.field, reason=exc.reason)
 
 
-def feed_run_execute(
-    *, run_id: int, progress: Callable[[FeedRun], None] | None = None
-) -> FeedRun:
+def feed_run_execute(*, run_id: int, progress: Callable[[FeedRun], None] | None = None) -> FeedRun:
     """Execute a run (idempotent): claim it, stream parse -> normalize -> record, finish it.
 
     Raises FeedBusy when another run of the same feed holds the feed's lock.

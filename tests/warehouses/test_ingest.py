@@ -169,7 +169,9 @@ def test_a_gbk_file_on_a_utf8_feed_rejects_the_undecodable_lines_only(
 
 
 def test_a_utf8_bom_is_tolerated(feed: Feed, ingest: Ingest) -> None:
-    run = ingest(feed, b"\xef\xbb\xbf" + hub_csv("HB1,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,"))
+    run = ingest(
+        feed, b"\xef\xbb\xbf" + hub_csv("HB1,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,")
+    )
     assert run.status == FeedRun.Status.SUCCEEDED
     assert run.events_created == 1
 
@@ -242,8 +244,12 @@ def test_a_duplicate_row_inside_one_file_is_kept_once_and_reported(
 
 
 def test_json_lines_and_json_arrays_with_a_field_mapping(ingest: Ingest) -> None:
-    mapping = {"tracking_number": "waybill", "event_code": "status", "event_time": "at",
-               "location_code": "where.code"}
+    mapping = {
+        "tracking_number": "waybill",
+        "event_code": "status",
+        "event_time": "at",
+        "location_code": "where.code",
+    }
     feed = FeedFactory(format=Feed.Format.JSON, column_mapping=mapping)
     lines = (
         b'{"waybill": "JS1", "status": "picked_up", "at": "2026-05-01T09:00:00+08:00"}\n'
@@ -251,7 +257,9 @@ def test_json_lines_and_json_arrays_with_a_field_mapping(ingest: Ingest) -> None
         b'{"waybill": "JS2", "status": "departed", "at": "2026-05-01 10:00", "where": {"code": "CNSFH"}}\n'
     )
     run = ingest(feed, lines, name="a.jsonl")
-    assert (run.events_created, run.rejected) == (2, 1), list(RejectedRecord.objects.values_list("reason"))
+    assert (run.events_created, run.rejected) == (2, 1), list(
+        RejectedRecord.objects.values_list("reason")
+    )
     assert RejectedRecord.objects.get(run=run).line == 2
     array_feed = FeedFactory(format=Feed.Format.JSON, column_mapping=mapping)
     array = (

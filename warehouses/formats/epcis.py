@@ -22,10 +22,11 @@ What comes out, per event of the document's eventList:
 - TransactionEvent: for every bizTransaction of type po, one Record of kind "shipment" per EPC
   (order_number = the bizTransaction identifier as given, unit_id = parentID if any). If the event
   also has a bizStep/disposition with an event code, "event" Records per EPC as for ObjectEvent.
-- An event carrying an errorDeclaration is a retraction of the event with that eventID (EPCIS 2.0
-  section 7.4.1.2: the declaration repeats the erroneous event with its eventID): one Record of
-  kind "retraction", nothing else. Every other Record carries extra["event_id"] when the event has
-  an eventID, so the pipeline can find what a later retraction withdraws.
+- An event carrying an errorDeclaration is a retraction of the event with that eventID (in EPCIS
+  2.0 an error declaration repeats the erroneous event, eventID included, and adds the
+  declaration): one Record of kind "retraction", nothing else. Every other Record carries
+  extra["event_id"] when the event has an eventID, so the pipeline can find what a later
+  retraction withdraws.
 - TransformationEvent, AssociationEvent and extension event types: a RecordError "unsupported
   EPCIS event type". Association links things (a sensor and a pallet) without containing them,
   so treating it as a unit membership would put a data logger on a parcel's timeline.
@@ -196,8 +197,14 @@ def load_validator(schema_dir: Path | None = None) -> EpcisValidator | None:
     for candidate in candidates:
         if (candidate / _ROOT_SCHEMA_FILE).is_file():
             return _load_validator_from(candidate.resolve())
-    logger.warning("EPCIS JSON Schema not found in %s; validation skipped", candidates)
+    searched = tuple(str(c) for c in candidates)
+    if searched not in _WARNED:  # once per process and search, not once per payload
+        _WARNED.add(searched)
+        logger.warning("EPCIS JSON Schema not found in %s; validation skipped", searched)
     return None
+
+
+_WARNED: set[tuple[str, ...]] = set()
 
 
 @lru_cache(maxsize=8)
@@ -363,7 +370,10 @@ def parse(
     doc = _load_json(text)
     events_path, events = _event_list(doc)
     if validator is not None:
-        problem = validator.envelope_error(doc, events_path)
+        try:
+            problem = validator.envelope_error(doc, events_path)
+        except RecursionError as exc:
+            raise FormatError("document is nested too deeply to validate", line=1) from exc
         if problem is not None:
             raise FormatError(f"not a valid EPCIS document: {problem}", line=1)
     context = _Context(validated=validator is not None, places=_master_data_places(doc))
@@ -530,7 +540,11 @@ def _line_and_raw(
     if spans is None:
         # Not reachable for a document json.loads accepted; kept so an odd case degrades to the
         # event's 1-based position in eventList instead of failing.
-        return index + 1, json.dumps(event, ensure_ascii=False)[:RAW_LIMIT]
+        try:
+            raw = json.dumps(event, ensure_ascii=False)[:RAW_LIMIT]
+        except (ValueError, RecursionError):
+            raw = ""
+        return index + 1, raw
     start, end = spans[index]
     return text.count("\n", 0, start) + 1, text[start:end][:RAW_LIMIT]
 

@@ -618,9 +618,9 @@ class _When:
 
 
 def _when(
-    segment: _Segment, date_index: int, time_index: int, code_index: int | None
+    segment: _Segment, date_index: int, time_index: int | None, code_index: int | None
 ) -> _When | RecordError:
-    """Date + time + optional time code of a segment, as an X12 rule-abiding datetime.
+    """Date + time + optional time code of a segment as a datetime (no time: midnight).
 
     No time code: local time of the place (naive). LT: same, said explicitly. A fixed-offset
     code: aware datetime. A bare zone (CT, ET ...): naive wall clock plus the IANA zone.
@@ -636,16 +636,16 @@ def _when(
             f"{reason}, expected CCYYMMDD",
             f"{name}-{date_index:02d}",
         )
-    raw_time = segment.el(time_index)
+    raw_time = segment.el(time_index) if time_index is not None else ""
     clock = _time(raw_time) if raw_time else time(0, 0)
-    if clock is None:
+    if clock is None and time_index is not None:
         return RecordError(
             segment.line,
             segment.text,
             f"invalid time {raw_time!r}, expected HHMM or HHMMSS",
             f"{name}-{time_index:02d}",
         )
-    value = datetime.combine(day, clock)
+    value = datetime.combine(day, clock or time(0, 0))
     code = segment.el(code_index) if code_index is not None else ""
     if not code:
         return _When(value)
@@ -1061,7 +1061,7 @@ def _warehouse_shipping_advice(tx: _Set, envelope: _Envelope) -> Iterator[ParseI
             w06.line, tx.raw(), "W06-02 and W06-04 are both empty: no shipment reference", "W06-04"
         )
         return
-    when = _when(shipped, 2, 4, 5) if shipped is not None else _when(w06, 3, 99, None)
+    when = _when(shipped, 2, 4, 5) if shipped is not None else _when(w06, 3, None, None)
     if isinstance(when, RecordError):
         when.raw = tx.raw()
         yield when

@@ -7,6 +7,7 @@ import io
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import IO, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -365,7 +366,7 @@ def test_parsing_a_stream_one_byte_at_a_time_gives_the_same_result(
     multi: list[ParseItem],
 ) -> None:
     data = (FIXTURES / "MultiGroup.txt").read_bytes()
-    assert list(parse(OneByteStream(data), ParseOptions())) == multi
+    assert list(parse(cast(IO[bytes], OneByteStream(data)), ParseOptions())) == multi
 
 
 # ---------------------------------------------------------------------------------------------

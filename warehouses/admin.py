@@ -1,0 +1,179 @@
+"""Operator admin for the sources side: warehouses, feeds (run now, upload), runs, rejects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+
+from warehouses import services
+from warehouses.models import Feed, FeedRun, RejectedRecord, Warehouse
+from warehouses.tasks import fetch_feed
+
+
+@admin.register(Warehouse)
+class WarehouseAdmin(admin.ModelAdmin[Warehouse]):
+    list_display = ("code", "name", "kind", "country", "city", "unlocode", "timezone")
+    list_filter = ("kind", "country")
+    search_fields = ("code", "name", "city", "unlocode")
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField()
+    reprocess = forms.BooleanField(
+        required=False, help_text="Run again even if this exact file was ingested before"
+    )
+
+
+@admin.register(Feed)
+class FeedAdmin(admin.ModelAdmin[Feed]):
+    list_display = (
+        "code",
+        "name",
+        "warehouse",
+        "format",
+        "transport",
+        "active",
+        "schedule",
+        "actions_column",
+    )
+    list_filter = ("format", "transport", "active", "warehouse")
+    list_select_related = ("warehouse", "schedule")
+    search_fields = ("code", "name", "warehouse__code")
+    raw_id_fields = ("warehouse",)
+    actions = ("run_now",)
+    readonly_fields = ("http_etag", "http_last_modified", "last_checked_at")
+
+    @admin.display(description="")
+    def actions_column(self, obj: Feed) -> str:
+        return format_html(
+            '<a class="button" href="{}">Upload file</a>',
+            reverse("admin:warehouses_feed_upload", args=[obj.pk]),
+        )
+
+    @admin.action(description="Run now (fetch from the feed's source)")
+    def run_now(self, request: HttpRequest, queryset: QuerySet[Feed]) -> None:
+        for feed in queryset:
+            fetch_feed.delay(feed.pk)
+        self.message_user(request, f"{queryset.count()} feed(s) queued", messages.SUCCESS)
+
+    def get_urls(self) -> list[URLPattern]:  # type: ignore[override]
+        extra = [
+            path(
+                "<int:feed_id>/upload/",
+                self.admin_site.admin_view(self.upload_view),
+                name="warehouses_feed_upload",
+            )
+        ]
+        return extra + super().get_urls()  # type: ignore[return-value]
+
+    def upload_view(self, request: HttpRequest, feed_id: int) -> HttpResponse:
+        feed = get_object_or_404(Feed, pk=feed_id)
+        form = UploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                run = services.feed_run_create(
+                    feed=feed,
+                    content=upload,
+                    original_name=upload.name,
+                    source=FeedRun.Source.UPLOAD,
+                    reprocess=form.cleaned_data["reprocess"],
+                )
+            except services.PayloadTooLarge as exc:
+                form.add_error("file", str(exc))
+            else:
+                level = (
+                    messages.WARNING if run.status == FeedRun.Status.DUPLICATE else messages.SUCCESS
+                )
+                self.message_user(request, f"Run {run.pk}: {run.get_status_display()}", level)
+                return HttpResponseRedirect(
+                    reverse("admin:warehouses_feedrun_change", args=[run.pk])
+                )
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "title": f"Upload a file to {feed}",
+            "form": form,
+            "feed": feed,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/warehouses/feed/upload.html", context)
+
+
+@admin.register(FeedRun)
+class FeedRunAdmin(admin.ModelAdmin[FeedRun]):
+    list_display = (
+        "id",
+        "feed",
+        "status",
+        "source",
+        "original_name",
+        "records",
+        "events_created",
+        "duplicates",
+        "rejected_link",
+        "shipments_touched",
+        "duration",
+        "created_at",
+    )
+    list_filter = ("status", "source", "feed__warehouse", "feed")
+    list_select_related = ("feed",)
+    search_fields = ("original_name", "payload_sha256", "feed__code")
+    raw_id_fields = ("feed", "duplicate_of")
+    date_hierarchy = "created_at"
+    readonly_fields = (*(f.name for f in FeedRun._meta.fields), "first_rejects")
+
+    @admin.display(description="first rejected records")
+    def first_rejects(self, obj: FeedRun) -> str:
+        # A run can reject 100,000 rows: show the first few, link to the searchable list.
+        rows = obj.rejects.order_by("line")[:20]
+        url = reverse("admin:warehouses_rejectedrecord_changelist") + f"?run__id__exact={obj.pk}"
+        return format_html(
+            "<table><tr><th>line</th><th>field</th><th>reason</th><th>raw</th></tr>{}</table>"
+            '<p><a href="{}">All {} rejected records of this run</a></p>',
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                ((r.line, r.field, r.reason, r.raw[:200]) for r in rows),
+            ),
+            url,
+            obj.rejected,
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="rejected", ordering="rejected")
+    def rejected_link(self, obj: FeedRun) -> str:
+        if not obj.rejected:
+            return "0"
+        url = reverse("admin:warehouses_rejectedrecord_changelist") + f"?run__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, obj.rejected)
+
+    @admin.display(description="duration")
+    def duration(self, obj: FeedRun) -> str:
+        seconds = obj.duration_seconds
+        return "" if seconds is None else f"{seconds:.1f} s"
+
+
+@admin.register(RejectedRecord)
+class RejectedRecordAdmin(admin.ModelAdmin[RejectedRecord]):
+    list_display = ("run", "line", "field", "reason", "short_raw", "created_at")
+    list_filter = ("field", "run__feed")
+    list_select_related = ("run", "run__feed")
+    search_fields = ("reason", "raw", "=run__id", "=line")
+    raw_id_fields = ("run",)
+    readonly_fields = ("run", "line", "field", "reason", "raw", "created_at")
+
+    @admin.display(description="raw")
+    def short_raw(self, obj: RejectedRecord) -> str:
+        return obj.raw[:120]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
