@@ -20,7 +20,7 @@ WAREHOUSES = [
     ("harbin-air", "Harbin air cargo terminal", Warehouse.Kind.AIR_TERMINAL, "CN", "Harbin", "CNHRB", "Asia/Shanghai"),
     ("la-fulfilment", "Los Angeles fulfilment warehouse", Warehouse.Kind.FULFILMENT, "US", "Ontario, CA", "USONT", "America/Los_Angeles"),
     ("blagoveshchensk-hub", "Blagoveshchensk receiving hub", Warehouse.Kind.FULFILMENT, "RU", "Blagoveshchensk", "RUBQS", "Asia/Yakutsk"),
-]  # fmt: skip  # noqa: E501
+]  # fmt: skip
 
 FEEDS = [
     # code, warehouse, format, transport, encoding, extra
