@@ -29,6 +29,7 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from shipments.recording import EventInput, events_record
+from warehouses import ingest_kinds
 from warehouses.formats import get_parser
 from warehouses.formats.base import FormatError, ParseItem, ParseOptions, RecordError
 from warehouses.models import Feed, FeedRun, RejectedRecord, Warehouse
@@ -165,6 +166,8 @@ def feed_context(feed: Feed) -> FeedContext:
 class _Batch:
     events: list[EventInput] = field(default_factory=list)
     rejects: list[RecordError] = field(default_factory=list)
+    # memberships, shipment facts, customs documents, retractions: see warehouses/ingest_kinds.py
+    others: list[Record] = field(default_factory=list)
     count: int = 0
 
     def add(self, item: ParseItem, ctx: FeedContext) -> None:
@@ -173,14 +176,7 @@ class _Batch:
             self.rejects.append(item)
             return
         if item.kind != "event":
-            self.rejects.append(
-                RecordError(
-                    line=item.line,
-                    raw=item.raw,
-                    field="",
-                    reason=f"records of kind {item.kind!r} are not handled by this feed's pipeline",
-                )
-            )
+            self.others.append(item)
             return
         try:
             result = normalize_event(item, ctx)
@@ -196,7 +192,7 @@ class _Batch:
             self.events.append(result)
 
     def clear(self) -> None:
-        self.events, self.rejects, self.count = [], [], 0
+        self.events, self.rejects, self.others, self.count = [], [], [], 0
 
 
 def _flush(run: FeedRun, batch: _Batch, processed: int) -> None:
@@ -204,6 +200,11 @@ def _flush(run: FeedRun, batch: _Batch, processed: int) -> None:
     if not batch.count:
         return
     with transaction.atomic():
+        if batch.others:
+            # Memberships and shipment facts first, so events of this batch see them.
+            batch.rejects += ingest_kinds.records_apply(
+                run=run, records=batch.others, ctx=feed_context(run.feed)
+            )
         result = events_record(
             events=batch.events,
             feed_id=run.feed_id,
