@@ -100,6 +100,8 @@ class Feed(models.Model):
         help_text="Name of the FEED_SECRET_<NAME> environment variable sent as Authorization",
     )
     active = models.BooleanField(default=True)
+    # sha256 of the push API token (shown once); blank when the feed takes no pushes.
+    push_token_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
     # HTTP pull state for conditional GET.
     http_etag = models.CharField(max_length=200, blank=True, default="")
     http_last_modified = models.CharField(max_length=100, blank=True, default="")

@@ -1,0 +1,94 @@
+"""The recorder: status rules, history, dedupe, and a constant number of queries per batch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from shipments.models import Shipment, StatusChange, TrackingEvent
+from shipments.recording import EventInput, events_record
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 5, 1, 1, 0, tzinfo=UTC)
+
+
+def event(tn: str, code: str, hours: float, **kw: object) -> EventInput:
+    return EventInput(
+        line=int(hours * 10),
+        code=code,
+        occurred_at=T0 + timedelta(hours=hours),
+        utc_offset_minutes=480,
+        tz_source="explicit",
+        tracking_number=tn,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def record(*events: EventInput, source: str = "test") -> None:
+    events_record(events=list(events), feed_id=None, run_id=None, warehouse_id=None, source=source)
+
+
+def test_an_earlier_event_arriving_late_never_moves_the_status_back() -> None:
+    record(event("TN1", "picked_up", 0), event("TN1", "out_for_delivery", 10))
+    record(event("TN1", "departed", 5))
+    shipment = Shipment.objects.get(tracking_number="TN1")
+    assert shipment.status == "out_for_delivery"
+    assert shipment.status_event is not None
+    assert shipment.status_event.code == "out_for_delivery"
+    assert shipment.last_event_at == T0 + timedelta(hours=10)
+
+
+def test_delivered_is_terminal_unless_a_later_return(
+) -> None:
+    record(event("TN1", "delivered", 10))
+    record(event("TN1", "in_transit", 12), event("TN1", "exception", 13))
+    assert Shipment.objects.get(tracking_number="TN1").status == "delivered"
+    record(event("TN1", "returning", 20))
+    assert Shipment.objects.get(tracking_number="TN1").status == "returned"
+
+
+def test_every_status_change_is_recorded_with_the_event_that_caused_it() -> None:
+    record(event("TN1", "info_received", 0))
+    record(event("TN1", "departed", 2))
+    record(event("TN1", "arrived", 3))  # same status, new stage? no: same stage too
+    record(event("TN1", "delivered", 9))
+    changes = list(
+        StatusChange.objects.filter(shipment__tracking_number="TN1")
+        .order_by("changed_at", "id")
+        .values_list("from_status", "to_status", "event__code")
+    )
+    assert changes == [
+        ("pending", "info_received", "info_received"),
+        ("info_received", "in_transit", "departed"),
+        ("in_transit", "delivered", "delivered"),
+    ]
+
+
+def test_eta_updates_do_not_change_the_status() -> None:
+    record(event("TN1", "departed", 1), event("TN1", "eta_updated", 2))
+    shipment = Shipment.objects.get(tracking_number="TN1")
+    assert (shipment.status, shipment.status_event.code) == ("in_transit", "departed")  # type: ignore[union-attr]
+    assert shipment.last_event_at == T0 + timedelta(hours=2)
+
+
+def test_the_same_event_from_the_same_source_is_stored_once() -> None:
+    record(event("TN1", "departed", 1, location_code="CNSFH"))
+    record(event("TN1", "departed", 1, location_code="CNSFH"))
+    record(event("TN1", "departed", 1, location_code="CNSFH"), source="other-source")
+    assert TrackingEvent.objects.count() == 2
+
+
+@pytest.mark.parametrize("size", [10, 1000])
+def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(size: int) -> None:
+    batch = [event(f"TN{i:05d}", "departed", i / 100) for i in range(size)]
+    with CaptureQueriesContext(connection) as queries:
+        record(*batch)
+    # staging DDL, COPY, shipments upsert, units upsert, events insert, repeat check, lock,
+    # recompute: never one per row.
+    assert len(queries) <= 8
+    assert TrackingEvent.objects.count() == size
+    assert Shipment.objects.filter(status="in_transit").count() == size

@@ -1,0 +1,126 @@
+"""Transports: the watched inbox and HTTP pull against a real local HTTP server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from shipments.models import TrackingEvent
+from tests.conftest import FeedFactory, hub_csv
+from warehouses import services
+from warehouses.models import Feed, FeedRun
+
+pytestmark = pytest.mark.django_db
+
+PAYLOAD = hub_csv("HTTP001,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,")
+
+
+class PartnerServer:
+    """A partner's HTTP endpoint: serves PAYLOAD with an ETag and records what it was asked."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, str]] = []
+        self.status = 200
+        self.body = PAYLOAD
+        self.delay = 0.0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                server.requests.append(dict(self.headers))
+                time.sleep(server.delay)
+                if self.headers.get("If-None-Match") == '"v1"':
+                    self.send_response(304)
+                    self.end_headers()
+                    return
+                self.send_response(server.status)
+                self.send_header("ETag", '"v1"')
+                self.send_header("Last-Modified", "Fri, 01 May 2026 01:00:00 GMT")
+                self.send_header("Content-Length", str(len(server.body)))
+                self.end_headers()
+                self.wfile.write(server.body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/export.csv"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def partner() -> Iterator[PartnerServer]:
+    server = PartnerServer()
+    yield server
+    server.httpd.shutdown()
+
+
+def http_feed(url: str, **kw: object) -> Feed:
+    return FeedFactory(transport=Feed.Transport.HTTP, source_location=url, **kw)
+
+
+def test_http_pull_ingests_then_uses_a_conditional_get(
+    partner: PartnerServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FEED_SECRET_PARTNER_A", "Bearer s3cret")
+    feed = http_feed(partner.url, auth_secret_name="partner_a")
+    (run,) = services.feed_fetch(feed_id=feed.pk)
+    services.feed_run_execute(run_id=run.pk)
+    assert TrackingEvent.objects.count() == 1
+    assert partner.requests[0]["Authorization"] == "Bearer s3cret"
+    assert services.feed_fetch(feed_id=feed.pk) == []  # 304: nothing new
+    assert partner.requests[1]["If-None-Match"] == '"v1"'
+    assert partner.requests[1]["If-Modified-Since"] == "Fri, 01 May 2026 01:00:00 GMT"
+    assert FeedRun.objects.count() == 1
+
+
+def test_http_pull_errors_are_precise(partner: PartnerServer, settings: object) -> None:
+    partner.status = 503
+    feed = http_feed(partner.url)
+    with pytest.raises(services.FetchError, match="HTTP 503"):
+        services.feed_fetch(feed_id=feed.pk)
+    partner.status = 200
+    settings.INGEST_MAX_PAYLOAD_BYTES = 10  # type: ignore[attr-defined]
+    with pytest.raises(services.FetchError, match="exceeds the limit"):
+        services.feed_fetch(feed_id=feed.pk)
+    settings.INGEST_MAX_PAYLOAD_BYTES = 10**6  # type: ignore[attr-defined]
+    settings.HTTP_FETCH_TIMEOUT = 0.3  # type: ignore[attr-defined]
+    partner.delay = 1.0
+    with pytest.raises(services.FetchError, match="timed out"):
+        services.feed_fetch(feed_id=feed.pk)
+
+
+def test_a_missing_secret_is_reported_not_sent_empty(partner: PartnerServer) -> None:
+    feed = http_feed(partner.url, auth_secret_name="nobody")
+    with pytest.raises(services.FetchError, match="FEED_SECRET_NOBODY is not set"):
+        services.feed_fetch(feed_id=feed.pk)
+    assert partner.requests == []
+
+
+def test_the_inbox_takes_each_file_once_and_moves_it_aside(tmp_path: Path) -> None:
+    feed = FeedFactory(transport=Feed.Transport.DIRECTORY, source_location=str(tmp_path))
+    (tmp_path / "a.csv").write_bytes(PAYLOAD)
+    (tmp_path / ".b.csv").write_bytes(PAYLOAD)  # still being written by the partner
+    runs = services.inbox_collect(feed=feed)
+    assert [r.original_name for r in runs] == ["a.csv"]
+    assert not (tmp_path / "a.csv").exists()
+    assert len(list((tmp_path / "processed").iterdir())) == 1
+    assert services.inbox_collect(feed=feed) == []
+    (tmp_path / "again.csv").write_bytes(PAYLOAD)  # the same content under another name
+    (again,) = services.inbox_collect(feed=feed)
+    assert again.status == FeedRun.Status.DUPLICATE
+
+
+def test_a_file_left_in_processing_by_a_dead_worker_is_picked_up_later(tmp_path: Path) -> None:
+    feed = FeedFactory(transport=Feed.Transport.DIRECTORY, source_location=str(tmp_path))
+    (tmp_path / "processing").mkdir()
+    orphan = tmp_path / "processing" / "orphan.csv"
+    orphan.write_bytes(PAYLOAD)
+    assert services.inbox_collect(feed=feed, stale_after=3600) == []
+    (run,) = services.inbox_collect(feed=feed, stale_after=0)
+    assert run.original_name == "orphan.csv"
