@@ -234,6 +234,74 @@ changed AS (
     FROM changed
     WHERE from_status <> to_status OR from_stage <> to_stage
     RETURNING 1
+),
+-- Webhook outbox (shipments.webhooks): written by this same statement, so a notification exists
+-- exactly when its status change committed. A status change gives a status_changed notice; any
+-- touched shipment gives a tracking_updated notice. Only for a shop's unarchived shipment with an
+-- active endpoint subscribed to that type.
+latest_any AS (
+    SELECT DISTINCT ON (shipment_id) shipment_id, id
+    FROM eff ORDER BY shipment_id, occurred_at DESC, id DESC
+),
+notices AS (
+    SELECT c.id AS shipment_id, 'shipment.status_changed' AS event_type, 2 AS rank,
+           c.from_status, c.to_status, c.from_stage, c.to_stage, c.event_id
+    FROM changed c WHERE c.from_status <> c.to_status
+    UNION ALL
+    SELECT t.id, 'shipment.tracking_updated', 1,
+           coalesce(c.from_status, s.status), coalesce(c.to_status, s.status),
+           coalesce(c.from_stage, s.stage), coalesce(c.to_stage, s.stage), la.id
+    FROM t JOIN shipments_shipment s ON s.id = t.id
+    LEFT JOIN changed c ON c.id = t.id
+    LEFT JOIN latest_any la ON la.shipment_id = t.id
+),
+subscribed AS (
+    SELECT n.*, w.id AS endpoint_id, s.tracking_number, s.order_number
+    FROM notices n
+    JOIN shipments_shipment s ON s.id = n.shipment_id AND s.archived_at IS NULL
+    JOIN shipments_webhookendpoint w
+      ON w.shop_id = s.shop_id AND w.active AND w.event_types ? n.event_type
+),
+messages AS (SELECT DISTINCT shipment_id, event_type, rank FROM subscribed),
+message_counts AS (SELECT shipment_id, count(*) AS n FROM messages GROUP BY shipment_id),
+sequences AS (
+    INSERT INTO shipments_webhooksequence AS q (shipment_id, last)
+    SELECT shipment_id, n FROM message_counts ORDER BY shipment_id
+    ON CONFLICT (shipment_id) DO UPDATE SET last = q.last + EXCLUDED.last
+    RETURNING shipment_id, last
+),
+numbered AS (
+    SELECT m.shipment_id, m.event_type,
+           q.last - mc.n + row_number() OVER (PARTITION BY m.shipment_id ORDER BY m.rank)
+               AS sequence
+    FROM messages m
+    JOIN message_counts mc USING (shipment_id)
+    JOIN sequences q USING (shipment_id)
+),
+outbox AS (
+    INSERT INTO shipments_webhookdelivery (
+        message_id, endpoint_id, shipment_id, event_type, sequence, data, state, attempts,
+        next_attempt_at, last_error, created_at)
+    SELECT gen_random_uuid(), sb.endpoint_id, sb.shipment_id, sb.event_type, nb.sequence,
+           jsonb_build_object(
+               'tracking_number', sb.tracking_number,
+               'order_number', sb.order_number,
+               'status', sb.to_status,
+               'previous_status', sb.from_status,
+               'stage', sb.to_stage,
+               'previous_stage', sb.from_stage,
+               'last_event_at', le.at,
+               'event', CASE WHEN e.id IS NULL THEN NULL ELSE jsonb_build_object(
+                   'id', e.id, 'code', e.code, 'status', e.status, 'stage', e.stage,
+                   'occurred_at', e.occurred_at, 'utc_offset_minutes', e.utc_offset_minutes,
+                   'location_name', e.location_name, 'location_code', e.location_code,
+                   'country', e.country, 'description', e.description) END),
+           'pending', 0, now(), '', now()
+    FROM subscribed sb
+    JOIN numbered nb USING (shipment_id, event_type)
+    LEFT JOIN last_event le ON le.shipment_id = sb.shipment_id
+    LEFT JOIN shipments_trackingevent e ON e.id = sb.event_id
+    RETURNING 1
 )
 SELECT count(*) FROM history
 """

@@ -1,0 +1,97 @@
+"""Operator admin: upload, changelists without N+1 queries, the timeline inline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from shipments.models import Shipment
+from tests.conftest import FeedFactory, hub_csv
+from warehouses.models import Feed, FeedRun
+
+pytestmark = pytest.mark.django_db
+
+Ingest = Callable[..., FeedRun]
+
+
+@pytest.fixture
+def operator(client: Client) -> Client:
+    user = User.objects.create_superuser("op", "op@example.com", "pw")
+    client.force_login(user)
+    return client
+
+
+def test_an_operator_uploads_a_file_and_lands_on_its_run(
+    operator: Client, feed: Feed, django_capture_on_commit_callbacks: Callable[..., object]
+) -> None:
+    upload = SimpleUploadedFile(
+        "export.csv", hub_csv("ADM001,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,")
+    )
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:  # type: ignore[attr-defined]
+        response = operator.post(
+            reverse("admin:warehouses_feed_upload", args=[feed.pk]), {"file": upload}
+        )
+    run = FeedRun.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:warehouses_feedrun_change", args=[run.pk])
+    assert (run.original_name, run.status) == ("export.csv", "queued")
+    assert len(callbacks) == 1  # the ingest task is enqueued after commit
+
+
+@pytest.mark.parametrize("n", [2, 20])
+def test_the_changelists_cost_the_same_queries_whatever_the_number_of_rows(
+    operator: Client, ingest: Ingest, n: int, django_assert_max_num_queries: Callable[..., object]
+) -> None:
+    for i in range(n):
+        feed = FeedFactory()
+        ingest(
+            feed,
+            hub_csv(
+                f"ROW{i:04d},picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,",
+                "bad,teleported,2026,,,,,,,,,",
+            ),
+        )
+    for name in (
+        "warehouses_feedrun",
+        "warehouses_rejectedrecord",
+        "warehouses_feed",
+        "shipments_shipment",
+        "warehouses_warehouse",
+    ):
+        with django_assert_max_num_queries(14):  # type: ignore[operator]
+            response = operator.get(reverse(f"admin:{name}_changelist"))
+        assert response.status_code == 200, name
+
+
+def test_a_shipment_page_shows_its_timeline(operator: Client, feed: Feed, ingest: Ingest) -> None:
+    ingest(
+        feed,
+        hub_csv(
+            "TL001,warehouse_received,2026-05-01T09:00:00+08:00,,Heihe bonded,CNHEK,CN,,,,,",
+            "TL001,departed,2026-05-02T09:00:00+08:00,,,CNSFH,CN,,,,rail,",
+        ),
+    )
+    shipment = Shipment.objects.get()
+    page = operator.get(reverse("admin:shipments_shipment_change", args=[shipment.pk]))
+    text = page.content.decode()
+    assert "warehouse_received" in text
+    assert "CNSFH" in text
+    search = operator.get(reverse("admin:shipments_shipment_changelist") + "?q=TL001")
+    assert "TL001" in search.content.decode()
+
+
+def test_run_page_lists_its_rejects(operator: Client, feed: Feed, ingest: Ingest) -> None:
+    run = ingest(
+        feed,
+        hub_csv(
+            "OK0001,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,", "X1,nope,2026,,,,,,,,,"
+        ),
+    )
+    page = operator.get(reverse("admin:warehouses_feedrun_change", args=[run.pk])).content.decode()
+    assert "line" in page
+    assert "must be 3-64 letters" in page  # the reason, on the run page itself
