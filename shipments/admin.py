@@ -82,9 +82,10 @@ class WarehouseFilter(admin.SimpleListFilter):
         return [(str(w.pk), str(w)) for w in Warehouse.objects.order_by("code")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if not self.value():
+        warehouse_id = self.value()
+        if not warehouse_id:
             return queryset
-        seen = TrackingEvent.objects.filter(shipment=OuterRef("pk"), warehouse_id=self.value())
+        seen = TrackingEvent.objects.filter(shipment=OuterRef("pk"), warehouse_id=warehouse_id)
         return queryset.filter(Exists(seen))
 
 

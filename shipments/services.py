@@ -21,4 +21,5 @@ def shop_create(*, name: str, slug: str = "") -> Shop:
 def shop_api_key_create(*, shop: Shop, name: str = "default") -> tuple[ShopAPIKey, str]:
     """A new key for the shop: the plain key is returned once and only its hash is stored."""
     api_key, key = ShopAPIKey.objects.create_key(shop=shop, name=name[:50])
+    assert isinstance(api_key, ShopAPIKey)
     return api_key, key

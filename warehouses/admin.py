@@ -63,7 +63,7 @@ class FeedAdmin(admin.ModelAdmin[Feed]):
             fetch_feed.delay(feed.pk)
         self.message_user(request, f"{queryset.count()} feed(s) queued", messages.SUCCESS)
 
-    def get_urls(self) -> list[URLPattern]:  # type: ignore[override]
+    def get_urls(self) -> list[URLPattern]:
         extra = [
             path(
                 "<int:feed_id>/upload/",
@@ -71,7 +71,7 @@ class FeedAdmin(admin.ModelAdmin[Feed]):
                 name="warehouses_feed_upload",
             )
         ]
-        return extra + super().get_urls()  # type: ignore[return-value]
+        return extra + super().get_urls()
 
     def upload_view(self, request: HttpRequest, feed_id: int) -> HttpResponse:
         feed = get_object_or_404(Feed, pk=feed_id)
