@@ -144,7 +144,7 @@ HTTP_FETCH_TIMEOUT = float(envstr("HTTP_FETCH_TIMEOUT", "30"))
 FEED_SECRETS_PREFIX = "FEED_SECRET_"
 
 # --- REST framework -----------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
@@ -152,9 +152,69 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
 }
-SPECTACULAR_SETTINGS = {
+SPECTACULAR_SETTINGS: dict[str, object] = {
     "TITLE": "Cross-border logistics hub API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
+
+# --- Shops' API (issue 3) -------------------------------------------------------------------
+REST_FRAMEWORK.update(
+    {
+        "EXCEPTION_HANDLER": "shipments.api.errors.exception_handler",
+        "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    }
+)
+SPECTACULAR_SETTINGS.update(
+    {
+        "DESCRIPTION": (
+            "Shops register shipments and read one unified timeline per parcel; warehouses push "
+            "feed payloads. Authenticate with `Authorization: Api-Key <key>` (shops) or "
+            "`Authorization: Bearer <feed token>` (push API). Errors share one shape: "
+            '`{"error": {"code", "message", "details"}}`. Every response of the shops\' API '
+            "carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`; a "
+            "429 adds `Retry-After`."
+        ),
+        "COMPONENT_SPLIT_REQUEST": True,
+        "ENUM_NAME_OVERRIDES": {
+            "ShipmentStatusEnum": "shipments.statuses.Status",
+            "FeedRunStatusEnum": "warehouses.models.FeedRun.Status",
+        },
+    }
+)
+# Throttle counters live in Redis (REDIS_URL), shared by every web worker.
+# Requests per key per window ("1200/min"); X-RateLimit-* headers report it.
+API_RATE_PER_KEY = envstr("API_RATE_PER_KEY", "1200/min")
+API_BULK_MAX_ITEMS = envint("API_BULK_MAX_ITEMS", 1000)
+API_PAGE_SIZE_MAX = envint("API_PAGE_SIZE_MAX", 200)
+# The same physical event from two sources within this many minutes is shown once.
+TIMELINE_MERGE_WINDOW_MINUTES = envint("TIMELINE_MERGE_WINDOW_MINUTES", 5)
+PUSH_MAX_PAYLOAD_BYTES = envint("PUSH_MAX_PAYLOAD_BYTES", 50 * 1024 * 1024)
+
+# --- Webhooks -------------------------------------------------------------------------------
+# Off in production: a shop could otherwise point a webhook at the hub's own network.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = envbool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
+WEBHOOK_TIMEOUT_SECONDS = float(envstr("WEBHOOK_TIMEOUT_SECONDS", "10"))
+WEBHOOK_RETRY_BASE_SECONDS = envint("WEBHOOK_RETRY_BASE_SECONDS", 30)
+WEBHOOK_RETRY_MAX_DELAY_SECONDS = envint("WEBHOOK_RETRY_MAX_DELAY_SECONDS", 12 * 3600)
+WEBHOOK_RETRY_WINDOW_SECONDS = envint("WEBHOOK_RETRY_WINDOW_SECONDS", 3 * 24 * 3600)
+WEBHOOK_DISABLE_AFTER_FAILURES = envint("WEBHOOK_DISABLE_AFTER_FAILURES", 100)
+WEBHOOK_SECRET_OVERLAP_SECONDS = envint("WEBHOOK_SECRET_OVERLAP_SECONDS", 24 * 3600)
+WEBHOOK_RELAY_BATCH = envint("WEBHOOK_RELAY_BATCH", 200)
+CELERY_BEAT_SCHEDULE["relay-webhooks"] = {
+    "task": "shipments.tasks.relay_webhooks",
+    "schedule": float(envint("WEBHOOK_RELAY_EVERY_SECONDS", 5)),
+}
+CELERY_BEAT_SCHEDULE["prune-idempotency-keys"] = {
+    "task": "shipments.tasks.prune_idempotency_keys",
+    "schedule": crontab(minute=17),
+}
+
+# JIT compilation costs tens of milliseconds per query and only pays off on long analytic scans;
+# the API's lookups are sub-millisecond, yet a plan over near-empty tables (default estimates)
+# can cross jit_above_cost. DB_JIT=1 turns it back on.
+if not envbool("DB_JIT", False):
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    assert isinstance(_db_options, dict)
+    _db_options.setdefault("options", "-c jit=off")

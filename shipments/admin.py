@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.db.models import Exists, OuterRef, QuerySet
+from django.contrib import admin, messages
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from shipments.models import (
     Shipment,
@@ -16,6 +18,9 @@ from shipments.models import (
     TrackingEvent,
     TransportUnit,
     UnitMembership,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from warehouses.models import Warehouse
 
@@ -24,6 +29,19 @@ from warehouses.models import Warehouse
 class ShopAdmin(admin.ModelAdmin[Shop]):
     list_display = ("name", "slug", "created_at")
     search_fields = ("name", "slug")
+    actions = ("create_api_key",)
+
+    @admin.action(description="Create an API key (shown once)")
+    def create_api_key(self, request: HttpRequest, queryset: QuerySet[Shop]) -> None:
+        from shipments.services import shop_api_key_create
+
+        for shop in queryset:
+            _, key = shop_api_key_create(shop=shop, name=f"admin {request.user}")
+            self.message_user(
+                request,
+                f"API key for {shop.name} (shown once, store it now): {key}",
+                messages.WARNING,
+            )
 
 
 @admin.register(ShopAPIKey)
@@ -130,3 +148,155 @@ class TransportUnitAdmin(admin.ModelAdmin[TransportUnit]):
     list_filter = ("kind",)
     search_fields = ("=number",)
     inlines = (MembershipInline,)
+
+
+class WebhookAttemptInline(admin.TabularInline[WebhookAttempt, WebhookEndpoint]):
+    model = WebhookAttempt
+    fields = ("attempted_at", "delivery", "status_code", "latency_ms", "error")
+    readonly_fields = fields
+    ordering = ("-attempted_at",)
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WebhookAttempt]:
+        # The log grows forever; the inline shows the latest attempts only.
+        latest = WebhookAttempt.objects.order_by("-attempted_at").values("pk")[:50]
+        return super().get_queryset(request).filter(pk__in=latest)
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
+    """Disabled endpoints are what operators look at: filter on `active`."""
+
+    list_display = (
+        "url",
+        "shop",
+        "active",
+        "consecutive_failures",
+        "disabled_at",
+        "disabled_reason",
+    )
+    list_filter = ("active",)
+    list_select_related = ("shop",)
+    raw_id_fields = ("shop",)
+    search_fields = ("url", "shop__name")
+    readonly_fields = (
+        "secret",
+        "previous_secret",
+        "previous_secret_expires_at",
+        "disabled_at",
+        "disabled_reason",
+        "consecutive_failures",
+    )
+    exclude = ("secret", "previous_secret")
+    inlines = (WebhookAttemptInline,)
+    actions = ("enable_and_replay", "rotate_secret", "retry_now")
+
+    @admin.action(description="Re-enable and replay failed deliveries")
+    def enable_and_replay(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        from shipments.webhooks import webhook_endpoint_enable
+
+        replayed = sum(webhook_endpoint_enable(endpoint=e) for e in queryset)
+        self.message_user(request, f"{queryset.count()} enabled, {replayed} deliveries replayed")
+
+    @admin.action(description="Rotate the signing secret (shown once)")
+    def rotate_secret(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        from shipments.webhooks import webhook_endpoint_rotate_secret
+
+        for endpoint in queryset:
+            webhook_endpoint_rotate_secret(endpoint=endpoint)
+            self.message_user(
+                request, f"new secret for {endpoint.url}: {endpoint.secret}", messages.WARNING
+            )
+
+    @admin.action(description="Retry pending deliveries now")
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        from shipments.webhooks import webhook_deliveries_retry_now
+
+        count = sum(webhook_deliveries_retry_now(endpoint=e) for e in queryset)
+        self.message_user(request, f"{count} deliveries due now")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin[WebhookDelivery]):
+    list_display = (
+        "message_id",
+        "endpoint",
+        "event_type",
+        "sequence",
+        "state",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "created_at",
+    )
+    list_filter = ("state", "event_type")
+    list_select_related = ("endpoint",)
+    raw_id_fields = ("endpoint", "shipment")
+    search_fields = ("=message_id", "=shipment__tracking_number")
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- units: member counts and big units (issue 4) ----------------------------------------------
+# Registered again as a subclass so the class above stays as it is.
+
+_INLINE_MEMBERS_MAX = 200
+
+
+@admin.register(UnitMembership)
+class UnitMembershipAdmin(admin.ModelAdmin[UnitMembership]):
+    """A container holds 20,000 parcels: its members are listed here, paginated, not inline."""
+
+    list_display = ("unit", "shipment", "loaded_at", "unloaded_at")
+    list_filter = ("unit__kind",)
+    list_select_related = ("unit", "shipment")
+    raw_id_fields = ("unit", "shipment")
+    search_fields = ("=unit__number", "=shipment__tracking_number")
+    date_hierarchy = "loaded_at"
+    show_full_result_count = False
+
+
+admin.site.unregister(TransportUnit)
+
+
+@admin.register(TransportUnit)
+class TransportUnitMembersAdmin(TransportUnitAdmin):
+    list_display = ("number", "kind", "member_count", "open_member_count", "created_at")  # type: ignore[assignment]
+    readonly_fields = ("members_link",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TransportUnit]:
+        # Counted in the list query itself: no query per row.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                members=Count("memberships"),
+                open_members=Count("memberships", filter=Q(memberships__unloaded_at__isnull=True)),
+            )
+        )
+
+    @admin.display(description="members", ordering="members")
+    def member_count(self, obj: TransportUnit) -> int:
+        return int(getattr(obj, "members", 0))
+
+    @admin.display(description="inside now", ordering="open_members")
+    def open_member_count(self, obj: TransportUnit) -> int:
+        return int(getattr(obj, "open_members", 0))
+
+    @admin.display(description="members")
+    def members_link(self, obj: TransportUnit) -> str:
+        url = reverse("admin:shipments_unitmembership_changelist") + f"?unit__id__exact={obj.pk}"
+        return format_html('<a href="{}">All {} members</a>', url, self.member_count(obj))
+
+    def get_inlines(self, request: HttpRequest, obj: TransportUnit | None) -> list[Any]:
+        # An inline renders every row: big units link to the paginated membership list instead.
+        if obj is not None and self.member_count(obj) > _INLINE_MEMBERS_MAX:
+            return []
+        return list(super().get_inlines(request, obj))

@@ -340,4 +340,6 @@ class WebhookAttempt(models.Model):
     error = models.TextField(blank=True, default="")
 
     class Meta:
-        indexes = [models.Index(fields=["endpoint", "-attempted_at"], name="webhookattempt_endpoint")]
+        indexes = [
+            models.Index(fields=["endpoint", "-attempted_at"], name="webhookattempt_endpoint")
+        ]

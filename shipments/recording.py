@@ -390,3 +390,43 @@ def shipments_recompute(*, shipment_ids: Sequence[int]) -> int:
         cursor.execute(RECOMPUTE_SQL)
         (changes,) = cursor.fetchone()
     return int(changes)
+
+
+# A shipment whose every event was withdrawn (an EPCIS error declaration) has nothing left to
+# take a status from, so RECOMPUTE_SQL leaves it alone: put it back to `pending`, with history.
+_RESET_EVENTLESS = """
+WITH gone AS (
+    SELECT s.id, s.status, s.stage FROM shipments_shipment s
+    WHERE s.id = ANY(%s) AND (s.status <> 'pending' OR s.last_event_at IS NOT NULL)
+      AND NOT EXISTS (SELECT 1 FROM shipments_trackingevent e WHERE e.shipment_id = s.id)
+      AND NOT EXISTS (
+          SELECT 1 FROM shipments_unitmembership m
+          JOIN shipments_trackingevent e
+            ON e.unit_id = m.unit_id AND e.occurred_at >= m.loaded_at
+           AND (m.unloaded_at IS NULL OR e.occurred_at < m.unloaded_at)
+          WHERE m.shipment_id = s.id)
+    FOR UPDATE OF s
+), reset AS (
+    UPDATE shipments_shipment s SET status = 'pending', stage = '', status_event_id = NULL,
+           last_event_at = NULL, status_changed_at = now(), updated_at = now()
+    FROM gone WHERE s.id = gone.id
+    RETURNING s.id, gone.status AS from_status, gone.stage AS from_stage
+), history AS (
+    INSERT INTO shipments_statuschange (
+        shipment_id, from_status, to_status, from_stage, to_stage, event_id, changed_at)
+    SELECT id, from_status, 'pending', from_stage, '', NULL, now() FROM reset
+    WHERE from_status <> 'pending' OR from_stage <> ''
+    RETURNING 1
+)
+SELECT count(*) FROM reset
+"""
+
+
+def shipments_reset_eventless(*, shipment_ids: Sequence[int]) -> int:
+    """Return shipments left without any event (own or through a unit) to `pending`."""
+    if not shipment_ids:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(_RESET_EVENTLESS, [list(shipment_ids)])
+        (count,) = cursor.fetchone()
+    return int(count)

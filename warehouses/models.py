@@ -193,3 +193,129 @@ class RejectedRecord(models.Model):
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason[:80]}"
+
+
+class InterchangeSeen(models.Model):
+    """An EDI interchange (X12 ISA, EDIFACT UNB) a feed has delivered: a partner that re-sends
+    an interchange under the same control number in a new file is sending it twice (X12.5)."""
+
+    feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="+")
+    # "x12:SENDER/RECEIVER/ISA13" or "edifact:SENDER/UNB05"
+    interchange = models.CharField(max_length=200)
+    run = models.ForeignKey(FeedRun, on_delete=models.CASCADE, related_name="+")
+    first_line = models.IntegerField(default=0)
+    seen_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["feed", "interchange"], name="interchange_seen_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.interchange
+
+
+class CustomsDocument(models.Model):
+    """One China customs (CEB) document: order 311/303, payment 411/403, waybill 511/505, draft
+    inventories, cancel/refund applications and their receipts.
+
+    Documents are filed under (doc_type, number), not per feed: the order, the payment and the
+    waybill of one order come from three different senders (platform, payment company, carrier)
+    and customs matches them by number. A re-delivered document replaces the stored one, as a
+    re-declaration does at customs.
+    """
+
+    doc_type = models.CharField(max_length=40)
+    # order_no for orders and payments, logistics_no for waybills, else the declaration's number
+    number = models.CharField(max_length=200)
+    message = models.CharField(max_length=10, blank=True, default="")  # "CEB311"
+    direction = models.CharField(max_length=6, blank=True, default="")  # import / export
+    order_no = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    logistics_no = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    cop_no = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    invt_no = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    pre_no = models.CharField(max_length=64, blank=True, default="")
+    pay_transaction_id = models.CharField(max_length=100, blank=True, default="", db_index=True)
+    data = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    feed = models.ForeignKey(
+        Feed, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    run = models.ForeignKey(
+        FeedRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    line = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    updated_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["doc_type", "number"], name="customs_document_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message or self.doc_type} {self.number}"
+
+
+class CustomsMatch(models.Model):
+    """The three-document match (三单对碰) of one order: what customs would decide right now.
+
+    Recomputed whenever the order, its payment or its waybill arrives; `shipment` is the parcel
+    the waybill names (or, without a waybill, a shipment carrying the order number).
+    """
+
+    class Result(models.TextChoices):
+        MATCHED = "matched"
+        MISSING = "missing"
+        MISMATCH = "mismatch"
+
+    order_no = models.CharField(max_length=64, unique=True)
+    direction = models.CharField(max_length=6, blank=True, default="")
+    result = models.CharField(max_length=10, choices=Result.choices)
+    missing = models.JSONField(default=list, blank=True)  # ["payment", "waybill"]
+    mismatched = models.JSONField(default=list, blank=True)  # ["amount", "consignee"]
+    logistics_no = models.CharField(max_length=64, blank=True, default="")
+    shipment = models.ForeignKey(
+        "shipments.Shipment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    checked_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["result", "-checked_at"], name="customsmatch_result")]
+
+    def __str__(self) -> str:
+        return f"{self.order_no}: {self.result}"
+
+    @property
+    def would_be_refused(self) -> bool:
+        return self.result != self.Result.MATCHED
+
+
+class RetractedEvent(models.Model):
+    """Audit of an event withdrawn by its source (an EPCIS error declaration): the event row is
+    deleted from the timeline and its full data is kept here."""
+
+    feed = models.ForeignKey(
+        Feed, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    run = models.ForeignKey(
+        FeedRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source_event_id = models.CharField(max_length=500, db_index=True)  # the EPCIS eventID
+    event_pk = models.BigIntegerField()  # the deleted TrackingEvent's id
+    shipment_id = models.BigIntegerField(null=True, blank=True)
+    unit_id = models.BigIntegerField(null=True, blank=True)
+    code = models.CharField(max_length=40)
+    occurred_at = models.DateTimeField()
+    event_data = models.JSONField(default=dict)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    declared_at = models.DateTimeField(null=True, blank=True)
+    line = models.IntegerField(default=0)
+    retracted_at = models.DateTimeField(default=dj_timezone.now)
+
+    def __str__(self) -> str:
+        return f"retracted {self.code} ({self.source_event_id})"

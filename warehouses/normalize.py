@@ -56,7 +56,7 @@ class FeedContext:
 
 def tracking_number_clean(value: str) -> str:
     """Tracking numbers compare case- and space-insensitively (carriers print them both ways)."""
-    return re.sub(r"\s+", "", value).upper()
+    return "".join(value.split()).upper()
 
 
 def _reject(record: Record, field_name: str, reason: str) -> RecordError:
@@ -82,12 +82,12 @@ def parse_time_text(value: str) -> datetime:
     text = value.strip()
     if not text:
         raise ValueError("empty")
-    if re.fullmatch(r"\d{10}(\.\d+)?|\d{13}", text):
+    if text[:1].isdigit() and re.fullmatch(r"\d{10}(\.\d+)?|\d{13}", text):
         number = float(text)
         # Epoch values are UTC by definition; 13 digits are milliseconds.
         return datetime.fromtimestamp(number / 1000 if len(text) == 13 else number, tz=UTC)
     try:
-        return datetime.fromisoformat(text.replace(" UTC", "Z"))
+        return datetime.fromisoformat(text)
     except ValueError:
         pass
     for fmt in _NAIVE_FORMATS:
@@ -250,7 +250,7 @@ def _event(record: Record, ctx: FeedContext) -> EventInput:
         country = place.country
     if not country and len(location_code) == 5 and location_code[:2].isalpha():
         country = location_code[:2]
-    if country and not re.fullmatch(r"[A-Z]{2}", country):
+    if country and not (len(country) == 2 and country.isascii() and country.isalpha()):
         raise _FieldError("country", f"country {country!r} is not an ISO 3166 alpha-2 code")
     mode = record.transport_mode.strip().lower()
     if mode not in TRANSPORT_MODES:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import requests
 from django.conf import settings
@@ -31,7 +31,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from shipments.recording import EventInput, events_record
 from warehouses import ingest_kinds
 from warehouses.formats import get_parser
-from warehouses.formats.base import FormatError, ParseItem, ParseOptions, RecordError
+from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
 from warehouses.models import Feed, FeedRun, RejectedRecord, Warehouse
 from warehouses.normalize import FeedContext, normalize_event
 
@@ -175,7 +175,10 @@ class _Batch:
         if isinstance(item, RecordError):
             self.rejects.append(item)
             return
-        if item.kind != "event":
+        if item.kind != "event" or ingest_kinds.event_needs_apply(item):
+            # Events that need the database before they can be normalized (EDI interchange
+            # history, EPC identifier mapping, CEB receipts naming only a declaration number)
+            # are resolved set-based in ingest_kinds.records_apply, which adds them to events.
             self.others.append(item)
             return
         try:
@@ -203,7 +206,7 @@ def _flush(run: FeedRun, batch: _Batch, processed: int) -> None:
         if batch.others:
             # Memberships and shipment facts first, so events of this batch see them.
             batch.rejects += ingest_kinds.records_apply(
-                run=run, records=batch.others, ctx=feed_context(run.feed)
+                run=run, records=batch.others, ctx=feed_context(run.feed), events=batch.events
             )
         result = events_record(
             events=batch.events,
@@ -435,7 +438,7 @@ def feed_http_fetch(*, feed: Feed) -> FeedRun | None:
         try:
             run = feed_run_create(
                 feed=feed,
-                content=response.raw,
+                content=cast(IO[bytes], response.raw),
                 original_name=feed.source_location.rsplit("/", 1)[-1][:300],
                 source=FeedRun.Source.HTTP,
             )

@@ -42,8 +42,7 @@ def test_an_earlier_event_arriving_late_never_moves_the_status_back() -> None:
     assert shipment.last_event_at == T0 + timedelta(hours=10)
 
 
-def test_delivered_is_terminal_unless_a_later_return(
-) -> None:
+def test_delivered_is_terminal_unless_a_later_return() -> None:
     record(event("TN1", "delivered", 10))
     record(event("TN1", "in_transit", 12), event("TN1", "exception", 13))
     assert Shipment.objects.get(tracking_number="TN1").status == "delivered"

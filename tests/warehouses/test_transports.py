@@ -31,7 +31,7 @@ class PartnerServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 server.requests.append(dict(self.headers))
                 time.sleep(server.delay)
                 if self.headers.get("If-None-Match") == '"v1"':

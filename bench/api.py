@@ -1,0 +1,226 @@
+"""API benchmark: GET /api/v1/shipments/{tn} against a bare view, same run, same server.
+
+    python bench/api.py [--shipments 100000] [--events-per 10] [--duration 15] [--big]
+
+1. Creates a scratch database `hub_bench_api` (dropped first), migrates it, creates a shop and
+   its key with `manage.py create_shop --json`.
+2. Loads N shipments x E events with set-based SQL (generate_series), statuses set as the
+   recorder would; `--big` then adds filler events until the table holds 10,000,000 rows.
+3. Serves the app with gunicorn (2 sync workers, production settings, DEBUG off).
+4. Drives the API detail (auth, throttle, timeline, serialization) and a bare view running the
+   same indexed lookup with wrk (8 connections, random tracking numbers), and prints req/s,
+   p50/p99 for both and the ratio. Prints figures only; never fails on a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = str(ROOT / ".venv" / "bin" / "python")
+DB = "hub_bench_api"
+PORT = 8765
+
+LOAD_SQL = """
+INSERT INTO shipments_shipment (tracking_number, order_number, shop_id, carrier, transport_mode,
+    origin_country, destination_country, currency, metadata, status, stage, created_at,
+    updated_at)
+SELECT 'BN' || lpad(i::text, 7, '0'), 'ORD' || i, %(shop)s, 'hub', 'rail', 'CN', 'RU', '',
+       '{}'::jsonb, 'pending', '', now(), now()
+FROM generate_series(1, %(n)s) AS i;
+
+INSERT INTO shipments_trackingevent (shipment_id, code, status, stage, occurred_at,
+    utc_offset_minutes, tz_source, location_name, location_code, country, description,
+    source_line, raw, extra, dedupe_key, recorded_at)
+SELECT s.id, c.code, c.status, c.stage,
+       timestamptz '2026-03-01 00:00+00' + (s.id %% 1000) * interval '1 hour' + k * interval '9 hour',
+       480, 'location', c.place, c.locode, c.country, '', k, '', '{}'::jsonb,
+       md5(s.id || ':' || k), now()
+FROM shipments_shipment s
+CROSS JOIN generate_series(1, %(e)s) AS k
+JOIN (VALUES
+    (1, 'info_received', 'info_received', 'first_mile', 'Heihe', 'CNHEK', 'CN'),
+    (2, 'warehouse_received', 'in_transit', 'first_mile', 'Heihe bonded', 'CNHEK', 'CN'),
+    (3, 'warehouse_dispatched', 'in_transit', 'first_mile', 'Heihe bonded', 'CNHEK', 'CN'),
+    (4, 'customs_export_submitted', 'in_transit', 'export_customs', 'Heihe', 'CNHEK', 'CN'),
+    (5, 'customs_export_cleared', 'in_transit', 'export_customs', 'Heihe', 'CNHEK', 'CN'),
+    (6, 'departed', 'in_transit', 'line_haul', 'Suifenhe', 'CNSFH', 'CN'),
+    (7, 'border_crossed', 'in_transit', 'line_haul', 'Pogranichny', 'RUPGS', 'RU'),
+    (8, 'arrived', 'in_transit', 'line_haul', 'Blagoveshchensk', 'RUBQS', 'RU'),
+    (9, 'customs_import_cleared', 'in_transit', 'import_customs', 'Blagoveshchensk', 'RUBQS', 'RU'),
+    (10, 'out_for_delivery', 'out_for_delivery', 'last_mile', 'Moscow', 'RUMOW', 'RU')
+) AS c(step, code, status, stage, place, locode, country) ON c.step = 1 + (k - 1) %% 10;
+
+UPDATE shipments_shipment s SET status = e.status, stage = e.stage, status_event_id = e.id,
+       last_event_at = e.occurred_at, status_changed_at = e.occurred_at
+FROM (SELECT DISTINCT ON (shipment_id) shipment_id, id, status, stage, occurred_at
+      FROM shipments_trackingevent ORDER BY shipment_id, occurred_at DESC, id DESC) e
+WHERE s.id = e.shipment_id;
+"""
+
+# Filler events on a shipment nobody reads, to grow the table to `target` rows.
+FILLER_SQL = """
+INSERT INTO shipments_shipment (tracking_number, order_number, carrier, transport_mode,
+    origin_country, destination_country, currency, metadata, status, stage, created_at, updated_at)
+SELECT 'FILL' || lpad(i::text, 8, '0'), '', '', '', '', '', '', '{}'::jsonb, 'pending', '',
+       now(), now()
+FROM generate_series(1, %(n)s / 10) AS i;
+INSERT INTO shipments_trackingevent (shipment_id, code, status, stage, occurred_at,
+    utc_offset_minutes, tz_source, location_name, location_code, country, description,
+    source_line, raw, extra, dedupe_key, recorded_at)
+SELECT s.id, 'in_transit', 'in_transit', 'line_haul',
+       timestamptz '2026-01-01 00:00+00' + k * interval '1 hour', 0, 'explicit', '', '', '', '',
+       0, '', '{}'::jsonb, md5('fill:' || s.id || ':' || k), now()
+FROM shipments_shipment s CROSS JOIN generate_series(1, 10) AS k
+WHERE s.tracking_number LIKE 'FILL%%';
+ANALYZE;
+"""
+
+LUA = """
+math.randomseed(os.time())
+request = function()
+  local tn = string.format("BN%%07d", math.random(1, %(n)d))
+  return wrk.format("GET", "%(prefix)s" .. tn, {["Authorization"] = "%(auth)s"})
+end
+"""
+
+
+def env(url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "api_bench_settings",
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'bench'}",
+        "API_RATE_PER_KEY": "100000000/min",
+        "DEBUG": "0",
+    }
+
+
+def wrk(prefix: str, auth: str, n: int, duration: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA % {"n": n, "prefix": prefix, "auth": auth})
+    base = ["wrk", "-t2", "-c8", "--latency", "-s", script.name, f"http://127.0.0.1:{PORT}"]
+    subprocess.run([*base[:1], "-d3s", *base[1:]], capture_output=True, check=True)  # warm-up
+    out = subprocess.run([*base[:1], f"-d{duration}s", *base[1:]], capture_output=True, text=True)
+    text = out.stdout
+
+    def ms(label: str) -> float:
+        m = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", text)
+        if not m:
+            return float("nan")
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    return {
+        "rps": rps,
+        "p50": ms("50"),
+        "p99": ms("99"),
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--shipments", type=int, default=100_000)
+    parser.add_argument("--events-per", type=int, default=10)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--big", action="store_true", help="also measure with 10M events")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is required (apt-get install wrk)")
+    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hub")
+    url = admin_url.rsplit("/", 1)[0] + f"/{DB}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB}")
+    e = env(url)
+    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=e, check=True)
+    shop = json.loads(
+        subprocess.run(
+            [PY, "manage.py", "create_shop", "Bench shop", "--json"],
+            cwd=ROOT,
+            env=e,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    started = time.monotonic()
+    with psycopg.connect(url, autocommit=True) as conn:
+        params = {"shop": shop["shop_id"], "n": args.shipments, "e": args.events_per}
+        for statement in LOAD_SQL.split(";\n\n"):
+            conn.execute(statement, params)
+        conn.execute("ANALYZE")
+        events = conn.execute("SELECT count(*) FROM shipments_trackingevent").fetchone()[0]
+    print(
+        f"loaded {args.shipments:,} shipments, {events:,} events in {time.monotonic() - started:.1f} s"
+    )
+
+    def serve_and_measure(label: str) -> None:
+        server = subprocess.Popen(
+            [
+                str(ROOT / ".venv/bin/gunicorn"),
+                "config.wsgi",
+                "-w",
+                "2",
+                "-b",
+                f"127.0.0.1:{PORT}",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=e,
+        )
+        try:
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            auth = f"Api-Key {shop['api_key']}"
+            api = wrk("/api/v1/shipments/", auth, args.shipments, args.duration)
+            bare = wrk("/bare/", auth, args.shipments, args.duration)
+        finally:
+            server.terminate()
+            server.wait()
+        print(
+            f"[{label}] API detail : {api['rps']:8.0f} req/s  p50 {api['p50']:6.2f} ms  p99 {api['p99']:6.2f} ms  non-2xx {api['errors']}"
+        )
+        print(
+            f"[{label}] bare view  : {bare['rps']:8.0f} req/s  p50 {bare['p50']:6.2f} ms  p99 {bare['p99']:6.2f} ms  non-2xx {bare['errors']}"
+        )
+        print(
+            f"[{label}] ratio API/bare throughput: {api['rps'] / bare['rps']:.2f}  (target >= 0.7; p99 target < 25 ms)"
+        )
+
+    serve_and_measure(f"{events:,} events")
+    if args.big:
+        started = time.monotonic()
+        with psycopg.connect(url, autocommit=True) as conn:
+            for statement in FILLER_SQL.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement, {"n": max(0, 10_000_000 - events)})
+            events = conn.execute("SELECT count(*) FROM shipments_trackingevent").fetchone()[0]
+        print(f"grew the events table to {events:,} rows in {time.monotonic() - started:.0f} s")
+        serve_and_measure(f"{events:,} events")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Plain-dict output of the shops' API (documented by the output serializers)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from shipments.models import Shipment, TrackingEvent, WebhookAttempt, WebhookEndpoint
+from shipments.timeline import TimelineEntry, milestones, timeline_get
+
+
+def dt(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _event_ref(event: TrackingEvent | None) -> dict[str, Any] | None:
+    if event is None:
+        return None
+    return {
+        "id": event.pk,
+        "code": event.code,
+        "occurred_at": dt(event.occurred_at),
+        "location_name": event.location_name,
+        "location_code": event.location_code,
+        "country": event.country,
+    }
+
+
+def shipment(s: Shipment) -> dict[str, Any]:
+    return {
+        "tracking_number": s.tracking_number,
+        "order_number": s.order_number,
+        "carrier": s.carrier,
+        "transport_mode": s.transport_mode,
+        "origin_country": s.origin_country,
+        "destination_country": s.destination_country,
+        "weight_kg": _dec(s.weight_kg),
+        "declared_value": _dec(s.declared_value),
+        "currency": s.currency,
+        "metadata": s.metadata,
+        "status": s.status,
+        "stage": s.stage,
+        "status_changed_at": dt(s.status_changed_at),
+        "status_event": _event_ref(s.status_event) if s.status_event_id else None,
+        "last_event_at": dt(s.last_event_at),
+        # No estimator exists yet; the field is part of the contract from day one.
+        "estimated_delivery": None,
+        "archived_at": dt(s.archived_at),
+        "created_at": dt(s.created_at),
+        "updated_at": dt(s.updated_at),
+    }
+
+
+def timeline_entry(e: TimelineEntry) -> dict[str, Any]:
+    return {
+        "occurred_at": dt(e.occurred_at),
+        "local_time": e.local_time,
+        "utc_offset_minutes": e.utc_offset_minutes,
+        "code": e.code,
+        "status": e.status,
+        "stage": e.stage,
+        "location": {"name": e.location_name, "code": e.location_code, "country": e.country},
+        "description": e.description,
+        "sources": [
+            {
+                "event_id": s.event_id,
+                "feed": s.feed,
+                "warehouse": s.warehouse,
+                "warehouse_name": s.warehouse_name,
+                "unit": s.unit,
+            }
+            for s in e.sources
+        ],
+    }
+
+
+def shipment_detail(s: Shipment) -> dict[str, Any]:
+    entries = timeline_get(shipment_id=s.pk)
+    reached = milestones(
+        entries, origin_country=s.origin_country, destination_country=s.destination_country
+    )
+    data = shipment(s)
+    data["milestones"] = {name: dt(at) for name, at in reached.items()}
+    data["timeline"] = [timeline_entry(e) for e in entries]
+    return data
+
+
+def endpoint(e: WebhookEndpoint) -> dict[str, Any]:
+    return {
+        "id": e.pk,
+        "url": e.url,
+        "description": e.description,
+        "event_types": list(e.event_types),
+        "active": e.active,
+        "disabled_at": dt(e.disabled_at),
+        "disabled_reason": e.disabled_reason,
+        "consecutive_failures": e.consecutive_failures,
+        "created_at": dt(e.created_at),
+    }
+
+
+def attempt(a: WebhookAttempt) -> dict[str, Any]:
+    return {
+        "attempted_at": dt(a.attempted_at),
+        "webhook_id": a.delivery.webhook_id,
+        "event_type": a.delivery.event_type,
+        "status_code": a.status_code,
+        "latency_ms": a.latency_ms,
+        "error": a.error,
+    }

@@ -1,0 +1,289 @@
+"""Input validation and the documented output shapes of the shops' API.
+
+Output is produced by `shipments.api.render` (plain dicts: the detail endpoint is the hot path);
+the output serializers here describe it for the OpenAPI schema, and schemathesis checks that the
+two agree.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from shipments.models import WebhookEventType
+from shipments.statuses import Stage, Status
+
+_COUNTRY = r"^([A-Za-z]{2})?$"
+_COUNTRY_HELP = "ISO 3166-1 alpha-2, e.g. CN or RU"
+
+
+class _StrictDecimalField(serializers.DecimalField):
+    """Decimals travel as strings (as documented): a JSON number could lose precision."""
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if data == "":
+            self.fail("invalid")
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A string and nothing else (DRF would turn 0 into "0"; the schema says string)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class StrictRegexField(serializers.RegexField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+@extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": r"^\d{1,9}(\.\d{1,3})?$", "nullable": True}
+)
+class WeightField(_StrictDecimalField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=12, decimal_places=3, min_value=0, **kwargs)
+
+
+@extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": r"^\d{1,12}(\.\d{1,2})?$", "nullable": True}
+)
+class MoneyField(_StrictDecimalField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=14, decimal_places=2, min_value=0, **kwargs)
+
+
+class ShipmentRegisterSerializer(serializers.Serializer[Any]):
+    tracking_number = StrictRegexField(
+        r"^\s*[A-Za-z0-9][A-Za-z0-9 \-]{2,63}\s*$",
+        max_length=64,
+        # The documented maxLength applies to the value as sent.
+        trim_whitespace=False,
+        help_text="Letters, digits, dashes; spaces are ignored and letters uppercased.",
+    )
+    order_number = StrictCharField(max_length=64, required=False, default="", allow_blank=True)
+    carrier = StrictCharField(max_length=64, required=False, default="", allow_blank=True)
+    origin_country = StrictRegexField(
+        _COUNTRY, required=False, default="", allow_blank=True, help_text=_COUNTRY_HELP
+    )
+    destination_country = StrictRegexField(
+        _COUNTRY, required=False, default="", allow_blank=True, help_text=_COUNTRY_HELP
+    )
+    declared_value = MoneyField(required=False, allow_null=True, default=None)
+    currency = StrictRegexField(
+        r"^[A-Za-z]{3}$", required=False, default="", allow_blank=True, help_text="ISO 4217"
+    )
+    weight_kg = WeightField(required=False, allow_null=True, default=None)
+    metadata = serializers.DictField(required=False, default=dict, help_text="Free JSON object.")
+
+    def validate_metadata(self, value: dict[str, Any]) -> dict[str, Any]:
+        text = json.dumps(value)
+        if len(text) > 10_000:
+            raise serializers.ValidationError("Metadata is limited to about 10 kB.")
+        if "\\u0000" in text:
+            # PostgreSQL's jsonb cannot store NUL characters.
+            raise serializers.ValidationError("NUL characters are not allowed.")
+        return value
+
+
+class BulkRegisterSerializer(serializers.Serializer[Any]):
+    # Items are validated one by one in the view, so one bad item never fails the others.
+    items = serializers.ListField(
+        child=serializers.DictField(),
+        min_length=1,
+        max_length=settings.API_BULK_MAX_ITEMS,
+        help_text=f"Up to {settings.API_BULK_MAX_ITEMS} shipments (same fields as a single one).",
+    )
+
+
+class ShipmentUpdateSerializer(serializers.Serializer[Any]):
+    metadata = serializers.DictField(required=False, help_text="Replaces the metadata object.")
+    order_number = StrictCharField(max_length=64, required=False, allow_blank=True)
+
+
+class ShipmentListQuerySerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=Status.choices, required=False)
+    stage = serializers.ChoiceField(choices=Stage.choices, required=False, allow_blank=True)
+    destination_country = serializers.RegexField(
+        r"^[A-Za-z]{2}$", required=False, help_text=_COUNTRY_HELP
+    )
+    order_number = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    updated_since = serializers.DateTimeField(required=False)
+    archived = serializers.BooleanField(required=False)
+    ordering = serializers.ChoiceField(
+        choices=["-updated_at", "updated_at"], required=False, default="-updated_at"
+    )
+    page_size = serializers.IntegerField(
+        min_value=1, max_value=settings.API_PAGE_SIZE_MAX, required=False, default=50
+    )
+    cursor = serializers.CharField(required=False, max_length=200, help_text="From `next`.")
+
+
+# --- output shapes (documentation) -------------------------------------------------------------
+
+
+class EventRefSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    location_name = serializers.CharField()
+    location_code = serializers.CharField()
+    country = serializers.CharField()
+
+
+class MilestonesSerializer(serializers.Serializer[Any]):
+    first_mile_completed = serializers.DateTimeField(allow_null=True)
+    export_cleared = serializers.DateTimeField(allow_null=True)
+    departed_origin_country = serializers.DateTimeField(allow_null=True)
+    arrived_destination_country = serializers.DateTimeField(allow_null=True)
+    import_cleared = serializers.DateTimeField(allow_null=True)
+    out_for_delivery = serializers.DateTimeField(allow_null=True)
+    delivered = serializers.DateTimeField(allow_null=True)
+
+
+class LocationSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    code = serializers.CharField(help_text="UN/LOCODE when known")
+    country = serializers.CharField()
+
+
+class SourceSerializer(serializers.Serializer[Any]):
+    event_id = serializers.IntegerField()
+    feed = serializers.CharField(allow_null=True)
+    warehouse = serializers.CharField(allow_null=True)
+    warehouse_name = serializers.CharField(allow_null=True)
+    unit = serializers.CharField(
+        allow_null=True, help_text="Transport unit (container, ULD…) the event was reported on"
+    )
+
+
+class TimelineEventSerializer(serializers.Serializer[Any]):
+    occurred_at = serializers.DateTimeField(help_text="UTC")
+    local_time = serializers.CharField(help_text="Local wall-clock time with its offset")
+    utc_offset_minutes = serializers.IntegerField()
+    code = serializers.CharField()
+    status = serializers.CharField()
+    stage = serializers.CharField()
+    location = LocationSerializer()
+    description = serializers.CharField()
+    sources = SourceSerializer(many=True)
+
+
+class ShipmentSerializer(serializers.Serializer[Any]):
+    tracking_number = serializers.CharField()
+    order_number = serializers.CharField()
+    carrier = serializers.CharField()
+    transport_mode = serializers.CharField()
+    origin_country = serializers.CharField()
+    destination_country = serializers.CharField()
+    weight_kg = serializers.DecimalField(max_digits=12, decimal_places=3, allow_null=True)
+    declared_value = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    currency = serializers.CharField()
+    metadata = serializers.DictField()
+    status = serializers.ChoiceField(choices=Status.choices)
+    stage = serializers.ChoiceField(choices=Stage.choices)
+    status_changed_at = serializers.DateTimeField(allow_null=True)
+    status_event = EventRefSerializer(allow_null=True)
+    last_event_at = serializers.DateTimeField(allow_null=True)
+    estimated_delivery = serializers.DateTimeField(
+        allow_null=True, help_text="Null until estimates exist"
+    )
+    archived_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ShipmentDetailSerializer(ShipmentSerializer):
+    milestones = MilestonesSerializer()
+    timeline = TimelineEventSerializer(many=True)
+
+
+class ShipmentPageSerializer(serializers.Serializer[Any]):
+    results = ShipmentSerializer(many=True)
+    next = serializers.CharField(allow_null=True, help_text="URL of the next page, or null")
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+class BulkItemResultSerializer(serializers.Serializer[Any]):
+    index = serializers.IntegerField()
+    result = serializers.ChoiceField(choices=["created", "existing", "error"])
+    tracking_number = serializers.CharField(allow_null=True)
+    error = serializers.JSONField(allow_null=True)
+
+
+class BulkResultSerializer(serializers.Serializer[Any]):
+    created = serializers.IntegerField()
+    existing = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    results = BulkItemResultSerializer(many=True)
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+
+class WebhookEndpointInputSerializer(serializers.Serializer[Any]):
+    url = serializers.URLField(max_length=1000)
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEventType.choices),
+        required=False,
+        default=list,
+        max_length=len(WebhookEventType.choices),
+    )
+    description = StrictCharField(max_length=200, required=False, default="", allow_blank=True)
+
+
+class WebhookEndpointPatchSerializer(serializers.Serializer[Any]):
+    url = serializers.URLField(max_length=1000, required=False)
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEventType.choices),
+        required=False,
+        max_length=len(WebhookEventType.choices),
+    )
+    description = StrictCharField(max_length=200, required=False, allow_blank=True)
+
+
+class WebhookEndpointSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    description = serializers.CharField()
+    event_types = serializers.ListField(child=serializers.CharField())
+    active = serializers.BooleanField()
+    disabled_at = serializers.DateTimeField(allow_null=True)
+    disabled_reason = serializers.CharField()
+    consecutive_failures = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(help_text="Shown once: store it now.")
+
+
+class WebhookEnableResultSerializer(WebhookEndpointSerializer):
+    replayed = serializers.IntegerField(help_text="Failed deliveries queued again")
+
+
+class WebhookAttemptSerializer(serializers.Serializer[Any]):
+    attempted_at = serializers.DateTimeField()
+    webhook_id = serializers.CharField()
+    event_type = serializers.CharField()
+    status_code = serializers.IntegerField(allow_null=True)
+    latency_ms = serializers.IntegerField()
+    error = serializers.CharField()
+
+
+class WebhookAttemptPageSerializer(serializers.Serializer[Any]):
+    results = WebhookAttemptSerializer(many=True)

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from django.urls import URLPattern, path
+
+from shipments.api import views
+
+urlpatterns: list[URLPattern] = [
+    path("shipments", views.ShipmentCollectionView.as_view(), name="api-shipments"),
+    path("shipments/bulk", views.ShipmentBulkView.as_view(), name="api-shipments-bulk"),
+    path(
+        "shipments/<str:tracking_number>",
+        views.ShipmentDetailView.as_view(),
+        name="api-shipment",
+    ),
+    path(
+        "shipments/<str:tracking_number>/archive",
+        views.ShipmentArchiveView.as_view(),
+        name="api-shipment-archive",
+    ),
+    path(
+        "webhooks/endpoints",
+        views.WebhookEndpointCollectionView.as_view(),
+        name="api-webhook-endpoints",
+    ),
+    path(
+        "webhooks/endpoints/<int:endpoint_id>",
+        views.WebhookEndpointDetailView.as_view(),
+        name="api-webhook-endpoint",
+    ),
+    path(
+        "webhooks/endpoints/<int:endpoint_id>/rotate-secret",
+        views.WebhookEndpointRotateView.as_view(),
+        name="api-webhook-endpoint-rotate",
+    ),
+    path(
+        "webhooks/endpoints/<int:endpoint_id>/enable",
+        views.WebhookEndpointEnableView.as_view(),
+        name="api-webhook-endpoint-enable",
+    ),
+    path(
+        "webhooks/endpoints/<int:endpoint_id>/log",
+        views.WebhookEndpointLogView.as_view(),
+        name="api-webhook-endpoint-log",
+    ),
+]

@@ -1,0 +1,171 @@
+"""The unified timeline of one shipment: its own events plus its transport units' events.
+
+One query reads both (the unit rule is the recorder's `eff` CTE: an event on a unit belongs to a
+shipment inside it at that moment, loaded_at <= occurred_at < unloaded_at). The merge of the same
+physical event reported by two sources happens in Python over that one result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+_TIMELINE_SQL = """
+SELECT e.id, e.code, e.status, e.stage, e.occurred_at, e.utc_offset_minutes, e.location_name,
+       e.location_code, e.country, e.description, f.code, w.code, w.name, NULL::text
+FROM shipments_trackingevent e
+LEFT JOIN warehouses_feed f ON f.id = e.feed_id
+LEFT JOIN warehouses_warehouse w ON w.id = e.warehouse_id
+WHERE e.shipment_id = %(id)s
+UNION ALL
+SELECT e.id, e.code, e.status, e.stage, e.occurred_at, e.utc_offset_minutes, e.location_name,
+       e.location_code, e.country, e.description, f.code, w.code, w.name, u.number
+FROM shipments_unitmembership m
+JOIN shipments_transportunit u ON u.id = m.unit_id
+JOIN shipments_trackingevent e
+  ON e.unit_id = m.unit_id AND e.occurred_at >= m.loaded_at
+ AND (m.unloaded_at IS NULL OR e.occurred_at < m.unloaded_at)
+LEFT JOIN warehouses_feed f ON f.id = e.feed_id
+LEFT JOIN warehouses_warehouse w ON w.id = e.warehouse_id
+WHERE m.shipment_id = %(id)s
+ORDER BY 5, 1
+"""
+
+
+@dataclass(slots=True)
+class Source:
+    event_id: int
+    feed: str | None
+    warehouse: str | None
+    warehouse_name: str | None
+    unit: str | None
+
+
+@dataclass(slots=True)
+class TimelineEntry:
+    id: int
+    code: str
+    status: str
+    stage: str
+    occurred_at: datetime
+    utc_offset_minutes: int
+    location_name: str
+    location_code: str
+    country: str
+    description: str
+    sources: list[Source] = field(default_factory=list)
+
+    @property
+    def local_time(self) -> str:
+        """Wall-clock time where it happened, with its offset (ISO 8601)."""
+        from datetime import timezone as tz
+
+        zone = tz(timedelta(minutes=self.utc_offset_minutes))
+        return self.occurred_at.astimezone(zone).isoformat()
+
+
+def _place(row: TimelineEntry) -> str:
+    return row.location_code.upper()
+
+
+def timeline_merge(rows: list[TimelineEntry], window: timedelta) -> list[TimelineEntry]:
+    """Fold reports of the same physical event: same code, same location code (or both empty),
+    within `window` of the first report. Rows arrive sorted by time, so only recent groups can
+    still match."""
+    merged: list[TimelineEntry] = []
+    for row in rows:
+        same = None
+        for group in reversed(merged):
+            if row.occurred_at - group.occurred_at > window:
+                break
+            if group.code == row.code and _place(group) == _place(row):
+                same = group
+                break
+        if same is None:
+            merged.append(row)
+            continue
+        same.sources.extend(row.sources)
+        # Prefer the report that knows more about the place.
+        same.location_name = same.location_name or row.location_name
+        same.description = same.description or row.description
+    return merged
+
+
+def timeline_get(*, shipment_id: int) -> list[TimelineEntry]:
+    """The merged timeline, oldest first, in one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TIMELINE_SQL, {"id": shipment_id})
+        raw = cursor.fetchall()
+    rows = [_entry(r) for r in raw]
+    window = timedelta(minutes=settings.TIMELINE_MERGE_WINDOW_MINUTES)
+    return timeline_merge(rows, window)
+
+
+def _entry(r: tuple[Any, ...]) -> TimelineEntry:
+    return TimelineEntry(
+        id=r[0],
+        code=r[1],
+        status=r[2],
+        stage=r[3],
+        occurred_at=r[4],
+        utc_offset_minutes=r[5],
+        location_name=r[6],
+        location_code=r[7],
+        country=r[8],
+        description=r[9],
+        sources=[
+            Source(event_id=r[0], feed=r[10], warehouse=r[11], warehouse_name=r[12], unit=r[13])
+        ],
+    )
+
+
+MILESTONES = (
+    "first_mile_completed",
+    "export_cleared",
+    "departed_origin_country",
+    "arrived_destination_country",
+    "import_cleared",
+    "out_for_delivery",
+    "delivered",
+)
+
+_AFTER_FIRST_MILE = {"export_customs", "line_haul", "import_customs", "last_mile"}
+_LEAVING = {"departed", "border_crossed", "in_transit", "loaded"}
+
+
+def milestones(
+    entries: list[TimelineEntry], *, origin_country: str, destination_country: str
+) -> dict[str, datetime | None]:
+    """The first time each milestone was reached (None until it is)."""
+    found: dict[str, datetime | None] = dict.fromkeys(MILESTONES)
+
+    def first(name: str, at: datetime) -> None:
+        if found[name] is None:
+            found[name] = at
+
+    for e in entries:
+        at = e.occurred_at
+        if e.code == "warehouse_dispatched" or e.stage in _AFTER_FIRST_MILE:
+            first("first_mile_completed", at)
+        if e.code == "customs_export_cleared":
+            first("export_cleared", at)
+        if (
+            e.code in _LEAVING
+            and e.stage == "line_haul"
+            and (not origin_country or e.country in ("", origin_country))
+        ):
+            first("departed_origin_country", at)
+        arrived_by_country = bool(destination_country) and e.country == destination_country
+        if arrived_by_country or (not destination_country and e.stage == "import_customs"):
+            first("arrived_destination_country", at)
+        if e.code == "customs_import_cleared":
+            first("import_cleared", at)
+        if e.code == "out_for_delivery":
+            first("out_for_delivery", at)
+        if e.code == "delivered":
+            first("delivered", at)
+    return found

@@ -1,0 +1,466 @@
+"""Webhooks to shops: endpoints, Standard-Webhooks signing, SSRF guard, and the outbox relay.
+
+The outbox rows are written by the recorder's SQL (recording.RECOMPUTE_SQL) in the same statement
+as the status change. The relay here claims due rows, POSTs them, logs every attempt and schedules
+retries with exponential backoff and jitter for WEBHOOK_RETRY_WINDOW_SECONDS (about three days).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import random
+import secrets
+import socket
+import ssl
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import certifi
+import urllib3
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from shipments.models import (
+    Shop,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEventType,
+)
+
+logger = logging.getLogger(__name__)
+
+SECRET_PREFIX = "whsec_"
+# Bodies of receivers' answers are kept only as far as an operator needs to read an error.
+_MAX_RESPONSE_BYTES = 2048
+# Carrier-grade NAT and the cloud metadata ranges are not covered by `is_private` everywhere.
+_EXTRA_BLOCKED = (
+    ipaddress.ip_network("100.64.0.0/10"),
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("fd00:ec2::/32"),
+)
+
+
+class UnsafeTarget(Exception):
+    """The URL is not something the hub may call (scheme, or a private/loopback address)."""
+
+
+class UnresolvableTarget(UnsafeTarget):
+    """The host name does not resolve (now)."""
+
+
+# --- secrets and signatures -------------------------------------------------------------------
+
+
+def secret_generate() -> str:
+    """32 random bytes (the spec asks for 24 to 64), in the Standard Webhooks `whsec_` form."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _secret_bytes(secret: str) -> bytes:
+    return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+
+
+def signature(*, secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` (Standard Webhooks)."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(_secret_bytes(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signature_header(
+    *, endpoint: WebhookEndpoint, message_id: str, timestamp: int, body: bytes
+) -> str:
+    """One signature per valid secret, space separated: receivers accept any that matches."""
+    secrets_in_use = [endpoint.secret]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret and expires and expires > timezone.now():
+        secrets_in_use.append(endpoint.previous_secret)
+    return " ".join(
+        signature(secret=s, message_id=message_id, timestamp=timestamp, body=body)
+        for s in secrets_in_use
+    )
+
+
+def signature_verify(
+    *,
+    secret: str,
+    headers: dict[str, str],
+    body: bytes,
+    tolerance_seconds: int = 300,
+    now: int | None = None,
+) -> bool:
+    """What a receiver runs (the README shows the same in a few lines)."""
+    message_id = headers["webhook-id"]
+    timestamp = int(headers["webhook-timestamp"])
+    current = int(time.time()) if now is None else now
+    if abs(current - timestamp) > tolerance_seconds:
+        return False
+    expected = signature(secret=secret, message_id=message_id, timestamp=timestamp, body=body)
+    return any(
+        hmac.compare_digest(expected, candidate)
+        for candidate in headers["webhook-signature"].split()
+    )
+
+
+# --- SSRF guard -------------------------------------------------------------------------------
+
+
+def _address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    ):
+        return False
+    return not any(address in net for net in _EXTRA_BLOCKED)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    path: str
+    address: str
+
+
+def target_resolve(url: str) -> Target:
+    """Resolve the URL once and check every address; the request then goes to that address.
+
+    Connecting to the address we checked (not resolving again) closes the DNS-rebinding window.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeTarget("only http and https URLs with a host are allowed")
+    if parts.username or parts.password:
+        raise UnsafeTarget("credentials in the URL are not allowed")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnresolvableTarget(f"cannot resolve {parts.hostname}: {exc}") from exc
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not addresses:
+        raise UnsafeTarget(f"{parts.hostname} has no address")
+    if not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
+        blocked = [a for a in addresses if not _address_allowed(a)]
+        if blocked:
+            raise UnsafeTarget(
+                f"{parts.hostname} resolves to a private, loopback, link-local or metadata "
+                f"address ({blocked[0]})"
+            )
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(parts.scheme, parts.hostname, port, path, str(addresses[0]))
+
+
+# --- endpoints (services) ---------------------------------------------------------------------
+
+
+def _event_types_clean(event_types: Iterable[str]) -> list[str]:
+    chosen = sorted(set(event_types))
+    unknown = [t for t in chosen if t not in WebhookEventType.values]
+    if unknown:
+        raise ValueError(f"unknown event types: {', '.join(unknown)}")
+    return chosen or [WebhookEventType.STATUS_CHANGED.value]
+
+
+def _target_check(url: str) -> None:
+    """Refuse a URL that resolves to a forbidden address now. A name that does not resolve yet
+    is accepted: the relay checks again before every delivery."""
+    try:
+        target_resolve(url)
+    except UnresolvableTarget:
+        return
+
+
+def webhook_endpoint_create(
+    *, shop: Shop, url: str, event_types: Sequence[str], description: str = ""
+) -> WebhookEndpoint:
+    """Create an endpoint with a fresh secret (the caller shows the secret once)."""
+    _target_check(url)
+    return WebhookEndpoint.objects.create(
+        shop=shop,
+        url=url,
+        event_types=_event_types_clean(event_types),
+        description=description[:200],
+        secret=secret_generate(),
+    )
+
+
+def webhook_endpoint_update(
+    *,
+    endpoint: WebhookEndpoint,
+    url: str | None = None,
+    event_types: Sequence[str] | None = None,
+    description: str | None = None,
+) -> WebhookEndpoint:
+    if url is not None:
+        _target_check(url)
+        endpoint.url = url
+    if event_types is not None:
+        endpoint.event_types = _event_types_clean(event_types)
+    if description is not None:
+        endpoint.description = description[:200]
+    endpoint.save(update_fields=["url", "event_types", "description"])
+    return endpoint
+
+
+def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """A new secret; the old one keeps signing (second signature) for the overlap period."""
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = timezone.now() + timedelta(
+        seconds=settings.WEBHOOK_SECRET_OVERLAP_SECONDS
+    )
+    endpoint.secret = secret_generate()
+    endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+    return endpoint
+
+
+def webhook_endpoint_disable(*, endpoint_id: int, reason: str) -> None:
+    """Stop sending; what was still pending becomes failed (replayable after re-enabling)."""
+    with transaction.atomic():
+        WebhookEndpoint.objects.filter(pk=endpoint_id, active=True).update(
+            active=False, disabled_at=timezone.now(), disabled_reason=reason[:300]
+        )
+        WebhookDelivery.objects.filter(
+            endpoint_id=endpoint_id, state=WebhookDelivery.State.PENDING
+        ).update(
+            state=WebhookDelivery.State.FAILED, last_error=f"endpoint disabled: {reason}"[:2000]
+        )
+    logger.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+
+
+def webhook_endpoint_enable(*, endpoint: WebhookEndpoint, replay_failed: bool = True) -> int:
+    """Re-enable an endpoint and (by default) queue its failed deliveries again. Returns count."""
+    with transaction.atomic():
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+            active=True, disabled_at=None, disabled_reason="", consecutive_failures=0
+        )
+        replayed = 0
+        if replay_failed:
+            replayed = webhook_deliveries_replay(endpoint=endpoint)
+    endpoint.refresh_from_db()
+    return replayed
+
+
+def webhook_deliveries_replay(*, endpoint: WebhookEndpoint) -> int:
+    """Failed deliveries go out again, with their original id and sequence."""
+    return WebhookDelivery.objects.filter(
+        endpoint=endpoint, state=WebhookDelivery.State.FAILED
+    ).update(
+        state=WebhookDelivery.State.PENDING,
+        attempts=0,
+        next_attempt_at=timezone.now(),
+        created_at=timezone.now(),
+    )
+
+
+# --- the relay --------------------------------------------------------------------------------
+
+
+def delivery_body(delivery: WebhookDelivery) -> bytes:
+    """The body; built only from the row, so every retry sends the same bytes."""
+    payload = {
+        "id": delivery.webhook_id,
+        "type": delivery.event_type,
+        "sequence": delivery.sequence,
+        "created_at": delivery.created_at.isoformat().replace("+00:00", "Z"),
+        "data": delivery.data,
+    }
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def retry_delay(attempts: int) -> float:
+    """Exponential backoff with jitter: base * 2^(n-1), capped, scaled by 0.5 to 1."""
+    base = settings.WEBHOOK_RETRY_BASE_SECONDS
+    raw = min(settings.WEBHOOK_RETRY_MAX_DELAY_SECONDS, base * 2 ** max(0, attempts - 1))
+    return float(raw * random.uniform(0.5, 1.0))
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    status_code: int | None
+    latency_ms: int
+    error: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def _post(url: str, headers: dict[str, str], body: bytes) -> SendResult:
+    """POST to the resolved, checked address: no redirects, one overall timeout."""
+    started = time.monotonic()
+    timeout = urllib3.Timeout(total=settings.WEBHOOK_TIMEOUT_SECONDS)
+    try:
+        target = target_resolve(url)
+        pool: urllib3.HTTPConnectionPool
+        if target.scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(
+                target.address,
+                target.port,
+                timeout=timeout,
+                retries=False,
+                maxsize=1,
+                server_hostname=target.host,
+                assert_hostname=target.host,
+                cert_reqs=ssl.CERT_REQUIRED,
+                ca_certs=certifi.where(),
+            )
+        else:
+            pool = urllib3.HTTPConnectionPool(
+                target.address, target.port, timeout=timeout, retries=False, maxsize=1
+            )
+        default_port = 443 if target.scheme == "https" else 80
+        host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
+        with pool:
+            response = pool.urlopen(
+                "POST",
+                target.path,
+                body=body,
+                headers={**headers, "Host": host_header},
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                assert_same_host=False,
+            )
+            try:
+                text = response.read(_MAX_RESPONSE_BYTES).decode("utf-8", "replace")
+            finally:
+                response.release_conn()
+        latency = int((time.monotonic() - started) * 1000)
+        error = "" if 200 <= response.status < 300 else f"HTTP {response.status}: {text[:500]}"
+        return SendResult(response.status, latency, error)
+    except UnsafeTarget as exc:
+        return SendResult(None, 0, f"refused: {exc}")
+    except urllib3.exceptions.HTTPError as exc:
+        latency = int((time.monotonic() - started) * 1000)
+        kind = "timeout" if isinstance(exc, urllib3.exceptions.TimeoutError) else "error"
+        return SendResult(None, latency, f"{kind}: {exc}")
+
+
+def _claim(limit: int) -> list[WebhookDelivery]:
+    """Claim due rows: lease them by pushing next_attempt_at forward (SKIP LOCKED, no waits)."""
+    lease = timezone.now() + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS * 6)
+    with transaction.atomic():
+        ids = list(
+            WebhookDelivery.objects.filter(
+                state=WebhookDelivery.State.PENDING,
+                next_attempt_at__lte=timezone.now(),
+                endpoint__active=True,
+            )
+            .order_by("next_attempt_at", "id")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        WebhookDelivery.objects.filter(pk__in=ids).update(
+            next_attempt_at=lease, attempts=F("attempts") + 1
+        )
+    return list(
+        WebhookDelivery.objects.filter(pk__in=ids)
+        .select_related("endpoint")
+        .order_by("shipment_id", "sequence")
+    )
+
+
+def webhook_delivery_attempt(*, delivery: WebhookDelivery) -> SendResult:
+    """Send one claimed delivery and record the outcome (log row, state, endpoint health)."""
+    endpoint = delivery.endpoint
+    body = delivery_body(delivery)
+    timestamp = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "crossborder-hub-webhooks/1",
+        "webhook-id": delivery.webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(
+            endpoint=endpoint, message_id=delivery.webhook_id, timestamp=timestamp, body=body
+        ),
+    }
+    result = _post(endpoint.url, headers, body)
+    now = timezone.now()
+    WebhookAttempt.objects.create(
+        delivery=delivery,
+        endpoint=endpoint,
+        attempted_at=now,
+        status_code=result.status_code,
+        latency_ms=result.latency_ms,
+        error=result.error[:2000],
+    )
+    if result.ok:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            state=WebhookDelivery.State.DELIVERED,
+            delivered_at=now,
+            last_status_code=result.status_code,
+            last_error="",
+        )
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=0)
+        return result
+    # 410 Gone is the receiver saying "stop": the endpoint is disabled at once.
+    if result.status_code == 410:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            state=WebhookDelivery.State.FAILED, last_status_code=410, last_error=result.error
+        )
+        webhook_endpoint_disable(endpoint_id=endpoint.pk, reason="receiver answered 410 Gone")
+        return result
+    window = timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS)
+    next_at = now + timedelta(seconds=retry_delay(delivery.attempts))
+    gave_up = next_at > delivery.created_at + window
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        state=WebhookDelivery.State.FAILED if gave_up else WebhookDelivery.State.PENDING,
+        next_attempt_at=next_at,
+        last_status_code=result.status_code,
+        last_error=result.error[:2000],
+    )
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        consecutive_failures=F("consecutive_failures") + 1
+    )
+    failures = WebhookEndpoint.objects.values_list("consecutive_failures", flat=True).get(
+        pk=endpoint.pk
+    )
+    if failures >= settings.WEBHOOK_DISABLE_AFTER_FAILURES:
+        webhook_endpoint_disable(
+            endpoint_id=endpoint.pk, reason=f"{failures} consecutive failed deliveries"
+        )
+    return result
+
+
+def webhook_deliveries_send(*, limit: int = 100) -> int:
+    """One relay pass: claim due deliveries and send them. Returns how many were attempted."""
+    claimed = _claim(limit)
+    disabled: set[int] = set()
+    for delivery in claimed:
+        if delivery.endpoint_id in disabled:
+            continue
+        result = webhook_delivery_attempt(delivery=delivery)
+        if (
+            not result.ok
+            and not WebhookEndpoint.objects.filter(pk=delivery.endpoint_id, active=True).exists()
+        ):
+            disabled.add(delivery.endpoint_id)
+    return len(claimed)
+
+
+def webhook_deliveries_retry_now(*, endpoint: WebhookEndpoint, at: datetime | None = None) -> int:
+    """Make an endpoint's pending deliveries due now (operators' "retry now" after a fix)."""
+    return WebhookDelivery.objects.filter(
+        endpoint=endpoint, state=WebhookDelivery.State.PENDING
+    ).update(next_attempt_at=at or timezone.now())
