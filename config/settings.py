@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "shipments",
     "warehouses",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -218,3 +219,38 @@ if not envbool("DB_JIT", False):
     _db_options = DATABASES["default"].setdefault("OPTIONS", {})
     assert isinstance(_db_options, dict)
     _db_options.setdefault("options", "-c jit=off")
+
+# --- Delivery estimates and the buyer tracking page (issue 5) --------------------------------
+# History window: shipments delivered in the last N days train the lane/stage statistics.
+ESTIMATE_WINDOW_DAYS = envint("ESTIMATE_WINDOW_DAYS", 180)
+# A lane (then a destination) needs this many delivered shipments at a stage before it is used;
+# with fewer, the estimate falls back to the next coarser basis.
+ESTIMATE_MIN_SAMPLES = envint("ESTIMATE_MIN_SAMPLES", 30)
+ESTIMATE_CONFIDENCE_HIGH = envint("ESTIMATE_CONFIDENCE_HIGH", 200)
+ESTIMATE_CONFIDENCE_MEDIUM = envint("ESTIMATE_CONFIDENCE_MEDIUM", 30)
+ESTIMATE_REFRESH_CHUNK = envint("ESTIMATE_REFRESH_CHUNK", 5000)
+CELERY_BEAT_SCHEDULE["refresh-delivery-estimates"] = {
+    "task": "shipments.tasks.refresh_delivery_estimates",
+    "schedule": crontab(minute=envint("ESTIMATE_REFRESH_MINUTE", 23)),
+}
+# Public tracking page: lookups per client IP per minute (Redis counter); a lookup of an unknown
+# number costs more, so enumerating numbers hits the limit sooner than reading one's own parcel.
+TRACK_RATE_PER_MINUTE = envint("TRACK_RATE_PER_MINUTE", 30)
+TRACK_UNKNOWN_COST = envint("TRACK_UNKNOWN_COST", 5)
+
+# --- Operations dashboard (issue 5) ---------------------------------------------------------
+# The dashboard reads only tables this job rebuilds; figures are at most this old.
+CELERY_BEAT_SCHEDULE["refresh-operations"] = {
+    "task": "operations.tasks.refresh_dashboard",
+    "schedule": float(envint("OPS_REFRESH_EVERY_SECONDS", 300)),
+}
+OPS_STATS_WINDOW_DAYS = envint("OPS_STATS_WINDOW_DAYS", 180)
+# Fewer delivered samples than this on a lane: staleness is judged against all lanes.
+OPS_LANE_MIN_SAMPLES = envint("OPS_LANE_MIN_SAMPLES", 10)
+# A feed without a schedule is quiet after this long without a successful run; a scheduled one
+# after OPS_FEED_QUIET_FACTOR times its interval.
+OPS_FEED_QUIET_HOURS = envint("OPS_FEED_QUIET_HOURS", 24)
+OPS_FEED_QUIET_FACTOR = envint("OPS_FEED_QUIET_FACTOR", 3)
+# An order may wait this long for its payment or waybill before "missing" is an exception.
+OPS_DOCUMENTS_GRACE_HOURS = envint("OPS_DOCUMENTS_GRACE_HOURS", 24)
+OPS_REFRESH_WORK_MEM = envstr("OPS_REFRESH_WORK_MEM", "256MB")

@@ -18,6 +18,9 @@ handler404 = "shipments.api.errors.not_found"
 handler400 = "shipments.api.errors.bad_request"
 
 urlpatterns = [
+    # The operations dashboard lives inside the admin (staff only, admin_view); before the
+    # admin's own patterns so /admin/operations/dashboard/ is not taken for a model URL.
+    path("admin/operations/", include("operations.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("shipments.api.urls")),

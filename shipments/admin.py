@@ -11,7 +11,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from shipments.models import (
+    DeliveryEstimateStat,
     Shipment,
+    ShipmentEstimate,
     Shop,
     ShopAPIKey,
     StatusChange,
@@ -107,6 +109,33 @@ class WarehouseFilter(admin.SimpleListFilter):
         return queryset.filter(Exists(seen))
 
 
+class EstimateInline(admin.StackedInline[ShipmentEstimate, Shipment]):
+    """The shipment's current estimate, read-only: the recorder and the scheduled job write it."""
+
+    model = ShipmentEstimate
+    fields = (
+        "estimated_range",
+        "confidence",
+        "basis",
+        "samples",
+        "stage",
+        "stage_entered_at",
+        "computed_at",
+    )
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name = "delivery estimate"
+    verbose_name_plural = "delivery estimate"
+
+    @admin.display(description="estimated delivery (p50 – p80, UTC)")
+    def estimated_range(self, obj: ShipmentEstimate) -> str:
+        if obj.earliest is None or obj.latest is None:
+            return "no history to estimate from yet"
+        return f"{obj.earliest:%Y-%m-%d %H:%M} – {obj.latest:%Y-%m-%d %H:%M}"
+
+
 @admin.register(Shipment)
 class ShipmentAdmin(admin.ModelAdmin[Shipment]):
     list_display = (
@@ -131,7 +160,7 @@ class ShipmentAdmin(admin.ModelAdmin[Shipment]):
     search_fields = ("=tracking_number", "=order_number")
     raw_id_fields = ("shop", "status_event")
     readonly_fields = ("status", "stage", "status_changed_at", "status_event", "last_event_at")
-    inlines = (EventInline, StatusChangeInline)
+    inlines = (EventInline, StatusChangeInline, EstimateInline)
     show_full_result_count = False
 
 
@@ -300,3 +329,44 @@ class TransportUnitMembersAdmin(TransportUnitAdmin):
         if obj is not None and self.member_count(obj) > _INLINE_MEMBERS_MAX:
             return []
         return list(super().get_inlines(request, obj))
+
+
+# --- Delivery estimates (issue 5) ---------------------------------------------------------------
+
+
+@admin.register(DeliveryEstimateStat)
+class DeliveryEstimateStatAdmin(admin.ModelAdmin[DeliveryEstimateStat]):
+    """What the estimates are built from (rebuilt by the scheduled job; read-only here)."""
+
+    list_display = (
+        "basis",
+        "origin_country",
+        "destination_country",
+        "transport_mode",
+        "stage",
+        "samples",
+        "p50_days",
+        "p80_days",
+        "p90_days",
+        "computed_at",
+    )
+    list_filter = ("basis", "stage", "destination_country", "transport_mode")
+    ordering = ("basis", "origin_country", "destination_country", "transport_mode", "stage")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="p50 (days)")
+    def p50_days(self, obj: DeliveryEstimateStat) -> str:
+        return f"{obj.p50_hours / 24:.1f}"
+
+    @admin.display(description="p80 (days)")
+    def p80_days(self, obj: DeliveryEstimateStat) -> str:
+        return f"{obj.p80_hours / 24:.1f}"
+
+    @admin.display(description="p90 (days)")
+    def p90_days(self, obj: DeliveryEstimateStat) -> str:
+        return f"{obj.p90_hours / 24:.1f}"

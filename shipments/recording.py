@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from django.db import connection
 
+from shipments.estimates import estimate_ctes, estimate_params
 from shipments.statuses import status_for
 
 
@@ -152,7 +153,7 @@ WITH inserted AS (
     FROM inserted i
     JOIN shipments_unitmembership m
       ON m.unit_id = i.unit_id AND m.loaded_at <= i.occurred_at
-     AND (m.unloaded_at IS NULL OR m.unloaded_at > i.occurred_at)
+     AND (m.unloaded_at IS NULL OR m.unloaded_at >= i.occurred_at)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM touched)
@@ -176,7 +177,7 @@ FOR UPDATE
 # Status rules (DESIGN.md): the latest event by occurred_at decides, so a late report of an
 # earlier event never moves a status back; after the first delivery only another delivery or a
 # return counts; every change is written to the history with the event that caused it.
-RECOMPUTE_SQL = """
+RECOMPUTE_SQL = f"""
 WITH t AS (SELECT DISTINCT shipment_id AS id FROM hub_touched),
 eff AS (
     SELECT e.shipment_id, e.id, e.code, e.status, e.stage, e.occurred_at
@@ -187,7 +188,7 @@ eff AS (
     JOIN t ON m.shipment_id = t.id
     JOIN shipments_trackingevent e
       ON e.unit_id = m.unit_id AND e.occurred_at >= m.loaded_at
-     AND (m.unloaded_at IS NULL OR e.occurred_at < m.unloaded_at)
+     AND (m.unloaded_at IS NULL OR e.occurred_at <= m.unloaded_at)
 ),
 delivered AS (
     SELECT shipment_id, min(occurred_at) AS at FROM eff WHERE status = 'delivered'
@@ -235,6 +236,20 @@ changed AS (
     WHERE from_status <> to_status OR from_stage <> to_stage
     RETURNING 1
 ),
+-- Delivery estimates (shipments.estimates) of the shipments this statement changed, anchored at
+-- the first event of their current stage: written here, with their webhook notice, so an
+-- estimate can never disagree with the status it was computed from.
+stage_entered AS (
+    SELECT c.shipment_id, min(c.occurred_at) AS at
+    FROM counted c JOIN latest_stage ls USING (shipment_id)
+    WHERE c.stage = ls.stage
+    GROUP BY c.shipment_id
+),
+est_src AS (
+    SELECT c.id, c.to_status AS status, c.to_stage AS stage, se.at AS stage_entered_at
+    FROM changed c LEFT JOIN stage_entered se ON se.shipment_id = c.id
+),
+{estimate_ctes("est_src")},
 -- Webhook outbox (shipments.webhooks): written by this same statement, so a notification exists
 -- exactly when its status change committed. A status change gives a status_changed notice; any
 -- touched shipment gives a tracking_updated notice. Only for a shop's unarchived shipment with an
@@ -245,15 +260,22 @@ latest_any AS (
 ),
 notices AS (
     SELECT c.id AS shipment_id, 'shipment.status_changed' AS event_type, 2 AS rank,
-           c.from_status, c.to_status, c.from_stage, c.to_stage, c.event_id
+           c.from_status, c.to_status, c.from_stage, c.to_stage, c.event_id,
+           NULL::jsonb AS extra
     FROM changed c WHERE c.from_status <> c.to_status
     UNION ALL
     SELECT t.id, 'shipment.tracking_updated', 1,
            coalesce(c.from_status, s.status), coalesce(c.to_status, s.status),
-           coalesce(c.from_stage, s.stage), coalesce(c.to_stage, s.stage), la.id
+           coalesce(c.from_stage, s.stage), coalesce(c.to_stage, s.stage), la.id, NULL
     FROM t JOIN shipments_shipment s ON s.id = t.id
     LEFT JOIN changed c ON c.id = t.id
     LEFT JOIN latest_any la ON la.shipment_id = t.id
+    UNION ALL
+    SELECT en.shipment_id, 'shipment.estimate_changed', 3,
+           c.to_status, c.to_status, c.to_stage, c.to_stage, NULL,
+           jsonb_build_object('estimated_delivery', en.current,
+                              'previous_estimated_delivery', en.previous)
+    FROM est_notices en JOIN changed c ON c.id = en.shipment_id
 ),
 subscribed AS (
     SELECT n.*, w.id AS endpoint_id, s.tracking_number, s.order_number
@@ -295,7 +317,8 @@ outbox AS (
                    'id', e.id, 'code', e.code, 'status', e.status, 'stage', e.stage,
                    'occurred_at', e.occurred_at, 'utc_offset_minutes', e.utc_offset_minutes,
                    'location_name', e.location_name, 'location_code', e.location_code,
-                   'country', e.country, 'description', e.description) END),
+                   'country', e.country, 'description', e.description) END)
+               || coalesce(sb.extra, '{{}}'::jsonb),
            'pending', 0, now(), '', now()
     FROM subscribed sb
     JOIN numbered nb USING (shipment_id, event_type)
@@ -366,7 +389,7 @@ def events_record(
             cursor.execute(_REPEATS_IN_RUN, {"run_id": run_id})
             repeats = [(int(a), int(b)) for a, b in cursor.fetchall()]
         cursor.execute(_LOCK_TOUCHED)
-        cursor.execute(RECOMPUTE_SQL)
+        cursor.execute(RECOMPUTE_SQL, estimate_params())
         (changes,) = cursor.fetchone()
     return RecordResult(
         created=int(created),
@@ -387,7 +410,7 @@ def shipments_recompute(*, shipment_ids: Sequence[int]) -> int:
             [list(shipment_ids)],
         )
         cursor.execute(_LOCK_TOUCHED)
-        cursor.execute(RECOMPUTE_SQL)
+        cursor.execute(RECOMPUTE_SQL, estimate_params())
         (changes,) = cursor.fetchone()
     return int(changes)
 
@@ -403,7 +426,7 @@ WITH gone AS (
           SELECT 1 FROM shipments_unitmembership m
           JOIN shipments_trackingevent e
             ON e.unit_id = m.unit_id AND e.occurred_at >= m.loaded_at
-           AND (m.unloaded_at IS NULL OR e.occurred_at < m.unloaded_at)
+           AND (m.unloaded_at IS NULL OR e.occurred_at <= m.unloaded_at)
           WHERE m.shipment_id = s.id)
     FOR UPDATE OF s
 ), reset AS (

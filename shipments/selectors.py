@@ -14,7 +14,7 @@ def shipment_get_for_shop(*, shop: Shop, tracking_number: str) -> Shipment | Non
     """The shop's shipment (with the event that set its status) or None: another shop's parcel
     is indistinguishable from one that does not exist."""
     return (
-        Shipment.objects.select_related("status_event")
+        Shipment.objects.select_related("status_event", "estimate")
         .filter(shop=shop, tracking_number=tracking_number_clean(tracking_number))
         .first()
     )
@@ -30,7 +30,7 @@ def shipment_list_for_shop(
     updated_since: datetime | None = None,
     archived: bool | None = None,
 ) -> QuerySet[Shipment]:
-    qs = Shipment.objects.filter(shop=shop).select_related("status_event")
+    qs = Shipment.objects.filter(shop=shop).select_related("status_event", "estimate")
     if status:
         qs = qs.filter(status=status)
     if stage is not None:
@@ -64,3 +64,12 @@ def webhook_attempts_for_endpoint(*, endpoint: WebhookEndpoint) -> QuerySet[Webh
 
 def webhook_deliveries_for_endpoint(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
     return WebhookDelivery.objects.filter(endpoint=endpoint).order_by("-created_at", "-id")
+
+
+def shipment_get_public(*, tracking_number: str) -> Shipment | None:
+    """The buyer tracking page's lookup: by tracking number alone, with its estimate (one query).
+    Callers show only what a buyer may see (no shop, order number or raw records)."""
+    cleaned = tracking_number_clean(tracking_number)
+    if not cleaned:
+        return None
+    return Shipment.objects.select_related("estimate").filter(tracking_number=cleaned).first()

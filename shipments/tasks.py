@@ -19,3 +19,13 @@ def relay_webhooks() -> int:
 @shared_task(acks_late=True)
 def prune_idempotency_keys() -> int:
     return services.idempotency_prune()
+
+
+@shared_task(acks_late=True, soft_time_limit=1800, time_limit=1860)
+def refresh_delivery_estimates() -> int:
+    """Rebuild the lane/stage statistics, then re-estimate open shipments with them. Safe twice:
+    the statistics are replaced whole, and a re-estimate that changes nothing writes nothing."""
+    from shipments import estimates
+
+    estimates.estimate_stats_refresh()
+    return estimates.estimates_refresh()

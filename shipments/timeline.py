@@ -28,7 +28,7 @@ FROM shipments_unitmembership m
 JOIN shipments_transportunit u ON u.id = m.unit_id
 JOIN shipments_trackingevent e
   ON e.unit_id = m.unit_id AND e.occurred_at >= m.loaded_at
- AND (m.unloaded_at IS NULL OR e.occurred_at < m.unloaded_at)
+ AND (m.unloaded_at IS NULL OR e.occurred_at <= m.unloaded_at)
 LEFT JOIN warehouses_feed f ON f.id = e.feed_id
 LEFT JOIN warehouses_warehouse w ON w.id = e.warehouse_id
 WHERE m.shipment_id = %(id)s

@@ -1,5 +1,11 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from shipments import tracking_page
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    # The buyers' public tracking page (issue 5): no login, rate limited per client IP.
+    path("track/", tracking_page.track_search, name="track-search"),
+    path("track/<str:tracking_number>", tracking_page.track_detail, name="track-detail"),
+]

@@ -1,7 +1,9 @@
 """Webhooks to shops: endpoints, Standard-Webhooks signing, SSRF guard, and the outbox relay.
 
 The outbox rows are written by the recorder's SQL (recording.RECOMPUTE_SQL) in the same statement
-as the status change. The relay here claims due rows, POSTs them, logs every attempt and schedules
+as the status change; `shipment.estimate_changed` rows come from the same statement (or from the
+scheduled re-estimate in shipments.estimates) together with the estimate they report.
+The relay here claims due rows, POSTs them, logs every attempt and schedules
 retries with exponential backoff and jitter for WEBHOOK_RETRY_WINDOW_SECONDS (about three days).
 """
 

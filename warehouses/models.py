@@ -181,6 +181,16 @@ class RejectedRecord(models.Model):
     reason = models.TextField()
     raw = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=dj_timezone.now)
+    # Triage (issue 5): the operator's corrected text, and the run that replayed the record.
+    corrected_raw = models.TextField(
+        "corrected raw",
+        blank=True,
+        default="",
+        help_text="The record as it should have been; replay sends it through the pipeline",
+    )
+    replayed_in = models.ForeignKey(
+        FeedRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="replayed_rejects"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["run", "line"], name="rejected_run_line")]

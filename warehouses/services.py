@@ -8,11 +8,14 @@ so a worker killed mid-run is resumed by the next attempt exactly where the last
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import logging
 import os
+import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -322,7 +325,9 @@ def _finish(run: FeedRun, error: str) -> None:
             [run.pk],
         )
         (touched,) = cursor.fetchone()
-    good = run.events_created + run.duplicates
+    # Good records are events (new or already known) and applied non-event records
+    # (memberships, documents): every record that was not rejected.
+    good = run.events_created + run.duplicates or run.records > run.rejected
     if error or (run.rejected and not good):
         status = FeedRun.Status.FAILED
     elif run.rejected:
@@ -501,3 +506,126 @@ def feed_schedule_set(*, feed: Feed, every_seconds: int | None) -> PeriodicTask 
         Feed.objects.filter(pk=feed.pk).update(schedule=task)
         feed.schedule = task
     return task
+
+
+# --- rejected-record triage (issue 5) --------------------------------------------------------
+
+# Formats whose records are one line each under one header line: a replay payload is the
+# original header plus the corrected lines.
+_HEADER_FORMATS = frozenset(
+    {Feed.Format.HUB_CSV, Feed.Format.PARTNER_CSV, Feed.Format.MANIFEST_CSV}
+)
+# Raw text longer than the parser's limit is stored clipped (formats.lines.clip): not replayable.
+_CLIPPED = re.compile(r"… \[\d+ more chars\]\Z")
+
+
+class ReplayError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    runs: list[FeedRun]
+    replayed: int
+    skipped: list[tuple[int, str]]  # (reject id, why)
+
+
+def _payload_header(run: FeedRun) -> bytes:
+    """The first line of the run's stored payload, bytes as delivered (encoding, BOM)."""
+    try:
+        with default_storage.open(run.payload_name, "rb") as stream:
+            line = cast(bytes, stream.readline(settings.INGEST_MAX_LINE_BYTES + 1))
+    except FileNotFoundError:
+        raise ReplayError(f"payload of run {run.pk} is missing from storage") from None
+    return line if line.endswith(b"\n") else line + b"\n"
+
+
+def _replay_line(text: str, fmt: str) -> str:
+    if fmt == Feed.Format.JSON:
+        # JSON Lines: one object per line, even if the original sat pretty-printed in an array.
+        try:
+            return json.dumps(json.loads(text), ensure_ascii=False)
+        except ValueError:
+            return " ".join(text.splitlines())  # rejected again, with the parser's reason
+    return text
+
+
+def rejected_records_replay(
+    *, rejects: Iterable[RejectedRecord], enqueue: bool = True
+) -> ReplayResult:
+    """Send rejected records (their corrected text when there is one) through the pipeline again.
+
+    1. Group them by their run: a payload belongs to one feed, and CSV needs that run's header.
+    2. Payload = the original file's header line (CSV formats) + one record per line, encoded
+       in the feed's encoding.
+    3. `feed_run_create(source=REPLAY, reprocess=True)`: the same parser, normalizer and
+       recorder; events dedupe against what is stored, so replaying twice creates nothing new.
+    4. Mark the records `replayed_in` the new run.
+    Records with nothing to replay (a file-level reject, clipped text not corrected) are skipped.
+    """
+    groups: dict[int, list[RejectedRecord]] = {}
+    skipped: list[tuple[int, str]] = []
+    for reject in sorted(rejects, key=lambda r: (r.run_id, r.line, r.pk)):
+        text = reject.corrected_raw or reject.raw
+        if not text.strip():
+            skipped.append((reject.pk, "no raw text to replay"))
+        elif not reject.corrected_raw and _CLIPPED.search(text):
+            skipped.append((reject.pk, "raw text was clipped: correct it first"))
+        else:
+            groups.setdefault(reject.run_id, []).append(reject)
+    runs: list[FeedRun] = []
+    replayed = 0
+    for run_id, group in groups.items():
+        original = FeedRun.objects.select_related("feed").get(pk=run_id)
+        feed = original.feed
+        if feed.format not in _HEADER_FORMATS and feed.format != Feed.Format.JSON:
+            skipped += [
+                (r.pk, f"{feed.format} records cannot be replayed one by one: re-run the run")
+                for r in group
+            ]
+            continue
+        header = _payload_header(original) if feed.format in _HEADER_FORMATS else b""
+        body = "".join(
+            _replay_line(r.corrected_raw or r.raw, feed.format).rstrip("\r\n") + "\n" for r in group
+        )
+        try:
+            encoded = body.encode(feed.encoding)
+        except UnicodeEncodeError as exc:
+            raise ReplayError(f"corrected text does not fit the feed's {feed.encoding}") from exc
+        lines = ",".join(str(r.line) for r in group[:20]) + ("…" if len(group) > 20 else "")
+        with transaction.atomic():
+            run = feed_run_create(
+                feed=feed,
+                content=io.BytesIO(header + encoded),
+                original_name=f"replay of run {run_id} lines {lines}",
+                source=FeedRun.Source.REPLAY,
+                reprocess=True,
+                enqueue=enqueue,
+            )
+            RejectedRecord.objects.filter(pk__in=[r.pk for r in group]).update(replayed_in=run)
+        runs.append(run)
+        replayed += len(group)
+    return ReplayResult(runs=runs, replayed=replayed, skipped=skipped)
+
+
+def feed_run_rerun(*, run_id: int, enqueue: bool = True) -> FeedRun:
+    """Run a stored payload again (after fixing the feed's mapping); events dedupe."""
+    original = FeedRun.objects.select_related("feed").get(pk=run_id)
+    if not original.payload_name:
+        raise ReplayError(f"run {run_id} has no stored payload")
+    try:
+        with transaction.atomic(), default_storage.open(original.payload_name, "rb") as stream:
+            run = feed_run_create(
+                feed=original.feed,
+                content=stream,
+                original_name=original.original_name,
+                source=FeedRun.Source.REPLAY,
+                reprocess=True,
+                enqueue=enqueue,
+            )
+            RejectedRecord.objects.filter(run_id=run_id, replayed_in__isnull=True).update(
+                replayed_in=run
+            )
+    except FileNotFoundError:
+        raise ReplayError(f"payload of run {run_id} is missing from storage") from None
+    return run

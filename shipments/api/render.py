@@ -6,7 +6,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from shipments.models import Shipment, TrackingEvent, WebhookAttempt, WebhookEndpoint
+from shipments.models import (
+    Shipment,
+    ShipmentEstimate,
+    TrackingEvent,
+    WebhookAttempt,
+    WebhookEndpoint,
+)
 from shipments.timeline import TimelineEntry, milestones, timeline_get
 
 
@@ -34,6 +40,25 @@ def _event_ref(event: TrackingEvent | None) -> dict[str, Any] | None:
     }
 
 
+def estimated_delivery(s: Shipment) -> dict[str, Any] | None:
+    """The estimate, or None while there is none (closed shipment, or no history yet)."""
+    try:
+        estimate = s.estimate
+    except ShipmentEstimate.DoesNotExist:
+        return None
+    if estimate.earliest is None or estimate.latest is None:
+        return None
+    return {
+        "earliest": dt(estimate.earliest),
+        "latest": dt(estimate.latest),
+        "confidence": estimate.confidence,
+        "basis": estimate.basis,
+        "samples": estimate.samples,
+        "stage": estimate.stage,
+        "computed_at": dt(estimate.computed_at),
+    }
+
+
 def shipment(s: Shipment) -> dict[str, Any]:
     return {
         "tracking_number": s.tracking_number,
@@ -51,8 +76,7 @@ def shipment(s: Shipment) -> dict[str, Any]:
         "status_changed_at": dt(s.status_changed_at),
         "status_event": _event_ref(s.status_event) if s.status_event_id else None,
         "last_event_at": dt(s.last_event_at),
-        # No estimator exists yet; the field is part of the contract from day one.
-        "estimated_delivery": None,
+        "estimated_delivery": estimated_delivery(s),
         "archived_at": dt(s.archived_at),
         "created_at": dt(s.created_at),
         "updated_at": dt(s.updated_at),

@@ -14,7 +14,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from shipments.models import WebhookEventType
+from shipments.models import EstimateBasis, EstimateConfidence, WebhookEventType
 from shipments.statuses import Stage, Status
 
 _COUNTRY = r"^([A-Za-z]{2})?$"
@@ -183,6 +183,29 @@ class TimelineEventSerializer(serializers.Serializer[Any]):
     sources = SourceSerializer(many=True)
 
 
+class EstimatedDeliverySerializer(serializers.Serializer[Any]):
+    earliest = serializers.DateTimeField(
+        help_text="Start of the range: median remaining time (p50) from entering the stage"
+    )
+    latest = serializers.DateTimeField(
+        help_text="End of the range: 80th percentile (p80); overdue dates move to now"
+    )
+    confidence = serializers.ChoiceField(
+        choices=EstimateConfidence.choices,
+        help_text="From the number of delivered shipments behind it (high >= 200, medium >= 30)",
+    )
+    basis = serializers.ChoiceField(
+        choices=EstimateBasis.choices,
+        help_text="The narrowest history with enough deliveries: the lane (origin -> "
+        "destination x transport mode), the destination country, or all lanes",
+    )
+    samples = serializers.IntegerField(help_text="Delivered shipments behind the estimate")
+    stage = serializers.ChoiceField(
+        choices=Stage.choices, help_text="Stage the estimate starts from"
+    )
+    computed_at = serializers.DateTimeField()
+
+
 class ShipmentSerializer(serializers.Serializer[Any]):
     tracking_number = serializers.CharField()
     order_number = serializers.CharField()
@@ -199,8 +222,9 @@ class ShipmentSerializer(serializers.Serializer[Any]):
     status_changed_at = serializers.DateTimeField(allow_null=True)
     status_event = EventRefSerializer(allow_null=True)
     last_event_at = serializers.DateTimeField(allow_null=True)
-    estimated_delivery = serializers.DateTimeField(
-        allow_null=True, help_text="Null until estimates exist"
+    estimated_delivery = EstimatedDeliverySerializer(
+        allow_null=True,
+        help_text="Null when delivered, returned, not yet moving, or without history to go on",
     )
     archived_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()

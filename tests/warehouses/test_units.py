@@ -105,9 +105,7 @@ def test_each_unusable_manifest_row_is_rejected_with_its_field_and_reason(
 ) -> None:
     run = ingest(manifest_feed, manifest("U1,container,GOOD1,2026-05-01 08:00:00,", row))
 
-    # (The run's status counts events only, so a manifest with a bad row reads `failed` even
-    # though its good rows were applied: see the report on services._finish.)
-    assert (run.records, run.rejected) == (2, 1)
+    assert (run.records, run.rejected, run.status) == (2, 1, FeedRun.Status.PARTIAL)
     reject = RejectedRecord.objects.get(run=run)
     assert (reject.line, reject.field) == (3, field)
     assert reason in reject.reason
@@ -145,6 +143,29 @@ def test_a_unit_event_counts_only_for_parcels_inside_at_that_moment(
     assert statuses == {"INSIDE": "in_transit", "LEFT": "pending", "LATE": "pending"}
     event = TrackingEvent.objects.get()
     assert (event.shipment_id, event.unit.number) == (None, "C1")
+
+
+def test_an_event_at_the_moment_of_unloading_reaches_the_parcels_being_unloaded(
+    manifest_feed: Feed, ingest: Ingest
+) -> None:
+    ingest(
+        manifest_feed,
+        manifest(
+            "C2,container,OUT1,2026-05-01 08:00:00,2026-05-05T12:00:00+02:00",
+            "C2,container,STAYS,2026-05-01 08:00:00,",
+        ),
+    )
+    rail = FeedFactory(warehouse=manifest_feed.warehouse)
+    ingest(rail, hub_csv(",unloaded,2026-05-05T12:00:00+02:00,,Malaszewicze,PLMAL,PL,,,,rail,C2"))
+    ingest(rail, hub_csv(",departed,2026-05-06 12:00:00,,Malaszewicze,PLMAL,PL,,,,rail,C2"))
+    out = Shipment.objects.get(tracking_number="OUT1")
+    assert out.status_event is not None
+    assert out.status_event.code == "unloaded"
+    stays = Shipment.objects.get(tracking_number="STAYS")
+    assert stays.status_event is not None
+    assert stays.status_event.code == "departed"
+    event = TrackingEvent.objects.get(code="unloaded")
+    assert (event.shipment_id, event.unit.number) == (None, "C2")
 
 
 def test_loading_parcels_after_a_unit_event_gives_them_only_later_events(

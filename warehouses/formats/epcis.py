@@ -378,9 +378,10 @@ def parse(
             raise FormatError(f"not a valid EPCIS document: {problem}", line=1)
     context = _Context(validated=validator is not None, places=_master_data_places(doc))
     spans = _event_spans(text, events_path, len(events))
+    lines = _span_lines(text, spans)
     base_pointer = _pointer(events_path)
     for index, event in enumerate(events):
-        line, raw = _line_and_raw(text, spans, index, event)
+        line, raw = _line_and_raw(text, spans, index, event, lines)
         pointer = f"{base_pointer}/{index}"
         if not isinstance(event, dict):
             yield RecordError(line, raw, "event is not a JSON object", pointer)
@@ -534,8 +535,24 @@ def _member_value(text: str, pos: int, wanted: str) -> int | None:
         pos = _skip_ws(text, pos + 1)
 
 
+def _span_lines(text: str, spans: list[tuple[int, int]] | None) -> list[int]:
+    """The 1-based line of each span's start, counted once over the text (spans are in order):
+    counting from the top for every event made a 20,000-event document quadratic."""
+    lines: list[int] = []
+    line, pos = 1, 0
+    for start, _ in spans or []:
+        line += text.count("\n", pos, start)
+        pos = start
+        lines.append(line)
+    return lines
+
+
 def _line_and_raw(
-    text: str, spans: list[tuple[int, int]] | None, index: int, event: object
+    text: str,
+    spans: list[tuple[int, int]] | None,
+    index: int,
+    event: object,
+    lines: list[int] | None = None,
 ) -> tuple[int, str]:
     if spans is None:
         # Not reachable for a document json.loads accepted; kept so an odd case degrades to the
@@ -546,7 +563,8 @@ def _line_and_raw(
             raw = ""
         return index + 1, raw
     start, end = spans[index]
-    return text.count("\n", 0, start) + 1, text[start:end][:RAW_LIMIT]
+    line = lines[index] if lines else text.count("\n", 0, start) + 1
+    return line, text[start:end][:RAW_LIMIT]
 
 
 # --------------------------------------------------------------------------- events

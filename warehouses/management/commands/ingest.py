@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -49,7 +49,10 @@ class Command(BaseCommand):
                 enqueue=False,
             )
         if run.status != FeedRun.Status.DUPLICATE:
-            run = services.feed_run_execute(run_id=run.pk, progress=self._progress(options["json"]))
+            progress = self._progress(options["json"], path, feed)
+            run = services.feed_run_execute(run_id=run.pk, progress=progress)
+            if progress is not None:
+                progress.done(run)
         result = {
             "run_id": run.pk,
             "feed": feed.code,
@@ -94,17 +97,77 @@ class Command(BaseCommand):
         )
         return feed
 
-    def _progress(self, quiet: bool) -> Any:
+    def _progress(self, quiet: bool, path: Path, feed: Feed) -> Progress | None:
         if quiet:
             return None
-        tty = sys.stderr.isatty()
+        return Progress(sys.stderr, total=_estimate_records(path, feed.format))
 
-        def show(run: FeedRun) -> None:
-            line = (
-                f"{run.records_processed:>10} records  {run.events_created:>10} events  "
-                f"{run.rejected:>7} rejected"
-            )
-            sys.stderr.write(("\r" + line) if tty else (line + "\n"))
-            sys.stderr.flush()
 
-        return show
+# One record per line under a header: the line count gives a total to show a percentage of.
+_LINE_FORMATS = {Feed.Format.HUB_CSV, Feed.Format.PARTNER_CSV, Feed.Format.MANIFEST_CSV}
+
+
+def _estimate_records(path: Path, fmt: str) -> int | None:
+    """Records in the file (lines minus the header) for line formats; None when unknowable.
+
+    Counting newlines reads the file once more at disk speed, which is small next to ingesting.
+    """
+    if fmt not in _LINE_FORMATS:
+        return None
+    lines, last = 0, b"\n"
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines += last != b"\n"  # a last line without its newline
+    return max(lines - 1, 0)
+
+
+class Progress:
+    """A progress bar on a terminal, plain lines otherwise (logs, CI, pipes).
+
+    The pipeline reports after each committed batch, so the bar moves batch by batch.
+    """
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO, *, total: int | None) -> None:
+        self.stream = stream
+        self.total = total
+        self.tty = stream.isatty()
+        self.started = time.monotonic()
+        self.shown = False
+
+    def __call__(self, run: FeedRun) -> None:
+        self.stream.write(self.render(run, final=False))
+        self.stream.flush()
+        self.shown = True
+
+    def done(self, run: FeedRun) -> None:
+        if self.shown or self.tty:
+            self.stream.write(self.render(run, final=True))
+            self.stream.flush()
+
+    def render(self, run: FeedRun, *, final: bool) -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        done = run.records_processed
+        rate = done / elapsed
+        counts = (
+            f"{done:,} records  {rate:,.0f}/s  "
+            f"{run.events_created:,} events  {run.rejected:,} rejected"
+        )
+        if self.total:
+            fraction = 1.0 if final else min(done / self.total, 1.0)
+            eta = "" if final or not rate else f"  ETA {max(self.total - done, 0) / rate:,.0f} s"
+            if self.tty:
+                filled = int(self.WIDTH * fraction)
+                bar = "#" * filled + "-" * (self.WIDTH - filled)
+                line = f"[{bar}] {fraction * 100:5.1f}%  {counts}{eta}"
+            else:
+                line = f"{fraction * 100:5.1f}%  {counts}{eta}"
+        else:
+            line = counts
+        if self.tty:
+            # \r + clear to end of line redraws in place; the final state ends the line.
+            return "\r" + line + "\x1b[K" + ("\n" if final else "")
+        return line + "\n"
