@@ -167,7 +167,7 @@ eff AS (
     JOIN delivered d ON m.shipment_id = d.id
     JOIN shipments_trackingevent e
       ON e.unit_id = m.unit_id AND e.occurred_at >= m.loaded_at
-     AND (m.unloaded_at IS NULL OR e.occurred_at < m.unloaded_at)
+     AND (m.unloaded_at IS NULL OR e.occurred_at <= m.unloaded_at)
     WHERE e.status <> '' AND e.stage IN {_STAGES}
 ),
 entered AS (
@@ -247,7 +247,7 @@ need_eff AS (
     JOIN need n ON m.shipment_id = n.id
     JOIN shipments_trackingevent e
       ON e.unit_id = m.unit_id AND e.occurred_at >= m.loaded_at
-     AND (m.unloaded_at IS NULL OR e.occurred_at < m.unloaded_at)
+     AND (m.unloaded_at IS NULL OR e.occurred_at <= m.unloaded_at)
     WHERE e.status <> '' AND e.stage = n.stage
 ),
 entered AS (SELECT shipment_id, min(occurred_at) AS at FROM need_eff GROUP BY shipment_id),

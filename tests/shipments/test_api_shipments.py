@@ -195,7 +195,7 @@ def test_events_on_a_transport_unit_appear_only_while_the_parcel_was_inside(
         hub_csv(
             ",departed,2026-05-01T12:00:00Z,,Suifenhe,CNSFH,CN,,,,rail,MSKU1234565",
             ",departed,2026-05-02T12:00:00Z,,Suifenhe,CNSFH,CN,,,,rail,MSKU1234565",
-            ",arrived,2026-05-04T00:00:00Z,,Malaszewicze,PLMAL,PL,,,,rail,MSKU1234565",
+            ",arrived,2026-05-04T00:00:01Z,,Malaszewicze,PLMAL,PL,,,,rail,MSKU1234565",
         ),
     )
     shipments_recompute(shipment_ids=[shipment.pk])

@@ -318,7 +318,7 @@ def test_the_admin_shows_the_estimate_on_the_shipment_page_and_the_statistics(
     page = admin_client.get(reverse("admin:shipments_shipment_change", args=[shipment.pk]))
     html = page.content.decode()
     assert page.status_code == 200
-    assert "estimated delivery (p50 – p80, UTC)" in html
+    assert "Estimated delivery (p50 – p80, UTC)" in html
     assert "medium" in html
     stats = admin_client.get(reverse("admin:shipments_deliveryestimatestat_changelist"))
     assert stats.status_code == 200
