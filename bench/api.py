@@ -47,7 +47,7 @@ INSERT INTO shipments_trackingevent (shipment_id, code, status, stage, occurred_
 SELECT s.id, c.code, c.status, c.stage,
        timestamptz '2026-03-01 00:00+00' + (s.id %% 1000) * interval '1 hour' + k * interval '9 hour',
        480, 'location', c.place, c.locode, c.country, '', k, '', '{}'::jsonb,
-       md5(s.id || ':' || k), now()
+       md5(s.id || ':' || k)::uuid, now()
 FROM shipments_shipment s
 CROSS JOIN generate_series(1, %(e)s) AS k
 JOIN (VALUES
@@ -82,7 +82,7 @@ INSERT INTO shipments_trackingevent (shipment_id, code, status, stage, occurred_
     source_line, raw, extra, dedupe_key, recorded_at)
 SELECT s.id, 'in_transit', 'in_transit', 'line_haul',
        timestamptz '2026-01-01 00:00+00' + k * interval '1 hour', 0, 'explicit', '', '', '', '',
-       0, '', '{}'::jsonb, md5('fill:' || s.id || ':' || k), now()
+       0, '', '{}'::jsonb, md5('fill:' || s.id || ':' || k)::uuid, now()
 FROM shipments_shipment s CROSS JOIN generate_series(1, 10) AS k
 WHERE s.tracking_number LIKE 'FILL%%';
 ANALYZE;

@@ -76,7 +76,7 @@ INSERT INTO shipments_trackingevent (shipment_id, code, status, stage, occurred_
     warehouse_id, source_line, raw, extra, dedupe_key, recorded_at)
 SELECT s.id, c.code, c.status, c.stage, t.at, 480, 'location', c.place, '', c.country, '',
        CASE WHEN c.step IN (2, 3) THEN w.id END, c.step, '', '{}'::jsonb,
-       md5(s.id || ':' || c.step), now()
+       md5(s.id || ':' || c.step)::uuid, now()
 FROM shipments_shipment s
 JOIN LATERAL (
     SELECT CASE s.transport_mode WHEN 'air' THEN 0.4 WHEN 'road' THEN 0.8 ELSE 1.0 END

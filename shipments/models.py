@@ -159,7 +159,7 @@ class TrackingEvent(models.Model):
     extra = models.JSONField(default=dict, blank=True)
     # sha256 of (source, tracking number or unit, code, occurred_at, location): re-delivery of
     # the same event by the same source can never insert a second row.
-    dedupe_key = models.CharField(max_length=64, unique=True)
+    dedupe_key = models.UUIDField(unique=True)
     recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

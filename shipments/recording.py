@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
+from django.utils import timezone
 
 from shipments.estimates import estimate_ctes, estimate_params
 from shipments.statuses import status_for
@@ -48,12 +51,16 @@ class EventInput:
     raw: str = ""
     extra: dict[str, object] = field(default_factory=dict)
 
-    def dedupe_key(self, source: str) -> str:
-        """Identity within a source: (source, parcel or unit, code, time, place)."""
+    def dedupe_key(self, source: str) -> uuid.UUID:
+        """Identity within a source: (source, parcel or unit, code, time, place).
+
+        The first 128 bits of a sha256, stored as a uuid: a 16-byte key keeps the unique index
+        small, which is most of the cost of inserting an event.
+        """
         subject = self.tracking_number or f"unit:{self.unit_number}"
         place = self.location_code or self.location_name.strip().lower()
         text = "|".join((source, subject, self.code, self.occurred_at.isoformat(), place))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return uuid.UUID(bytes=hashlib.sha256(text.encode()).digest()[:16])
 
 
 @dataclass(slots=True)
@@ -67,104 +74,89 @@ class RecordResult:
 
 
 _STAGING_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS hub_event_stage (
-    line integer, tracking_number text, unit_number text, unit_kind text, code text,
-    status text, stage text, occurred_at timestamptz, utc_offset_minutes integer,
-    tz_source text, location_name text, location_code text, country text, description text,
-    order_number text, carrier text, transport_mode text, weight_kg numeric, raw text,
-    extra jsonb, dedupe_key text
-) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS hub_touched (shipment_id bigint) ON COMMIT DELETE ROWS;
-TRUNCATE hub_event_stage, hub_touched;
+TRUNCATE hub_touched;
 """
 
-_COPY = (
-    "COPY hub_event_stage (line, tracking_number, unit_number, unit_kind, code, status, stage,"
-    " occurred_at, utc_offset_minutes, tz_source, location_name, location_code, country,"
-    " description, order_number, carrier, transport_mode, weight_kg, raw, extra, dedupe_key)"
-    " FROM STDIN"
-)
+_EXISTING_KEYS = """
+SELECT dedupe_key, run_id, source_line FROM shipments_trackingevent
+WHERE dedupe_key = ANY(%s::uuid[])
+"""
 
 # Facts about a shipment only fill blanks: the first source to know an order number wins, and a
-# later feed never overwrites what a shop registered.
+# later feed never overwrites what a shop registered. The second half returns the ids of the
+# shipments the upsert left alone (a row inserted concurrently after this statement's snapshot
+# is missing from both halves; the caller reads those few again).
 _UPSERT_SHIPMENTS = """
-INSERT INTO shipments_shipment AS s (
-    tracking_number, order_number, carrier, transport_mode, origin_country,
-    destination_country, weight_kg, currency, metadata, status, stage, created_at, updated_at)
-SELECT tracking_number, max(order_number), max(carrier), max(transport_mode),
-       coalesce(max(country) FILTER (WHERE stage IN ('first_mile', 'export_customs')), ''),
-       coalesce(max(country) FILTER (WHERE stage IN ('import_customs', 'last_mile')), ''),
-       max(weight_kg), '', '{}'::jsonb, 'pending', '', now(), now()
-FROM hub_event_stage
-WHERE tracking_number <> ''
-GROUP BY tracking_number
-ORDER BY tracking_number
-ON CONFLICT (tracking_number) DO UPDATE SET
-    order_number = coalesce(nullif(s.order_number, ''), EXCLUDED.order_number),
-    carrier = coalesce(nullif(s.carrier, ''), EXCLUDED.carrier),
-    transport_mode = coalesce(nullif(s.transport_mode, ''), EXCLUDED.transport_mode),
-    origin_country = coalesce(nullif(s.origin_country, ''), EXCLUDED.origin_country),
-    destination_country = coalesce(nullif(s.destination_country, ''),
-                                   EXCLUDED.destination_country),
-    weight_kg = coalesce(s.weight_kg, EXCLUDED.weight_kg)
-WHERE (s.order_number = '' AND EXCLUDED.order_number <> '')
-   OR (s.carrier = '' AND EXCLUDED.carrier <> '')
-   OR (s.transport_mode = '' AND EXCLUDED.transport_mode <> '')
-   OR (s.origin_country = '' AND EXCLUDED.origin_country <> '')
-   OR (s.destination_country = '' AND EXCLUDED.destination_country <> '')
-   OR (s.weight_kg IS NULL AND EXCLUDED.weight_kg IS NOT NULL)
+WITH facts AS (
+    SELECT * FROM unnest(%(tn)s::text[], %(order)s::text[], %(carrier)s::text[],
+                         %(mode)s::text[], %(origin)s::text[], %(dest)s::text[],
+                         %(weight)s::numeric[])
+         AS f(tracking_number, order_number, carrier, transport_mode, origin_country,
+              destination_country, weight_kg)
+), up AS (
+    INSERT INTO shipments_shipment AS s (
+        tracking_number, order_number, carrier, transport_mode, origin_country,
+        destination_country, weight_kg, currency, metadata, status, stage, created_at,
+        updated_at)
+    SELECT f.*, '', '{}'::jsonb, 'pending', '', now(), now() FROM facts f
+    ORDER BY f.tracking_number
+    ON CONFLICT (tracking_number) DO UPDATE SET
+        order_number = coalesce(nullif(s.order_number, ''), EXCLUDED.order_number),
+        carrier = coalesce(nullif(s.carrier, ''), EXCLUDED.carrier),
+        transport_mode = coalesce(nullif(s.transport_mode, ''), EXCLUDED.transport_mode),
+        origin_country = coalesce(nullif(s.origin_country, ''), EXCLUDED.origin_country),
+        destination_country = coalesce(nullif(s.destination_country, ''),
+                                       EXCLUDED.destination_country),
+        weight_kg = coalesce(s.weight_kg, EXCLUDED.weight_kg)
+    WHERE (s.order_number = '' AND EXCLUDED.order_number <> '')
+       OR (s.carrier = '' AND EXCLUDED.carrier <> '')
+       OR (s.transport_mode = '' AND EXCLUDED.transport_mode <> '')
+       OR (s.origin_country = '' AND EXCLUDED.origin_country <> '')
+       OR (s.destination_country = '' AND EXCLUDED.destination_country <> '')
+       OR (s.weight_kg IS NULL AND EXCLUDED.weight_kg IS NOT NULL)
+    RETURNING s.tracking_number, s.id
+)
+SELECT tracking_number, id FROM up
+UNION ALL
+SELECT s.tracking_number, s.id FROM shipments_shipment s
+WHERE s.tracking_number = ANY(%(tn)s::text[])
+  AND NOT EXISTS (SELECT 1 FROM up WHERE up.tracking_number = s.tracking_number)
 """
 
 _UPSERT_UNITS = """
-INSERT INTO shipments_transportunit (number, kind, created_at)
-SELECT unit_number, coalesce(nullif(max(unit_kind), ''), 'other'), now()
-FROM hub_event_stage
-WHERE tracking_number = '' AND unit_number <> ''
-GROUP BY unit_number
-ORDER BY unit_number
-ON CONFLICT (number) DO NOTHING
+WITH up AS (
+    INSERT INTO shipments_transportunit (number, kind, created_at)
+    SELECT number, kind, now() FROM unnest(%(number)s::text[], %(kind)s::text[]) AS u(number, kind)
+    ORDER BY number
+    ON CONFLICT (number) DO NOTHING
+    RETURNING number, id
+)
+SELECT number, id FROM up
+UNION ALL
+SELECT u.number, u.id FROM shipments_transportunit u
+WHERE u.number = ANY(%(number)s::text[])
+  AND NOT EXISTS (SELECT 1 FROM up WHERE up.number = u.number)
 """
+
+_COPY_EVENTS = (
+    "COPY shipments_trackingevent (shipment_id, unit_id, code, status, stage, occurred_at,"
+    " utc_offset_minutes, tz_source, location_name, location_code, country, description,"
+    " warehouse_id, feed_id, run_id, source_line, raw, extra, dedupe_key, recorded_at)"
+    " FROM STDIN"
+)
 
 # An event on a unit touches every shipment inside the unit at that moment, found through the
 # membership intervals: one event row, never one per parcel.
-_INSERT_EVENTS = """
-WITH inserted AS (
-    INSERT INTO shipments_trackingevent (
-        shipment_id, unit_id, code, status, stage, occurred_at, utc_offset_minutes, tz_source,
-        location_name, location_code, country, description, warehouse_id, feed_id, run_id,
-        source_line, raw, extra, dedupe_key, recorded_at)
-    SELECT s.id, u.id, st.code, st.status, st.stage, st.occurred_at, st.utc_offset_minutes,
-           st.tz_source, st.location_name, st.location_code, st.country, st.description,
-           %(warehouse_id)s, %(feed_id)s, %(run_id)s, st.line, st.raw, st.extra,
-           st.dedupe_key, now()
-    FROM hub_event_stage st
-    LEFT JOIN shipments_shipment s
-           ON st.tracking_number <> '' AND s.tracking_number = st.tracking_number
-    LEFT JOIN shipments_transportunit u
-           ON st.tracking_number = '' AND u.number = st.unit_number
-    ORDER BY st.line
-    ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING shipment_id, unit_id, occurred_at
-), touched AS (
-    INSERT INTO hub_touched (shipment_id)
-    SELECT shipment_id FROM inserted WHERE shipment_id IS NOT NULL
-    UNION
-    SELECT m.shipment_id
-    FROM inserted i
-    JOIN shipments_unitmembership m
-      ON m.unit_id = i.unit_id AND m.loaded_at <= i.occurred_at
-     AND (m.unloaded_at IS NULL OR m.unloaded_at >= i.occurred_at)
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM touched)
-"""
-
-_REPEATS_IN_RUN = """
-SELECT st.line, e.source_line
-FROM hub_event_stage st
-JOIN shipments_trackingevent e ON e.dedupe_key = st.dedupe_key
-WHERE e.run_id = %(run_id)s AND e.source_line <> st.line
-ORDER BY st.line
+_TOUCH = """
+INSERT INTO hub_touched (shipment_id)
+SELECT unnest(%(shipments)s::bigint[])
+UNION
+SELECT m.shipment_id
+FROM unnest(%(units)s::bigint[], %(times)s::timestamptz[]) AS i(unit_id, occurred_at)
+JOIN shipments_unitmembership m
+  ON m.unit_id = i.unit_id AND m.loaded_at <= i.occurred_at
+ AND (m.unloaded_at IS NULL OR m.unloaded_at >= i.occurred_at)
 """
 
 _LOCK_TOUCHED = """
@@ -330,31 +322,42 @@ SELECT count(*) FROM history
 """
 
 
-def _row(event: EventInput, source: str) -> tuple[object, ...]:
-    status, stage = status_for(event.code)
-    return (
-        event.line,
-        event.tracking_number,
-        event.unit_number,
-        event.unit_kind,
-        event.code,
-        status,
-        stage,
-        event.occurred_at,
-        event.utc_offset_minutes,
-        event.tz_source,
-        event.location_name,
-        event.location_code,
-        event.country,
-        event.description,
-        event.order_number,
-        event.carrier,
-        event.transport_mode,
-        event.weight_kg,
-        event.raw,
-        json.dumps(event.extra, default=str, ensure_ascii=False),
-        event.dedupe_key(source),
-    )
+_ORIGIN_STAGES = frozenset({"first_mile", "export_customs"})
+_DESTINATION_STAGES = frozenset({"import_customs", "last_mile"})
+
+
+@dataclass(slots=True)
+class _Facts:
+    order_number: str = ""
+    carrier: str = ""
+    transport_mode: str = ""
+    origin_country: str = ""
+    destination_country: str = ""
+    weight_kg: Decimal | None = None
+
+    def add(self, event: EventInput, stage: str) -> None:
+        self.order_number = self.order_number or event.order_number
+        self.carrier = self.carrier or event.carrier
+        self.transport_mode = self.transport_mode or event.transport_mode
+        if stage in _ORIGIN_STAGES:
+            self.origin_country = self.origin_country or event.country
+        elif stage in _DESTINATION_STAGES:
+            self.destination_country = self.destination_country or event.country
+        if self.weight_kg is None:
+            self.weight_kg = event.weight_kg
+
+
+def _ids(
+    cursor: CursorWrapper, sql: str, params: dict[str, object], names: list[str]
+) -> dict[str, int]:
+    cursor.execute(sql, params)
+    ids = {name: int(pk) for name, pk in cursor.fetchall()}
+    missing = [name for name in names if name not in ids]
+    if missing:
+        # Created by a concurrent transaction after our snapshot: a new statement sees them.
+        cursor.execute(sql, params)
+        ids.update({name: int(pk) for name, pk in cursor.fetchall()})
+    return ids
 
 
 def events_record(
@@ -367,33 +370,129 @@ def events_record(
 ) -> RecordResult:
     """Record a batch of events; call inside a transaction (the caller commits the batch).
 
-    Re-recording the same events is a no-op (dedupe key). `source` defaults to the feed id.
+    1. Dedupe in Python within the batch and against stored keys (one indexed lookup).
+    2. Upsert the shipments and units the batch names, getting their ids (one query each).
+    3. COPY the new events straight into the events table.
+    4. Lock the touched shipments, recompute their status (RECOMPUTE_SQL).
+
+    Re-recording the same events is a no-op. Keys include the source (the feed by default), and
+    a feed's runs hold the feed's advisory lock, so no concurrent writer can COPY the same key;
+    if a caller breaks that rule the COPY fails on the unique index, the batch's transaction
+    rolls back, and the retry finds the keys stored: nothing is duplicated or lost.
     """
     if not events:
         return RecordResult()
     source_key = source if source is not None else f"feed:{feed_id}"
+    keys = [event.dedupe_key(source_key) for event in events]
+    first_line: dict[uuid.UUID, int] = {}
+    repeats: list[tuple[int, int]] = []
+    candidates: list[int] = []
+    for index, key in enumerate(keys):
+        seen = first_line.get(key)
+        if seen is not None:
+            repeats.append((events[index].line, seen))
+            continue
+        first_line[key] = events[index].line
+        candidates.append(index)
+
+    facts: dict[str, _Facts] = {}
+    units: dict[str, str] = {}
+    codes = [status_for(event.code) for event in events]
+    for event, (_, stage) in zip(events, codes, strict=True):
+        if event.tracking_number:
+            facts.setdefault(event.tracking_number, _Facts()).add(event, stage)
+        elif event.unit_number:
+            units[event.unit_number] = units.get(event.unit_number) or event.unit_kind or "other"
+
     with connection.cursor() as cursor:
         cursor.execute(_STAGING_DDL)
-        with cursor.copy(_COPY) as copy:
-            for event in events:
-                copy.write_row(_row(event, source_key))
-        cursor.execute(_UPSERT_SHIPMENTS)
-        cursor.execute(_UPSERT_UNITS)
-        cursor.execute(
-            _INSERT_EVENTS,
-            {"warehouse_id": warehouse_id, "feed_id": feed_id, "run_id": run_id},
+        cursor.execute(_EXISTING_KEYS, [list(first_line)])
+        stored = {key: (run, line) for key, run, line in cursor.fetchall()}
+        fresh = [i for i in candidates if keys[i] not in stored]
+        if run_id is not None:
+            for index in candidates:
+                run, line = stored.get(keys[index], (None, None))
+                if run == run_id and line != events[index].line:
+                    repeats.append((events[index].line, int(line)))
+        names = sorted(facts)
+        shipment_ids = _ids(
+            cursor,
+            _UPSERT_SHIPMENTS,
+            {
+                "tn": names,
+                "order": [facts[n].order_number for n in names],
+                "carrier": [facts[n].carrier for n in names],
+                "mode": [facts[n].transport_mode for n in names],
+                "origin": [facts[n].origin_country for n in names],
+                "dest": [facts[n].destination_country for n in names],
+                "weight": [facts[n].weight_kg for n in names],
+            },
+            names,
         )
-        created, _ = cursor.fetchone()
-        repeats: list[tuple[int, int]] = []
-        if run_id is not None and int(created) < len(events):
-            cursor.execute(_REPEATS_IN_RUN, {"run_id": run_id})
-            repeats = [(int(a), int(b)) for a, b in cursor.fetchall()]
+        unit_ids: dict[str, int] = {}
+        if units:
+            numbers = sorted(units)
+            unit_ids = _ids(
+                cursor,
+                _UPSERT_UNITS,
+                {"number": numbers, "kind": [units[n] for n in numbers]},
+                numbers,
+            )
+        touched_shipments: set[int] = set()
+        touched_units: list[tuple[int, datetime]] = []
+        if fresh:
+            now = timezone.now()
+            with cursor.copy(_COPY_EVENTS) as copy:
+                for index in fresh:
+                    event = events[index]
+                    status, stage = codes[index]
+                    shipment_id = (
+                        shipment_ids[event.tracking_number] if event.tracking_number else None
+                    )
+                    unit_id = None if shipment_id else unit_ids[event.unit_number]
+                    if shipment_id:
+                        touched_shipments.add(shipment_id)
+                    else:
+                        touched_units.append((unit_id, event.occurred_at))  # type: ignore[arg-type]
+                    copy.write_row(
+                        (
+                            shipment_id,
+                            unit_id,
+                            event.code,
+                            status,
+                            stage,
+                            event.occurred_at,
+                            event.utc_offset_minutes,
+                            event.tz_source,
+                            event.location_name,
+                            event.location_code,
+                            event.country,
+                            event.description,
+                            warehouse_id,
+                            feed_id,
+                            run_id,
+                            event.line,
+                            event.raw,
+                            json.dumps(event.extra, default=str, ensure_ascii=False),
+                            keys[index],
+                            now,
+                        )
+                    )
+            cursor.execute(
+                _TOUCH,
+                {
+                    "shipments": sorted(touched_shipments),
+                    "units": [unit for unit, _ in touched_units],
+                    "times": [at for _, at in touched_units],
+                },
+            )
         cursor.execute(_LOCK_TOUCHED)
         cursor.execute(RECOMPUTE_SQL, estimate_params())
         (changes,) = cursor.fetchone()
+    repeats.sort()
     return RecordResult(
-        created=int(created),
-        duplicates=len(events) - int(created),
+        created=len(fresh),
+        duplicates=len(events) - len(fresh),
         status_changes=int(changes),
         repeated_lines=repeats,
     )
