@@ -177,9 +177,9 @@ def main() -> None:
 
     started = time.perf_counter()
     again = json.loads(
-        run_manage(
-            env, "ingest", str(csv_path), "--warehouse", "bench", "--json", "--reprocess"
-        ).strip().splitlines()[-1]
+        run_manage(env, "ingest", str(csv_path), "--warehouse", "bench", "--json", "--reprocess")
+        .strip()
+        .splitlines()[-1]
     )
     reingest_wall = time.perf_counter() - started
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
@@ -348,7 +349,7 @@ class _Facts:
 
 
 def _ids(
-    cursor: CursorWrapper, sql: str, params: dict[str, object], names: list[str]
+    cursor: CursorWrapper, sql: str, params: Mapping[str, Any], names: list[str]
 ) -> dict[str, int]:
     cursor.execute(sql, params)
     ids = {name: int(pk) for name, pk in cursor.fetchall()}

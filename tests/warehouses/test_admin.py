@@ -88,9 +88,7 @@ def test_a_shipment_page_shows_its_timeline(operator: Client, feed: Feed, ingest
 def test_run_page_lists_its_rejects(operator: Client, feed: Feed, ingest: Ingest) -> None:
     run = ingest(
         feed,
-        hub_csv(
-            "OK0001,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,", "X1,nope,2026,,,,,,,,,"
-        ),
+        hub_csv("OK0001,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,", "X1,nope,2026,,,,,,,,,"),
     )
     page = operator.get(reverse("admin:warehouses_feedrun_change", args=[run.pk])).content.decode()
     assert "line" in page
