@@ -48,7 +48,9 @@ def test_a_run_killed_after_some_batches_resumes_without_duplicates_or_losses(
     assert (run.records_processed, run.events_created) == (20, 20)
     # the feed lock was released even though the worker "died"
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+        )
         assert cursor.fetchone() == (0,)
 
     monkeypatch.setattr(services, "events_record", real)
