@@ -82,10 +82,12 @@ class Command(BaseCommand):
             parcels[number] = step + 1
         if tick % 5 == 0:
             heihe.append("BROKEN-ROW,teleported,yesterday,,,,,,,,,")  # shows operators a reject
-        self._write("heihe-inbox", f"heihe-{stamp}.csv", ("\n".join(heihe) + "\n").encode())
-        self._write(
-            "suifenhe-wms", f"suifenhe-{stamp}.csv", ("\n".join(suifenhe) + "\n").encode("gb18030")
-        )
+        # A header-only file is a failed run by design: write only files that carry rows.
+        if len(heihe) > 1:
+            self._write("heihe-inbox", f"heihe-{stamp}.csv", ("\n".join(heihe) + "\n").encode())
+        if len(suifenhe) > 1:
+            data = ("\n".join(suifenhe) + "\n").encode("gb18030")
+            self._write("suifenhe-wms", f"suifenhe-{stamp}.csv", data)
         air = [
             {"tracking_number": f"HRB{rng.randrange(10**8):08d}US", "event_code": rng.choice(AIR_STEPS),
              "event_time": now.strftime("%Y-%m-%dT%H:%M:%S+08:00"), "location_code": "CNHRB"}
