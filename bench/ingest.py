@@ -136,7 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--parcels", type=int, default=40_000)
-    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=20000)
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="hub-bench-"))

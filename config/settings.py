@@ -135,7 +135,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Ingestion ----------------------------------------------------------------------------
-INGEST_BATCH_SIZE = envint("INGEST_BATCH_SIZE", 5000)
+INGEST_BATCH_SIZE = envint("INGEST_BATCH_SIZE", 20000)
+# See warehouses.services._flush: batches commit without waiting for the WAL flush.
+INGEST_ASYNC_COMMIT = envbool("INGEST_ASYNC_COMMIT", True)
 INGEST_MAX_PAYLOAD_BYTES = envint("INGEST_MAX_PAYLOAD_BYTES", 512 * 1024 * 1024)
 INGEST_MAX_LINE_BYTES = envint("INGEST_MAX_LINE_BYTES", 1_000_000)
 INBOX_ROOT = Path(envstr("INBOX_ROOT", str(BASE_DIR / ".local" / "inbox")))
@@ -215,10 +217,15 @@ CELERY_BEAT_SCHEDULE["prune-idempotency-keys"] = {
 # JIT compilation costs tens of milliseconds per query and only pays off on long analytic scans;
 # the API's lookups are sub-millisecond, yet a plan over near-empty tables (default estimates)
 # can cross jit_above_cost. DB_JIT=1 turns it back on.
+# random_page_cost: PostgreSQL's default (4) prices an index probe as a spinning-disk seek, so
+# the recorder's 5,000 dedupe-key probes per batch plan as a sequential scan of the whole events
+# table. On SSD/cloud storage 1.1 is the usual setting (DB_RANDOM_PAGE_COST to change it).
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+assert isinstance(_db_options, dict)
+_pg_flags = [f"-c random_page_cost={envstr('DB_RANDOM_PAGE_COST', '1.1')}"]
 if not envbool("DB_JIT", False):
-    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
-    assert isinstance(_db_options, dict)
-    _db_options.setdefault("options", "-c jit=off")
+    _pg_flags.append("-c jit=off")
+_db_options.setdefault("options", " ".join(_pg_flags))
 
 # --- Delivery estimates and the buyer tracking page (issue 5) --------------------------------
 # History window: shipments delivered in the last N days train the lane/stage statistics.

@@ -131,6 +131,9 @@ class TrackingEvent(models.Model):
     location_code = models.CharField(max_length=10, blank=True, default="")
     country = models.CharField(max_length=2, blank=True, default="")
     description = models.TextField(blank=True, default="")
+    # Provenance links without database constraints: PostgreSQL checks deferred foreign keys at
+    # COMMIT, one lookup per row and key, and three of them per event cost more than the bulk
+    # insert itself. The ORM still nulls them when a feed, run or warehouse is deleted.
     warehouse = models.ForeignKey(
         "warehouses.Warehouse",
         null=True,
@@ -138,6 +141,7 @@ class TrackingEvent(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     feed = models.ForeignKey(
         "warehouses.Feed",
@@ -146,6 +150,7 @@ class TrackingEvent(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     run = models.ForeignKey(
         "warehouses.FeedRun",
@@ -153,12 +158,13 @@ class TrackingEvent(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_constraint=False,
     )
     source_line = models.IntegerField(default=0)
     raw = models.TextField(blank=True, default="")
     extra = models.JSONField(default=dict, blank=True)
-    # sha256 of (source, tracking number or unit, code, occurred_at, location): re-delivery of
-    # the same event by the same source can never insert a second row.
+    # 128 bits of sha256(source, tracking number or unit, code, occurred_at, location):
+    # re-delivery of the same event by the same source can never insert a second row.
     dedupe_key = models.UUIDField(unique=True)
     recorded_at = models.DateTimeField(default=timezone.now)
 
