@@ -93,3 +93,28 @@ def test_run_page_lists_its_rejects(operator: Client, feed: Feed, ingest: Ingest
     page = operator.get(reverse("admin:warehouses_feedrun_change", args=[run.pk])).content.decode()
     assert "line" in page
     assert "must be 3-64 letters" in page  # the reason, on the run page itself
+
+
+def test_every_admin_changelist_and_add_page_renders_within_a_query_budget(
+    operator: Client, ingest: Ingest, django_assert_max_num_queries: Callable[..., object]
+) -> None:
+    from django.contrib import admin
+
+    for i in range(5):
+        ingest(
+            FeedFactory(),
+            hub_csv(
+                f"ALL{i:04d},picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,",
+                f",loaded,2026-05-01T10:00:00+08:00,,,CNSFH,CN,,,,rail,UNIT{i}",
+                "bad,teleported,2026,,,,,,,,,",
+            ),
+        )
+    for model, model_admin in admin.site._registry.items():
+        opts = model._meta
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        with django_assert_max_num_queries(20):  # type: ignore[operator]
+            response = operator.get(url)
+        assert response.status_code == 200, url
+        if model_admin.has_add_permission(response.wsgi_request):
+            add = operator.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_add"))
+            assert add.status_code == 200, opts.label
