@@ -1,13 +1,12 @@
 """The bulk write path: the only code that writes tracking events.
 
-One call records one batch inside the caller's transaction, in a constant number of queries:
-
-1. COPY the batch into a per-connection temporary staging table.
-2. Upsert the shipments (and transport units) the batch names.
-3. INSERT the events from staging with ON CONFLICT (dedupe_key) DO NOTHING, and note which
-   shipments gained an event (directly, or through a unit they were inside at that moment).
-4. Lock those shipments in id order, then recompute their status set-based (the lock is taken in
-   its own statement so the recompute sees every event committed by a concurrent batch).
+One call records one batch inside the caller's transaction, in a constant number of queries
+(see `events_record`): dedupe against stored keys, upsert the shipments and units the batch
+names, COPY the new events, note which shipments gained an event (directly, or through a unit
+they were inside at that moment), lock those shipments in id order, and recompute their status
+set-based (the lock is taken in its own statement so the recompute sees every event committed
+by a concurrent batch). `shipments_upsert` / `units_upsert` are shared with the other record
+kinds (warehouses.ingest_kinds).
 """
 
 from __future__ import annotations
@@ -75,7 +74,7 @@ class RecordResult:
     repeated_lines: list[tuple[int, int]] = field(default_factory=list)
 
 
-_STAGING_DDL = """
+_TOUCHED_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS hub_touched (shipment_id bigint) ON COMMIT DELETE ROWS;
 TRUNCATE hub_touched;
 """
@@ -96,15 +95,15 @@ _UPSERT_SHIPMENTS = """
 WITH facts AS (
     SELECT * FROM unnest(%(tn)s::text[], %(order)s::text[], %(carrier)s::text[],
                          %(mode)s::text[], %(origin)s::text[], %(dest)s::text[],
-                         %(weight)s::numeric[])
+                         %(weight)s::numeric[], %(currency)s::text[], %(value)s::numeric[])
          AS f(tracking_number, order_number, carrier, transport_mode, origin_country,
-              destination_country, weight_kg)
+              destination_country, weight_kg, currency, declared_value)
 ), up AS (
     INSERT INTO shipments_shipment AS s (
         tracking_number, order_number, carrier, transport_mode, origin_country,
-        destination_country, weight_kg, currency, metadata, status, stage, created_at,
-        updated_at)
-    SELECT f.*, '', '{}'::jsonb, 'pending', '', now(), now() FROM facts f
+        destination_country, weight_kg, currency, declared_value, metadata, status, stage,
+        created_at, updated_at)
+    SELECT f.*, '{}'::jsonb, 'pending', '', now(), now() FROM facts f
     ORDER BY f.tracking_number
     ON CONFLICT (tracking_number) DO UPDATE SET
         order_number = coalesce(nullif(s.order_number, ''), EXCLUDED.order_number),
@@ -113,13 +112,18 @@ WITH facts AS (
         origin_country = coalesce(nullif(s.origin_country, ''), EXCLUDED.origin_country),
         destination_country = coalesce(nullif(s.destination_country, ''),
                                        EXCLUDED.destination_country),
-        weight_kg = coalesce(s.weight_kg, EXCLUDED.weight_kg)
+        weight_kg = coalesce(s.weight_kg, EXCLUDED.weight_kg),
+        currency = coalesce(nullif(s.currency, ''), EXCLUDED.currency),
+        declared_value = coalesce(s.declared_value, EXCLUDED.declared_value),
+        updated_at = now()
     WHERE (s.order_number = '' AND EXCLUDED.order_number <> '')
        OR (s.carrier = '' AND EXCLUDED.carrier <> '')
        OR (s.transport_mode = '' AND EXCLUDED.transport_mode <> '')
        OR (s.origin_country = '' AND EXCLUDED.origin_country <> '')
        OR (s.destination_country = '' AND EXCLUDED.destination_country <> '')
        OR (s.weight_kg IS NULL AND EXCLUDED.weight_kg IS NOT NULL)
+       OR (s.currency = '' AND EXCLUDED.currency <> '')
+       OR (s.declared_value IS NULL AND EXCLUDED.declared_value IS NOT NULL)
     RETURNING s.tracking_number, s.id
 )
 SELECT tracking_number, id FROM up
@@ -129,12 +133,14 @@ WHERE s.tracking_number = ANY(%(tn)s::text[])
   AND NOT EXISTS (SELECT 1 FROM up WHERE up.tracking_number = s.tracking_number)
 """
 
+# A unit first seen as "other" takes the kind a later record names.
 _UPSERT_UNITS = """
 WITH up AS (
-    INSERT INTO shipments_transportunit (number, kind, created_at)
+    INSERT INTO shipments_transportunit AS t (number, kind, created_at)
     SELECT number, kind, now() FROM unnest(%(number)s::text[], %(kind)s::text[]) AS u(number, kind)
     ORDER BY number
-    ON CONFLICT (number) DO NOTHING
+    ON CONFLICT (number) DO UPDATE SET kind = EXCLUDED.kind
+    WHERE t.kind = 'other' AND EXCLUDED.kind <> 'other'
     RETURNING number, id
 )
 SELECT number, id FROM up
@@ -332,24 +338,34 @@ _DESTINATION_STAGES = frozenset({"import_customs", "last_mile"})
 
 
 @dataclass(slots=True)
-class _Facts:
+class ShipmentFacts:
+    """What a batch says about a shipment; it only ever fills blanks (first value wins)."""
+
     order_number: str = ""
     carrier: str = ""
     transport_mode: str = ""
     origin_country: str = ""
     destination_country: str = ""
     weight_kg: Decimal | None = None
+    currency: str = ""
+    declared_value: Decimal | None = None
 
     def add(self, event: EventInput, stage: str) -> None:
-        self.order_number = self.order_number or event.order_number
-        self.carrier = self.carrier or event.carrier
-        self.transport_mode = self.transport_mode or event.transport_mode
-        if stage in _ORIGIN_STAGES:
-            self.origin_country = self.origin_country or event.country
-        elif stage in _DESTINATION_STAGES:
-            self.destination_country = self.destination_country or event.country
-        if self.weight_kg is None:
-            self.weight_kg = event.weight_kg
+        self.merge(
+            ShipmentFacts(
+                order_number=event.order_number,
+                carrier=event.carrier,
+                transport_mode=event.transport_mode,
+                origin_country=event.country if stage in _ORIGIN_STAGES else "",
+                destination_country=event.country if stage in _DESTINATION_STAGES else "",
+                weight_kg=event.weight_kg,
+            )
+        )
+
+    def merge(self, other: ShipmentFacts) -> None:
+        for name in self.__slots__:
+            if getattr(self, name) in ("", None):
+                setattr(self, name, getattr(other, name))
 
 
 def _execute_binary(cursor: psycopg.Cursor[Any], sql: str, params: Any) -> None:
@@ -371,6 +387,47 @@ def _ids(
         _execute_binary(cursor, sql, params)
         ids.update({name: int(pk) for name, pk in cursor.fetchall()})
     return ids
+
+
+def shipments_upsert(
+    *, facts: Mapping[str, ShipmentFacts], cursor: psycopg.Cursor[Any] | None = None
+) -> dict[str, int]:
+    """Create missing shipments, fill their blank facts; tracking number -> id, one statement."""
+    if not facts:
+        return {}
+    names = sorted(facts)
+    rows = [facts[n] for n in names]
+    params = {
+        "tn": names,
+        "order": [f.order_number for f in rows],
+        "carrier": [f.carrier for f in rows],
+        "mode": [f.transport_mode for f in rows],
+        "origin": [f.origin_country for f in rows],
+        "dest": [f.destination_country for f in rows],
+        "weight": [f.weight_kg for f in rows],
+        "currency": [f.currency for f in rows],
+        "value": [f.declared_value for f in rows],
+    }
+    if cursor is not None:
+        return _ids(cursor, _UPSERT_SHIPMENTS, params, names)
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as binary:
+        return _ids(binary, _UPSERT_SHIPMENTS, params, names)
+
+
+def units_upsert(
+    *, kinds: Mapping[str, str], cursor: psycopg.Cursor[Any] | None = None
+) -> dict[str, int]:
+    """Create missing transport units (number -> kind); number -> id, one statement."""
+    if not kinds:
+        return {}
+    numbers = sorted(kinds)
+    params = {"number": numbers, "kind": [kinds[n] or "other" for n in numbers]}
+    if cursor is not None:
+        return _ids(cursor, _UPSERT_UNITS, params, numbers)
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as binary:
+        return _ids(binary, _UPSERT_UNITS, params, numbers)
 
 
 def events_record(
@@ -408,12 +465,12 @@ def events_record(
         first_line[key] = events[index].line
         candidates.append(index)
 
-    facts: dict[str, _Facts] = {}
+    facts: dict[str, ShipmentFacts] = {}
     units: dict[str, str] = {}
     codes = [status_for(event.code) for event in events]
     for event, (_, stage) in zip(events, codes, strict=True):
         if event.tracking_number:
-            facts.setdefault(event.tracking_number, _Facts()).add(event, stage)
+            facts.setdefault(event.tracking_number, ShipmentFacts()).add(event, stage)
         elif event.unit_number:
             units[event.unit_number] = units.get(event.unit_number) or event.unit_kind or "other"
 
@@ -422,7 +479,7 @@ def events_record(
     # path travel faster as binary parameters of a plain psycopg cursor on the same connection
     # (same transaction).
     with connection.cursor() as cursor, psycopg.Cursor(connection.connection) as binary:
-        cursor.execute(_STAGING_DDL)
+        cursor.execute(_TOUCHED_DDL)
         _execute_binary(binary, _EXISTING_KEYS, [list(first_line)])
         stored = {key: (run, line) for key, run, line in binary.fetchall()}
         fresh = [i for i in candidates if keys[i] not in stored]
@@ -431,30 +488,8 @@ def events_record(
                 run, line = stored.get(keys[index], (None, None))
                 if run == run_id and line != events[index].line:
                     repeats.append((events[index].line, int(line)))
-        names = sorted(facts)
-        shipment_ids = _ids(
-            binary,
-            _UPSERT_SHIPMENTS,
-            {
-                "tn": names,
-                "order": [facts[n].order_number for n in names],
-                "carrier": [facts[n].carrier for n in names],
-                "mode": [facts[n].transport_mode for n in names],
-                "origin": [facts[n].origin_country for n in names],
-                "dest": [facts[n].destination_country for n in names],
-                "weight": [facts[n].weight_kg for n in names],
-            },
-            names,
-        )
-        unit_ids: dict[str, int] = {}
-        if units:
-            numbers = sorted(units)
-            unit_ids = _ids(
-                binary,
-                _UPSERT_UNITS,
-                {"number": numbers, "kind": [units[n] for n in numbers]},
-                numbers,
-            )
+        shipment_ids = shipments_upsert(facts=facts, cursor=binary)
+        unit_ids = units_upsert(kinds=units, cursor=binary)
         touched_shipments: set[int] = set()
         touched_units: list[tuple[int, datetime]] = []
         if fresh:
@@ -522,7 +557,7 @@ def shipments_recompute(*, shipment_ids: Sequence[int]) -> int:
     if not shipment_ids:
         return 0
     with connection.cursor() as cursor:
-        cursor.execute(_STAGING_DDL)
+        cursor.execute(_TOUCHED_DDL)
         cursor.execute(
             "INSERT INTO hub_touched (shipment_id) SELECT unnest(%s::bigint[])",
             [list(shipment_ids)],

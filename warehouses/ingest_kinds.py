@@ -29,13 +29,19 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 
 from shipments.models import TrackingEvent, TransportUnit
-from shipments.recording import EventInput, shipments_recompute, shipments_reset_eventless
+from shipments.recording import (
+    EventInput,
+    ShipmentFacts,
+    shipments_recompute,
+    shipments_reset_eventless,
+    shipments_upsert,
+    units_upsert,
+)
 from warehouses.formats.base import Record, RecordError
 from warehouses.formats.ceb import match_documents
 from warehouses.models import InterchangeSeen, RetractedEvent
@@ -262,83 +268,7 @@ def _interchanges_check(
 # --- 2. shipments -----------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(slots=True)
-class _Facts:
-    order_number: str = ""
-    carrier: str = ""
-    origin_country: str = ""
-    destination_country: str = ""
-    weight_kg: Decimal | None = None
-    currency: str = ""
-    declared_value: Decimal | None = None
-
-    def merge(self, other: _Facts) -> None:
-        """The first value known wins, as in the recorder's shipment upsert."""
-        for name in (
-            "order_number",
-            "carrier",
-            "origin_country",
-            "destination_country",
-            "weight_kg",
-            "currency",
-            "declared_value",
-        ):
-            if getattr(self, name) in ("", None):
-                setattr(self, name, getattr(other, name))
-
-
-_UPSERT_SHIPMENTS = """
-INSERT INTO shipments_shipment AS s (
-    tracking_number, order_number, carrier, transport_mode, origin_country,
-    destination_country, weight_kg, currency, declared_value, metadata, status, stage,
-    created_at, updated_at)
-SELECT x.tn, x.o, x.c, '', x.oc, x.dc, x.w, x.cur, x.dv, '{}'::jsonb, 'pending', '', now(), now()
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::numeric[],
-            %s::text[], %s::numeric[]) AS x(tn, o, c, oc, dc, w, cur, dv)
-ORDER BY x.tn
-ON CONFLICT (tracking_number) DO UPDATE SET
-    order_number = coalesce(nullif(s.order_number, ''), EXCLUDED.order_number),
-    carrier = coalesce(nullif(s.carrier, ''), EXCLUDED.carrier),
-    origin_country = coalesce(nullif(s.origin_country, ''), EXCLUDED.origin_country),
-    destination_country = coalesce(nullif(s.destination_country, ''),
-                                   EXCLUDED.destination_country),
-    weight_kg = coalesce(s.weight_kg, EXCLUDED.weight_kg),
-    currency = coalesce(nullif(s.currency, ''), EXCLUDED.currency),
-    declared_value = coalesce(s.declared_value, EXCLUDED.declared_value),
-    updated_at = now()
-WHERE (s.order_number = '' AND EXCLUDED.order_number <> '')
-   OR (s.carrier = '' AND EXCLUDED.carrier <> '')
-   OR (s.origin_country = '' AND EXCLUDED.origin_country <> '')
-   OR (s.destination_country = '' AND EXCLUDED.destination_country <> '')
-   OR (s.weight_kg IS NULL AND EXCLUDED.weight_kg IS NOT NULL)
-   OR (s.currency = '' AND EXCLUDED.currency <> '')
-   OR (s.declared_value IS NULL AND EXCLUDED.declared_value IS NOT NULL)
-"""
-
-
-def _shipments_upsert(facts: dict[str, _Facts]) -> None:
-    """Create the shipments that do not exist yet and fill blank facts, in one statement."""
-    if not facts:
-        return
-    numbers = sorted(facts)
-    rows = [facts[n] for n in numbers]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _UPSERT_SHIPMENTS,
-            [
-                numbers,
-                [f.order_number for f in rows],
-                [f.carrier for f in rows],
-                [f.origin_country for f in rows],
-                [f.destination_country for f in rows],
-                [f.weight_kg for f in rows],
-                [f.currency for f in rows],
-                [f.declared_value for f in rows],
-            ],
-        )
-
-
-def _shipment_facts(record: Record) -> _Facts:
+def _shipment_facts(record: Record) -> ShipmentFacts:
     extra = record.extra
     direction = _text(extra.get("direction"))
     country = record.country.strip().upper()
@@ -355,7 +285,7 @@ def _shipment_facts(record: Record) -> _Facts:
     for name, value in (("origin_country", origin), ("destination_country", destination)):
         if value and (len(value) != 2 or not value.isalpha()):
             raise _Rejected(name, f"country {value!r} is not an ISO 3166 alpha-2 code")
-    return _Facts(
+    return ShipmentFacts(
         order_number=order_number,
         carrier=record.carrier.strip()[:64],
         origin_country=origin,
@@ -366,7 +296,7 @@ def _shipment_facts(record: Record) -> _Facts:
 
 def _shipments_apply(records: Sequence[Record], ctx: FeedContext) -> list[RecordError]:
     rejects: list[RecordError] = []
-    facts: dict[str, _Facts] = {}
+    facts: dict[str, ShipmentFacts] = {}
     for record in records:
         try:
             tracking = _parcel(record, ctx)
@@ -386,7 +316,7 @@ def _shipments_apply(records: Sequence[Record], ctx: FeedContext) -> list[Record
             facts[tracking].merge(found)
         else:
             facts[tracking] = found
-    _shipments_upsert(facts)
+    shipments_upsert(facts=facts)
     return rejects
 
 
@@ -567,14 +497,6 @@ def _matches_compute(orders: Sequence[str]) -> None:
 
 # --- 4. unit memberships ----------------------------------------------------------------------
 
-_UPSERT_UNITS = """
-INSERT INTO shipments_transportunit AS t (number, kind, created_at)
-SELECT x.n, x.k, now() FROM unnest(%s::text[], %s::text[]) AS x(n, k)
-ORDER BY x.n
-ON CONFLICT (number) DO UPDATE SET kind = EXCLUDED.kind
-WHERE t.kind = 'other' AND EXCLUDED.kind <> 'other'
-"""
-
 # Loads. A re-delivered load is a no-op (the unique (unit, shipment, loaded_at)); a manifest
 # row that now carries unloaded_at closes the membership it opened earlier.
 _INSERT_MEMBERSHIPS = """
@@ -631,7 +553,7 @@ WHERE EXISTS (
 def _memberships_apply(records: Sequence[Record], ctx: FeedContext) -> list[RecordError]:
     rejects: list[RecordError] = []
     units: dict[str, str] = {}
-    parcels: dict[str, _Facts] = {}
+    parcels: dict[str, ShipmentFacts] = {}
     loads: dict[tuple[str, str, datetime], datetime | None] = {}
     unloads: list[tuple[Record, str, str, datetime]] = []
     for record in records:
@@ -674,21 +596,20 @@ def _memberships_apply(records: Sequence[Record], ctx: FeedContext) -> list[Reco
                     )
                 )
                 continue
-            parcels.setdefault(tracking, _Facts())
+            parcels.setdefault(tracking, ShipmentFacts())
             key = (unit, tracking, loaded)
             loads[key] = loads.get(key) or unloaded
         else:
             assert unloaded is not None
             if tracking:
-                parcels.setdefault(tracking, _Facts())
+                parcels.setdefault(tracking, ShipmentFacts())
             unloads.append((record, unit, tracking, unloaded))
     if not units:
         return rejects
     moved: set[int] = set()
     with connection.cursor() as cursor:
-        names = sorted(units)
-        cursor.execute(_UPSERT_UNITS, [names, [units[n] for n in names]])
-        _shipments_upsert(parcels)
+        units_upsert(kinds=units)
+        shipments_upsert(facts=parcels)
         if loads:
             keys = list(loads)
             cursor.execute(
