@@ -1,11 +1,21 @@
-"""Writes on the domain side that are not the bulk event path (see recording.py for that)."""
+"""Writes on the domain side that are not the bulk event path (see recording.py for that):
+shops and keys, registration (single and bulk), updates, archive, idempotency records."""
 
 from __future__ import annotations
 
-from django.db import transaction
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
-from shipments.models import Shop, ShopAPIKey
+from shipments.models import IdempotencyRecord, Shipment, Shop, ShopAPIKey
+from warehouses.normalize import tracking_number_clean
 
 
 def shop_create(*, name: str, slug: str = "") -> Shop:
@@ -23,3 +33,159 @@ def shop_api_key_create(*, shop: Shop, name: str = "default") -> tuple[ShopAPIKe
     api_key, key = ShopAPIKey.objects.create_key(shop=shop, name=name[:50])
     assert isinstance(api_key, ShopAPIKey)
     return api_key, key
+
+
+class TrackingNumberUnavailable(Exception):
+    """The tracking number belongs to another shop (nothing about that shop is revealed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    shipment: Shipment
+    # created: new row; attached: a feed had created it first and the shop now owns it
+    outcome: str
+
+    @property
+    def is_new_for_shop(self) -> bool:
+        return self.outcome in ("created", "attached")
+
+
+# Fields a shop may set at registration; a feed never overwrites them afterwards (recording.py
+# only fills blanks) and registration only fills what a feed left blank.
+_REGISTER_FIELDS = (
+    "order_number",
+    "carrier",
+    "origin_country",
+    "destination_country",
+    "weight_kg",
+    "declared_value",
+    "currency",
+)
+
+
+def shipment_register(
+    *,
+    shop: Shop,
+    tracking_number: str,
+    order_number: str = "",
+    carrier: str = "",
+    origin_country: str = "",
+    destination_country: str = "",
+    declared_value: Decimal | None = None,
+    currency: str = "",
+    weight_kg: Decimal | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Registration:
+    """Register a shipment for a shop; idempotent on (shop, tracking number).
+
+    1. Insert it, or find the existing row (a concurrent insert is caught by the unique index).
+    2. A row a feed created (no shop yet) is attached with a conditional UPDATE, keeping its
+       history; a row of this shop is returned as is; another shop's is refused.
+    """
+    number = tracking_number_clean(tracking_number)
+    values: dict[str, Any] = {
+        "order_number": order_number,
+        "carrier": carrier,
+        "origin_country": origin_country.upper(),
+        "destination_country": destination_country.upper(),
+        "declared_value": declared_value,
+        "currency": currency.upper(),
+        "weight_kg": weight_kg,
+    }
+    now = timezone.now()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                shipment = Shipment.objects.create(
+                    tracking_number=number,
+                    shop=shop,
+                    metadata=metadata or {},
+                    created_at=now,
+                    updated_at=now,
+                    **values,
+                )
+            return Registration(shipment, "created")
+        except IntegrityError:
+            pass
+        shipment = Shipment.objects.select_for_update().get(tracking_number=number)
+        if shipment.shop_id == shop.pk:
+            return Registration(shipment, "existing")
+        if shipment.shop_id is not None:
+            raise TrackingNumberUnavailable(number)
+        changed = ["shop", "updated_at"]
+        shipment.shop = shop
+        shipment.updated_at = now
+        for name in _REGISTER_FIELDS:
+            if getattr(shipment, name) in ("", None) and values[name] not in ("", None):
+                setattr(shipment, name, values[name])
+                changed.append(name)
+        if metadata:
+            shipment.metadata = {**metadata, **(shipment.metadata or {})}
+            changed.append("metadata")
+        shipment.save(update_fields=changed)
+        return Registration(shipment, "attached")
+
+
+def shipment_update(
+    *,
+    shipment: Shipment,
+    metadata: dict[str, Any] | None = None,
+    order_number: str | None = None,
+) -> Shipment:
+    """A shop's own fields: metadata is replaced as a whole, the order number set."""
+    fields = ["updated_at"]
+    if metadata is not None:
+        shipment.metadata = metadata
+        fields.append("metadata")
+    if order_number is not None:
+        shipment.order_number = order_number
+        fields.append("order_number")
+    shipment.updated_at = timezone.now()
+    shipment.save(update_fields=fields)
+    return shipment
+
+
+def shipment_archive(*, shipment: Shipment) -> Shipment:
+    """Stop tracking: no more webhooks for it; it stays readable. Archiving twice is a no-op."""
+    if shipment.archived_at is None:
+        now = timezone.now()
+        Shipment.objects.filter(pk=shipment.pk, archived_at__isnull=True).update(
+            archived_at=now, updated_at=now
+        )
+        shipment.refresh_from_db(fields=["archived_at", "updated_at"])
+    return shipment
+
+
+# --- Idempotency-Key --------------------------------------------------------------------------
+
+
+def request_fingerprint(*, method: str, path: str, body: bytes) -> str:
+    return hashlib.sha256(b"\n".join([method.encode(), path.encode(), body])).hexdigest()
+
+
+def idempotency_lookup(*, shop: Shop, key: str) -> IdempotencyRecord | None:
+    return IdempotencyRecord.objects.filter(shop=shop, key=key[:255]).first()
+
+
+def idempotency_store(
+    *, shop: Shop, key: str, fingerprint: str, status_code: int, body: Any
+) -> IdempotencyRecord:
+    """Keep the first response; if a concurrent request stored one first, that one wins."""
+    try:
+        with transaction.atomic():
+            return IdempotencyRecord.objects.create(
+                shop=shop,
+                key=key[:255],
+                fingerprint=fingerprint,
+                status_code=status_code,
+                body=json.loads(json.dumps(body, default=str)),
+            )
+    except IntegrityError:
+        return IdempotencyRecord.objects.get(shop=shop, key=key[:255])
+
+
+def idempotency_prune(*, older_than: timedelta = timedelta(hours=24)) -> int:
+    deleted, _ = IdempotencyRecord.objects.filter(
+        created_at__lt=timezone.now() - older_than
+    ).delete()
+    return deleted

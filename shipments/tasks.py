@@ -5,8 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from shipments import webhooks
-from shipments.api import services
+from shipments import services, webhooks
 
 
 @shared_task(acks_late=True, soft_time_limit=300, time_limit=330)

@@ -18,8 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from shipments import selectors, webhooks
-from shipments.api import render, services
+from shipments import selectors, services, webhooks
+from shipments.api import render
 from shipments.api import serializers as s
 from shipments.api.auth import IsShop, ShopAPIKeyAuthentication, ShopKeyRateThrottle, shop_of
 from shipments.api.errors import APIError, error_responses
