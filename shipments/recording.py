@@ -351,16 +351,16 @@ class ShipmentFacts:
     declared_value: Decimal | None = None
 
     def add(self, event: EventInput, stage: str) -> None:
-        self.merge(
-            ShipmentFacts(
-                order_number=event.order_number,
-                carrier=event.carrier,
-                transport_mode=event.transport_mode,
-                origin_country=event.country if stage in _ORIGIN_STAGES else "",
-                destination_country=event.country if stage in _DESTINATION_STAGES else "",
-                weight_kg=event.weight_kg,
-            )
-        )
+        # Called once per event in the batch: plain assignments, no temporary object.
+        self.order_number = self.order_number or event.order_number
+        self.carrier = self.carrier or event.carrier
+        self.transport_mode = self.transport_mode or event.transport_mode
+        if stage in _ORIGIN_STAGES:
+            self.origin_country = self.origin_country or event.country
+        elif stage in _DESTINATION_STAGES:
+            self.destination_country = self.destination_country or event.country
+        if self.weight_kg is None:
+            self.weight_kg = event.weight_kg
 
     def merge(self, other: ShipmentFacts) -> None:
         for name in self.__slots__:
