@@ -7,9 +7,12 @@
 2. Loads N shipments x E events with set-based SQL (generate_series), statuses set as the
    recorder would; `--big` then adds filler events until the table holds 10,000,000 rows.
 3. Serves the app with gunicorn (2 sync workers, production settings, DEBUG off).
-4. Drives the API detail (auth, throttle, timeline, serialization) and a bare view running the
-   same indexed lookup with wrk (8 connections, random tracking numbers), and prints req/s,
-   p50/p99 for both and the ratio. Prints figures only; never fails on a target.
+4. Drives the API detail (auth, throttle, timeline merge, serialization) and a bare view running
+   the detail's same single statement (key, shipment, timeline; bench/api_bench_urls.py) with
+   wrk (8 connections, random tracking numbers), and prints req/s, p50/p99 for both and the
+   ratio. Prints figures only; never fails on a target.
+
+`--reuse` skips steps 1-2 when the scratch database is already loaded (for iterating).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -133,21 +137,12 @@ def wrk(prefix: str, auth: str, n: int, duration: int) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--shipments", type=int, default=100_000)
-    parser.add_argument("--events-per", type=int, default=10)
-    parser.add_argument("--duration", type=int, default=15)
-    parser.add_argument("--big", action="store_true", help="also measure with 10M events")
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is required (apt-get install wrk)")
-    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hub")
-    url = admin_url.rsplit("/", 1)[0] + f"/{DB}"
+def load(
+    admin_url: str, url: str, e: dict[str, str], shipments: int, events_per: int
+) -> tuple[dict[str, Any], int]:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {DB}")
-    e = env(url)
     subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=e, check=True)
     shop = json.loads(
         subprocess.run(
@@ -163,14 +158,41 @@ def main() -> None:
     )
     started = time.monotonic()
     with psycopg.connect(url, autocommit=True) as conn:
-        params = {"shop": shop["shop_id"], "n": args.shipments, "e": args.events_per}
+        params = {"shop": shop["shop_id"], "n": shipments, "e": events_per}
         for statement in LOAD_SQL.split(";\n\n"):
             conn.execute(statement, params)
         conn.execute("ANALYZE")
         events = conn.execute("SELECT count(*) FROM shipments_trackingevent").fetchone()[0]
     print(
-        f"loaded {args.shipments:,} shipments, {events:,} events in {time.monotonic() - started:.1f} s"
+        f"loaded {shipments:,} shipments, {events:,} events in {time.monotonic() - started:.1f} s"
     )
+
+    return shop, events
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--shipments", type=int, default=100_000)
+    parser.add_argument("--events-per", type=int, default=10)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--big", action="store_true", help="also measure with 10M events")
+    parser.add_argument("--reuse", action="store_true", help="keep a loaded scratch database")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is required (apt-get install wrk)")
+    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hub")
+    url = admin_url.rsplit("/", 1)[0] + f"/{DB}"
+    saved = ROOT / ".local" / "bench-api.json"  # the loaded database's shop key, for --reuse
+    e = env(url)
+    if args.reuse and saved.exists():
+        shop = json.loads(saved.read_text())
+        with psycopg.connect(url, autocommit=True) as conn:
+            events = conn.execute("SELECT count(*) FROM shipments_trackingevent").fetchone()[0]
+        print(f"reusing {DB}: {events:,} events")
+    else:
+        shop, events = load(admin_url, url, e, args.shipments, args.events_per)
+        saved.parent.mkdir(exist_ok=True)
+        saved.write_text(json.dumps(shop))
 
     def serve_and_measure(label: str) -> None:
         server = subprocess.Popen(

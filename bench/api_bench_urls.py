@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
+from config.db import prepared_cursor
 from config.urls import urlpatterns as app_urls
+from shipments.selectors import KEY_AND_SHIPMENT_SQL
 
 
 def bare(request: HttpRequest, tracking_number: str) -> JsonResponse:
-    # The same single indexed lookup as the API's detail, without auth, timeline or serializers.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, status, stage, last_event_at FROM shipments_shipment"
-            " WHERE tracking_number = %s",
-            [tracking_number],
-        )
+    # The API detail's single statement (key, shop, shipment, estimate, timeline), prepared the
+    # same way, without checking the key, throttling, merging the timeline or serializing.
+    prefix = request.headers.get("Authorization", "").partition(" ")[2].partition(".")[0]
+    with prepared_cursor() as cursor:
+        cursor.execute(KEY_AND_SHIPMENT_SQL, {"prefix": prefix, "tn": tracking_number})
         row = cursor.fetchone()
     if row is None:
         return JsonResponse({"error": "not found"}, status=404)
-    return JsonResponse({"id": row[0], "status": row[1], "stage": row[2], "at": str(row[3])})
+    return JsonResponse({"shop": row[5], "events": len(row[-1] or [])})
 
 
 urlpatterns = [path("bare/<str:tracking_number>", bare), *app_urls]

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 
-from shipments.models import Shipment, Shop, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from config.db import prepared_cursor
+from shipments.models import (
+    Shipment,
+    ShipmentEstimate,
+    Shop,
+    ShopAPIKey,
+    TrackingEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from shipments.timeline import TIMELINE_JSON, TimelineEntry, timeline_from_json
 from warehouses.normalize import tracking_number_clean
 
 
@@ -18,6 +32,105 @@ def shipment_get_for_shop(*, shop: Shop, tracking_number: str) -> Shipment | Non
         .filter(shop=shop, tracking_number=tracking_number_clean(tracking_number))
         .first()
     )
+
+
+_KEY_COLUMNS = ["id", "prefix", "hashed_key", "revoked", "expiry_date", "shop_id"]
+_SHOP_COLUMNS = [f.attname for f in Shop._meta.concrete_fields]
+_SHIPMENT_COLUMNS = [f.attname for f in Shipment._meta.concrete_fields]
+_ESTIMATE_COLUMNS = [f.attname for f in ShipmentEstimate._meta.concrete_fields]
+_N_KEY, _N_SHOP, _N_SHIPMENT = len(_KEY_COLUMNS), len(_SHOP_COLUMNS), len(_SHIPMENT_COLUMNS)
+
+# The API's hottest reads are raw SQL run as prepared statements: compiling ORM queries and
+# planning these joins cost more than running them.
+_KEY_SQL = (
+    "SELECT "
+    + ", ".join([f"k.{c}" for c in _KEY_COLUMNS] + [f"sh.{c}" for c in _SHOP_COLUMNS])
+    + " FROM shipments_shopapikey k JOIN shipments_shop sh ON sh.id = k.shop_id"
+    " WHERE k.prefix = %(prefix)s AND NOT k.revoked"
+)
+# A shipment with its estimate and timeline; `{shop}` is the shop id's column.
+_SHIPMENT_SQL = (
+    "SELECT "
+    + ", ".join([f"s.{c}" for c in _SHIPMENT_COLUMNS] + [f"est.{c}" for c in _ESTIMATE_COLUMNS])
+    + f", {TIMELINE_JSON} AS timeline"
+    " FROM shipments_shipment s"
+    " LEFT JOIN shipments_shipmentestimate est ON est.shipment_id = s.id"
+    " WHERE s.shop_id = {shop} AND s.tracking_number = %(tn)s"
+)
+# The key, its shop and the shop's shipment in one round trip (the detail's authentication).
+KEY_AND_SHIPMENT_SQL = _KEY_SQL.replace(
+    " WHERE k.prefix",
+    f" LEFT JOIN LATERAL ({_SHIPMENT_SQL.format(shop='k.shop_id')}) d ON true WHERE k.prefix",
+).replace(" FROM shipments_shopapikey", ", d.* FROM shipments_shopapikey", 1)
+
+# What the API shows of the event that set the status, from its timeline row.
+_STATUS_EVENT_FIELDS = ["id", "code", "occurred_at", "location_name", "location_code", "country"]
+
+ShipmentDetail = tuple[Shipment, list[TimelineEntry]]
+
+
+def _api_key(row: Sequence[Any]) -> ShopAPIKey:
+    db = connection.alias
+    api_key = ShopAPIKey.from_db(db, _KEY_COLUMNS, row[:_N_KEY])
+    api_key.shop = Shop.from_db(db, _SHOP_COLUMNS, row[_N_KEY : _N_KEY + _N_SHOP])
+    if not ShopAPIKey.objects.key_generator.using_preferred_hasher(api_key.hashed_key):
+        # An old-hasher key is upgraded by is_valid() with a full save: load all its fields.
+        return ShopAPIKey.objects.select_related("shop").get(pk=api_key.pk)
+    return api_key
+
+
+def _shipment_detail(row: Sequence[Any]) -> ShipmentDetail:
+    db = connection.alias
+    shipment = Shipment.from_db(db, _SHIPMENT_COLUMNS, row[:_N_SHIPMENT])
+    estimate_values = row[_N_SHIPMENT:-1]
+    # Cache the reverse one-to-one either way, so reading it never costs a query.
+    Shipment.estimate.related.set_cached_value(
+        shipment,
+        ShipmentEstimate.from_db(db, _ESTIMATE_COLUMNS, estimate_values)
+        if estimate_values[0] is not None
+        else None,
+    )
+    raw: list[list[Any]] = row[-1]
+    # The event that set the status is one of the timeline's rows (the recorder and the
+    # timeline apply the same unit-membership rule), so it needs no join of its own.
+    status_event = None
+    for r in raw:
+        if r[0] == shipment.status_event_id:
+            status_event = TrackingEvent.from_db(
+                db, _STATUS_EVENT_FIELDS, [r[0], r[1], datetime.fromisoformat(r[4]), *r[6:9]]
+            )
+            break
+    else:
+        if shipment.status_event_id is not None:  # not expected; correct rather than fast
+            status_event = TrackingEvent.objects.get(pk=shipment.status_event_id)
+    shipment.status_event = status_event
+    return shipment, timeline_from_json(raw)
+
+
+def api_key_get(*, prefix: str) -> ShopAPIKey | None:
+    """The live (unrevoked) key with this prefix, with its shop; the caller checks the hash."""
+    with prepared_cursor() as cursor:
+        cursor.execute(_KEY_SQL, {"prefix": prefix})
+        row = cursor.fetchone()
+    return None if row is None else _api_key(row)
+
+
+def api_key_get_with_shipment(
+    *, prefix: str, tracking_number: str
+) -> tuple[ShopAPIKey | None, ShipmentDetail | None]:
+    """The key as api_key_get() and, in the same statement, its shop's shipment (estimate and
+    merged timeline included) or None: another shop's parcel is indistinguishable from one
+    that does not exist. The caller must still check the key's hash before using either."""
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            KEY_AND_SHIPMENT_SQL,
+            {"prefix": prefix, "tn": tracking_number_clean(tracking_number)},
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None, None
+    shipment = row[_N_KEY + _N_SHOP :]
+    return _api_key(row), None if shipment[0] is None else _shipment_detail(shipment)
 
 
 def shipment_list_for_shop(

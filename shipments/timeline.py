@@ -1,12 +1,13 @@
 """The unified timeline of one shipment: its own events plus its transport units' events.
 
 One query reads both (the unit rule is the recorder's `eff` CTE: an event on a unit belongs to a
-shipment inside it at that moment, loaded_at <= occurred_at < unloaded_at). The merge of the same
+shipment inside it at that moment, loaded_at <= occurred_at <= unloaded_at). The merge of the same
 physical event reported by two sources happens in Python over that one result.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,13 +15,16 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-_TIMELINE_SQL = """
+# The rows of one shipment's timeline; `{id}` is the shipment id (a parameter or a column of an
+# enclosing query, see TIMELINE_JSON).
+_TIMELINE_ROWS = """
 SELECT e.id, e.code, e.status, e.stage, e.occurred_at, e.utc_offset_minutes, e.location_name,
-       e.location_code, e.country, e.description, f.code, w.code, w.name, NULL::text
+       e.location_code, e.country, e.description, f.code AS feed, w.code AS warehouse,
+       w.name AS warehouse_name, NULL::text AS unit
 FROM shipments_trackingevent e
 LEFT JOIN warehouses_feed f ON f.id = e.feed_id
 LEFT JOIN warehouses_warehouse w ON w.id = e.warehouse_id
-WHERE e.shipment_id = %(id)s
+WHERE e.shipment_id = {id}
 UNION ALL
 SELECT e.id, e.code, e.status, e.stage, e.occurred_at, e.utc_offset_minutes, e.location_name,
        e.location_code, e.country, e.description, f.code, w.code, w.name, u.number
@@ -31,9 +35,19 @@ JOIN shipments_trackingevent e
  AND (m.unloaded_at IS NULL OR e.occurred_at <= m.unloaded_at)
 LEFT JOIN warehouses_feed f ON f.id = e.feed_id
 LEFT JOIN warehouses_warehouse w ON w.id = e.warehouse_id
-WHERE m.shipment_id = %(id)s
-ORDER BY 5, 1
+WHERE m.shipment_id = {id}
 """
+
+_TIMELINE_SQL = _TIMELINE_ROWS.format(id="%(id)s") + "ORDER BY 5, 1"
+
+# The same rows as one JSON array of arrays (oldest first), for embedding as a column of a query
+# that already reads the shipment (`s`): the API's detail is then one round trip.
+TIMELINE_JSON = (
+    "(SELECT coalesce(json_agg(json_build_array(t.id, t.code, t.status, t.stage, t.occurred_at,"
+    " t.utc_offset_minutes, t.location_name, t.location_code, t.country, t.description, t.feed,"
+    " t.warehouse, t.warehouse_name, t.unit) ORDER BY t.occurred_at, t.id), '[]')"
+    f" FROM ({_TIMELINE_ROWS.format(id='s.id')}) AS t)"
+)
 
 
 @dataclass(slots=True)
@@ -105,7 +119,17 @@ def timeline_get(*, shipment_id: int) -> list[TimelineEntry]:
     return timeline_merge(rows, window)
 
 
-def _entry(r: tuple[Any, ...]) -> TimelineEntry:
+def timeline_from_json(raw: list[list[Any]]) -> list[TimelineEntry]:
+    """The merged timeline from a TIMELINE_JSON column (JSON carries times as ISO strings)."""
+    rows = []
+    for r in raw:
+        r[4] = datetime.fromisoformat(r[4])
+        rows.append(_entry(r))
+    window = timedelta(minutes=settings.TIMELINE_MERGE_WINDOW_MINUTES)
+    return timeline_merge(rows, window)
+
+
+def _entry(r: Sequence[Any]) -> TimelineEntry:
     return TimelineEntry(
         id=r[0],
         code=r[1],

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from shipments import selectors
 from shipments.models import Shop, ShopAPIKey
 
 KEYWORD = "Api-Key"
@@ -39,15 +40,38 @@ class ShopAPIKeyAuthentication(BaseAuthentication):
         prefix, dot, _ = key.partition(".")
         if not dot or not prefix:
             raise exceptions.AuthenticationFailed("Malformed API key.")
-        api_key = (
-            ShopAPIKey.objects.select_related("shop").filter(prefix=prefix, revoked=False).first()
-        )
+        api_key = self.key_get(request, prefix)
         if api_key is None or not api_key.is_valid(key) or api_key.has_expired:
             raise exceptions.AuthenticationFailed("Invalid, revoked or expired API key.")
         return api_key.shop, api_key
 
+    def key_get(self, request: Request, prefix: str) -> ShopAPIKey | None:
+        return selectors.api_key_get(prefix=prefix)
+
     def authenticate_header(self, request: Request) -> str:
         return KEYWORD
+
+
+class ShopAPIKeyAndShipmentAuthentication(ShopAPIKeyAuthentication):
+    """For reading one shipment: the key and the shipment named in the URL come back in one
+    round trip (the hottest endpoint). The shipment is only handed to the view, through
+    `prefetched_shipment()`, once the key's hash has been checked like any other request's."""
+
+    def key_get(self, request: Request, prefix: str) -> ShopAPIKey | None:
+        if request.method != "GET":
+            return super().key_get(request, prefix)
+        tracking_number = request.parser_context["kwargs"]["tracking_number"]
+        api_key, detail = selectors.api_key_get_with_shipment(
+            prefix=prefix, tracking_number=tracking_number
+        )
+        request._hub_shipment = detail  # type: ignore[attr-defined]
+        return api_key
+
+
+def prefetched_shipment(request: Request) -> selectors.ShipmentDetail | None:
+    """The shipment ShopAPIKeyAndShipmentAuthentication read for an authenticated request."""
+    assert isinstance(request.auth, ShopAPIKey)
+    return request._hub_shipment  # type: ignore[attr-defined]
 
 
 class IsShop(BasePermission):
@@ -80,11 +104,12 @@ class ShopKeyRateThrottle(BaseThrottle):
         now = time.time()
         window = int(now // period)
         key = f"hub:throttle:{request.auth.prefix}:{window}"
-        # One round trip: INCR and set the expiry of a fresh window.
-        pipe = _redis().pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, period + 1)
-        count = int(pipe.execute()[0])
+        # One INCR per request; only the request that opens a window sets its expiry. (A crash
+        # in between leaves one stale counter: its window number is never reused.)
+        client = _redis()
+        count = int(client.incr(key))
+        if count == 1:
+            client.expire(key, period + 1)
         reset = max(1, int((window + 1) * period - now))
         request.rate_limit = (limit, max(0, limit - count), reset)  # type: ignore[attr-defined]
         if count > limit:
@@ -98,6 +123,7 @@ class ShopKeyRateThrottle(BaseThrottle):
 
 class ShopAPIKeyScheme(OpenApiAuthenticationExtension):
     target_class = "shipments.api.auth.ShopAPIKeyAuthentication"
+    match_subclasses = True
     name = "ApiKey"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

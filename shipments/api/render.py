@@ -13,7 +13,7 @@ from shipments.models import (
     WebhookAttempt,
     WebhookEndpoint,
 )
-from shipments.timeline import TimelineEntry, milestones, timeline_get
+from shipments.timeline import TimelineEntry, milestones
 
 
 def dt(value: datetime | None) -> str | None:
@@ -106,8 +106,7 @@ def timeline_entry(e: TimelineEntry) -> dict[str, Any]:
     }
 
 
-def shipment_detail(s: Shipment) -> dict[str, Any]:
-    entries = timeline_get(shipment_id=s.pk)
+def shipment_detail(s: Shipment, entries: list[TimelineEntry]) -> dict[str, Any]:
     reached = milestones(
         entries, origin_country=s.origin_country, destination_country=s.destination_country
     )

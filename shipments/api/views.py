@@ -21,7 +21,14 @@ from rest_framework.views import APIView
 from shipments import selectors, services, webhooks
 from shipments.api import render
 from shipments.api import serializers as s
-from shipments.api.auth import IsShop, ShopAPIKeyAuthentication, ShopKeyRateThrottle, shop_of
+from shipments.api.auth import (
+    IsShop,
+    ShopAPIKeyAndShipmentAuthentication,
+    ShopAPIKeyAuthentication,
+    ShopKeyRateThrottle,
+    prefetched_shipment,
+    shop_of,
+)
 from shipments.api.errors import APIError, error_responses
 from shipments.models import Shipment, WebhookEndpoint
 
@@ -243,13 +250,17 @@ class ShipmentBulkView(ShopAPIView):
 
 
 class ShipmentDetailView(ShopAPIView):
+    authentication_classes = [ShopAPIKeyAndShipmentAuthentication]
+
     @extend_schema(
         operation_id="shipments_retrieve",
         responses={200: s.ShipmentDetailSerializer, **error_responses(404)},
     )
     def get(self, request: Request, tracking_number: str) -> Response:
-        shipment = _shipment_or_404(request, tracking_number)
-        return Response(render.shipment_detail(shipment))
+        found = prefetched_shipment(request)
+        if found is None:
+            raise NotFound(NOT_FOUND)
+        return Response(render.shipment_detail(*found))
 
     @extend_schema(
         operation_id="shipments_update",
