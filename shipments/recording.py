@@ -26,7 +26,7 @@ from django.db import connection
 from django.utils import timezone
 
 from shipments.estimates import estimate_ctes, estimate_params
-from shipments.statuses import status_for
+from shipments.statuses import EVENT_CODES, status_for
 
 
 @dataclass(slots=True)
@@ -58,10 +58,18 @@ class EventInput:
         The first 128 bits of a sha256, stored as a uuid: a 16-byte key keeps the unique index
         small, which is most of the cost of inserting an event.
         """
-        subject = self.tracking_number or f"unit:{self.unit_number}"
-        place = self.location_code or self.location_name.strip().lower()
-        text = "|".join((source, subject, self.code, self.occurred_at.isoformat(), place))
-        return uuid.UUID(bytes=hashlib.sha256(text.encode()).digest()[:16])
+        return uuid.UUID(_dedupe_hex(source, self, self.occurred_at.isoformat()))
+
+
+def _dedupe_hex(source: str, event: EventInput, occurred_at: str) -> str:
+    """`EventInput.dedupe_key` as 32 hex digits (PostgreSQL reads them as a uuid).
+
+    The recorder keeps keys as text: building a uuid.UUID per event cost more than hashing it.
+    """
+    subject = event.tracking_number or f"unit:{event.unit_number}"
+    place = event.location_code or event.location_name.strip().lower()
+    text = "|".join((source, subject, event.code, occurred_at, place))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass(slots=True)
@@ -79,12 +87,19 @@ CREATE TEMP TABLE IF NOT EXISTS hub_touched (shipment_id bigint) ON COMMIT DELET
 TRUNCATE hub_touched;
 """
 
-# Joined through unnest so the planner does one index probe per key; `= ANY(<5000 literals>)`
-# spends more time planning than probing.
+# One index probe per key. As a plain join the planner prefers hashing the whole events table
+# once the batch is big enough, which costs a scan of every stored event per batch; OFFSET 0
+# keeps the lateral subquery from being flattened into that join. (`= ANY(<5000 literals>)`
+# spends more time planning than probing.)
+# The keys travel as one space-separated string: psycopg adapts a list element by element in
+# Python, which for 20,000 keys cost more than the lookup.
 _EXISTING_KEYS = """
-SELECT e.dedupe_key, e.run_id, e.source_line
-FROM unnest(%s::uuid[]) AS k(key)
-JOIN shipments_trackingevent e ON e.dedupe_key = k.key
+SELECT k.key, e.run_id, e.source_line
+FROM unnest(string_to_array(%s, ' ')) AS k(key)
+CROSS JOIN LATERAL (
+    SELECT e.run_id, e.source_line FROM shipments_trackingevent e
+    WHERE e.dedupe_key = k.key::uuid OFFSET 0
+) e
 """
 
 # Facts about a shipment only fill blanks: the first source to know an order number wins, and a
@@ -150,12 +165,40 @@ WHERE u.number = ANY(%(number)s::text[])
   AND NOT EXISTS (SELECT 1 FROM up WHERE up.number = u.number)
 """
 
+# Columns in the order the recorder writes them: numbers and vocabulary first, then the free
+# text, which is the only part that may need COPY escaping (see `_copy_free_text`).
 _COPY_EVENTS = (
     "COPY shipments_trackingevent (shipment_id, unit_id, code, status, stage, occurred_at,"
-    " utc_offset_minutes, tz_source, location_name, location_code, country, description,"
-    " warehouse_id, feed_id, run_id, source_line, raw, extra, dedupe_key, recorded_at)"
+    " utc_offset_minutes, warehouse_id, feed_id, run_id, source_line, dedupe_key, recorded_at,"
+    " tz_source, location_name, location_code, country, description, raw, extra)"
     " FROM STDIN"
 )
+_FREE_COLUMNS = 7
+# COPY text format: a backslash, tab, newline or carriage return inside a value is escaped.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_CHUNK = 2000
+
+
+def _copy_free_text(values: tuple[str, ...]) -> str:
+    """The free-text columns of one COPY row, escaped only when a value needs it.
+
+    Joining first and checking the joined text once is much cheaper per row than escaping each
+    value; a value holding a tab shows up as one tab too many.
+    """
+    text = "\t".join(values)
+    if (
+        text.count("\t") == _FREE_COLUMNS - 1
+        and "\\" not in text
+        and "\n" not in text
+        and "\r" not in text
+        and "\x00" not in text
+    ):
+        return text
+    if "\x00" in text:
+        # What psycopg's own dumper says; PostgreSQL cannot store the byte in text.
+        raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    return "\t".join(value.translate(_COPY_ESCAPES) for value in values)
+
 
 # An event on a unit touches every shipment inside the unit at that moment, found through the
 # membership intervals: one event row, never one per parcel.
@@ -183,8 +226,14 @@ FOR UPDATE
 RECOMPUTE_SQL = f"""
 WITH t AS (SELECT DISTINCT shipment_id AS id FROM hub_touched),
 eff AS (
-    SELECT e.shipment_id, e.id, e.code, e.status, e.stage, e.occurred_at
-    FROM shipments_trackingevent e JOIN t ON e.shipment_id = t.id
+    -- One index range per touched shipment. OFFSET 0 keeps the planner from flattening this
+    -- into a hash join, which it picks with no statistics on hub_touched: a scan of the whole
+    -- events table per batch, growing with every batch stored.
+    SELECT t.id AS shipment_id, e.id, e.code, e.status, e.stage, e.occurred_at
+    FROM t CROSS JOIN LATERAL (
+        SELECT e.id, e.code, e.status, e.stage, e.occurred_at
+        FROM shipments_trackingevent e WHERE e.shipment_id = t.id OFFSET 0
+    ) e
     UNION ALL
     SELECT m.shipment_id, e.id, e.code, e.status, e.stage, e.occurred_at
     FROM shipments_unitmembership m
@@ -430,6 +479,30 @@ def units_upsert(
         return _ids(binary, _UPSERT_UNITS, params, numbers)
 
 
+# code -> (status, stage) as plain strings, looked up once per event.
+_STATUS_FOR: dict[str, tuple[str, str]] = {code: status_for(code) for code in EVENT_CODES}
+
+
+def _extra_json(
+    extra: Mapping[str, object], memo: dict[tuple[tuple[str, object], ...], str]
+) -> str:
+    """`extra` as JSON; the few shapes a batch repeats (a partner code on every row) once each."""
+    if not extra:
+        return "{}"
+    # Only plain string keys and values: 1 and True are equal as dict keys but not as JSON.
+    if all(type(key) is str and type(value) is str for key, value in extra.items()):
+        key = tuple(extra.items())
+        text = memo.get(key)
+        if text is None:
+            text = memo[key] = json.dumps(extra, ensure_ascii=False)
+        return text
+    return json.dumps(extra, default=str, ensure_ascii=False)
+
+
+def _copy_number(value: int | None) -> str:
+    return "\\N" if value is None else str(int(value))
+
+
 def events_record(
     *,
     events: Sequence[EventInput],
@@ -453,8 +526,10 @@ def events_record(
     if not events:
         return RecordResult()
     source_key = source if source is not None else f"feed:{feed_id}"
-    keys = [event.dedupe_key(source_key) for event in events]
-    first_line: dict[uuid.UUID, int] = {}
+    # One isoformat per event serves both the key and the COPY row (PostgreSQL reads it as is).
+    times = [event.occurred_at.isoformat() for event in events]
+    keys = [_dedupe_hex(source_key, event, at) for event, at in zip(events, times, strict=True)]
+    first_line: dict[str, int] = {}
     repeats: list[tuple[int, int]] = []
     candidates: list[int] = []
     for index, key in enumerate(keys):
@@ -467,7 +542,7 @@ def events_record(
 
     facts: dict[str, ShipmentFacts] = {}
     units: dict[str, str] = {}
-    codes = [status_for(event.code) for event in events]
+    codes = [_STATUS_FOR.get(event.code) or status_for(event.code) for event in events]
     for event, (_, stage) in zip(events, codes, strict=True):
         if event.tracking_number:
             facts.setdefault(event.tracking_number, ShipmentFacts()).add(event, stage)
@@ -480,7 +555,7 @@ def events_record(
     # (same transaction).
     with connection.cursor() as cursor, psycopg.Cursor(connection.connection) as binary:
         cursor.execute(_TOUCHED_DDL)
-        _execute_binary(binary, _EXISTING_KEYS, [list(first_line)])
+        _execute_binary(binary, _EXISTING_KEYS, [" ".join(first_line)])
         stored = {key: (run, line) for key, run, line in binary.fetchall()}
         fresh = [i for i in candidates if keys[i] not in stored]
         if run_id is not None:
@@ -493,43 +568,52 @@ def events_record(
         touched_shipments: set[int] = set()
         touched_units: list[tuple[int, datetime]] = []
         if fresh:
-            now = timezone.now()
+            # The rows are written as COPY text by hand: psycopg's write_row adapts every value
+            # of every row one by one, which cost more than the rest of this function.
+            fixed = "\t".join(
+                (
+                    _copy_number(warehouse_id),
+                    _copy_number(feed_id),
+                    _copy_number(run_id),
+                )
+            )
+            now = timezone.now().isoformat()
+            rows: list[str] = []
+            extra_memo: dict[tuple[tuple[str, object], ...], str] = {}
             with cursor.copy(_COPY_EVENTS) as copy:
                 for index in fresh:
                     event = events[index]
                     status, stage = codes[index]
-                    shipment_id = (
-                        shipment_ids[event.tracking_number] if event.tracking_number else None
-                    )
-                    unit_id = None if shipment_id else unit_ids[event.unit_number]
-                    if shipment_id:
+                    if event.tracking_number:
+                        shipment_id = shipment_ids[event.tracking_number]
                         touched_shipments.add(shipment_id)
+                        subject = f"{shipment_id}\t\\N"
                     else:
-                        touched_units.append((unit_id, event.occurred_at))  # type: ignore[arg-type]
-                    copy.write_row(
+                        unit_id = unit_ids[event.unit_number]
+                        touched_units.append((unit_id, event.occurred_at))
+                        subject = f"\\N\t{unit_id}"
+                    extra = _extra_json(event.extra, extra_memo)
+                    free = _copy_free_text(
                         (
-                            shipment_id,
-                            unit_id,
-                            event.code,
-                            status,
-                            stage,
-                            event.occurred_at,
-                            event.utc_offset_minutes,
                             event.tz_source,
                             event.location_name,
                             event.location_code,
                             event.country,
                             event.description,
-                            warehouse_id,
-                            feed_id,
-                            run_id,
-                            event.line,
                             event.raw,
-                            json.dumps(event.extra, default=str, ensure_ascii=False),
-                            keys[index],
-                            now,
+                            extra,
                         )
                     )
+                    rows.append(
+                        f"{subject}\t{event.code}\t{status}\t{stage}\t{times[index]}\t"
+                        f"{int(event.utc_offset_minutes)}\t{fixed}\t{int(event.line)}\t"
+                        f"{keys[index]}\t{now}\t{free}\n"
+                    )
+                    if len(rows) >= _COPY_CHUNK:
+                        copy.write("".join(rows))
+                        rows = []
+                if rows:
+                    copy.write("".join(rows))
             cursor.execute(
                 _TOUCH,
                 {

@@ -8,6 +8,7 @@ a time is never silently taken as UTC.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -38,6 +39,7 @@ _UNITS = {
     "lbs": Decimal("0.45359237"),
 }
 TRANSPORT_MODES = {"air", "rail", "road", "sea", "postal", "multimodal", ""}
+_ZERO = timedelta(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,15 @@ class FeedContext:
     warehouse_locode: str = ""
     warehouse_country: str = ""
     identifier_mapping: dict[str, str] = field(default_factory=dict)
+    # (partner code, event code) -> what `_code` made of it: a feed uses a handful of codes over
+    # millions of records, so each is resolved once per run.
+    code_memo: dict[tuple[str, str], tuple[str, str] | _FieldError] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+
+# A bound on per-run memos, so a file of endlessly different bad values cannot grow them.
+_MEMO_LIMIT = 4096
 
 
 def tracking_number_clean(value: str) -> str:
@@ -64,17 +75,26 @@ def _reject(record: Record, field_name: str, reason: str) -> RecordError:
 
 
 def _zone(name: str) -> timezone | ZoneInfo:
+    zone = _zone_or_reason(name)
+    if isinstance(zone, str):
+        raise ValueError(zone)
+    return zone
+
+
+@functools.lru_cache(maxsize=512)
+def _zone_or_reason(name: str) -> timezone | ZoneInfo | str:
+    """The zone a name stands for, or why it stands for none (cached: a file repeats a few)."""
     match = _OFFSET.match(name.strip())
     if match:
         sign, hours, minutes = match.groups()
         delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
         if delta > timedelta(hours=18):
-            raise ValueError(f"offset {name!r} is out of range")
+            return f"offset {name!r} is out of range"
         return timezone(-delta if sign == "-" else delta)
     try:
         return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r} (expected an IANA name or ±HH:MM)") from exc
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {name!r} (expected an IANA name or ±HH:MM)"
 
 
 def parse_time_text(value: str) -> datetime:
@@ -82,7 +102,9 @@ def parse_time_text(value: str) -> datetime:
     text = value.strip()
     if not text:
         raise ValueError("empty")
-    if text[:1].isdigit() and re.fullmatch(r"\d{10}(\.\d+)?|\d{13}", text):
+    # An epoch value is all digits: a fifth character that is not one (the `-` of an ISO date)
+    # rules it out without the regular expression.
+    if text[4:5].isdigit() and re.fullmatch(r"\d{10}(\.\d+)?|\d{13}", text):
         number = float(text)
         # Epoch values are UTC by definition; 13 digits are milliseconds.
         return datetime.fromtimestamp(number / 1000 if len(text) == 13 else number, tz=UTC)
@@ -128,32 +150,29 @@ def resolve_time(record: Record, ctx: FeedContext, location_code: str) -> tuple[
             raise _FieldError("event_time", str(exc)) from exc
     if moment.tzinfo is not None:
         return moment, "explicit"
-    candidates = (
-        (record.time_zone, "separate_field", "time_zone"),
-        (
-            LOCODES[location_code].timezone if location_code in LOCODES else "",
-            "location",
-            "",
-        ),
-        (ctx.warehouse_timezone, "location", ""),
-        (ctx.feed_timezone, "feed_default", ""),
-    )
-    for name, source, field_name in candidates:
-        if not name:
-            continue
-        try:
-            zone = _zone(name)
-        except ValueError as exc:
-            raise _FieldError(field_name or "time_zone", str(exc)) from exc
-        try:
-            return _localize(moment, zone, name), source
-        except ValueError as exc:
-            raise _FieldError("event_time", str(exc)) from exc
-    raise _FieldError(
-        "event_time",
-        f"no time zone for local time {value!s}: no offset in the value, no time_zone in the "
-        "record, and neither the location, the warehouse nor the feed has a zone",
-    )
+    # The first zone known decides, closest first: a zone that does not work is an error, never
+    # a reason to try the next one.
+    if record.time_zone:
+        name, source, field_name = record.time_zone, "separate_field", "time_zone"
+    elif location_code in LOCODES and LOCODES[location_code].timezone:
+        name, source, field_name = LOCODES[location_code].timezone, "location", "time_zone"
+    elif ctx.warehouse_timezone:
+        name, source, field_name = ctx.warehouse_timezone, "location", "time_zone"
+    elif ctx.feed_timezone:
+        name, source, field_name = ctx.feed_timezone, "feed_default", "time_zone"
+    else:
+        raise _FieldError(
+            "event_time",
+            f"no time zone for local time {value!s}: no offset in the value, no time_zone in the "
+            "record, and neither the location, the warehouse nor the feed has a zone",
+        )
+    zone = _zone_or_reason(name)
+    if isinstance(zone, str):
+        raise _FieldError(field_name, zone)
+    try:
+        return _localize(moment, zone, name), source
+    except ValueError as exc:
+        raise _FieldError("event_time", str(exc)) from exc
 
 
 class _FieldError(Exception):
@@ -165,6 +184,22 @@ class _FieldError(Exception):
 
 def _code(record: Record, ctx: FeedContext) -> tuple[str, str]:
     """(event code, description addition) from the feed's mapping or the vocabulary."""
+    key = (record.partner_code, record.event_code)
+    known = ctx.code_memo.get(key)
+    if known is None:
+        try:
+            known = _code_resolve(record, ctx)
+        except _FieldError as exc:
+            # Kept without its traceback, which would hold the first bad record's frame.
+            known = exc.with_traceback(None)
+        if len(ctx.code_memo) < _MEMO_LIMIT:
+            ctx.code_memo[key] = known
+    if isinstance(known, _FieldError):
+        raise _FieldError(known.field, known.reason)
+    return known
+
+
+def _code_resolve(record: Record, ctx: FeedContext) -> tuple[str, str]:
     partner = record.partner_code.strip()
     if partner:
         mapped = ctx.code_mapping.get(partner) or ctx.code_mapping.get(partner.upper())
@@ -197,6 +232,8 @@ def _code(record: Record, ctx: FeedContext) -> tuple[str, str]:
 def _weight(record: Record) -> Decimal | None:
     if record.weight_kg is not None:
         return record.weight_kg
+    if "weight" not in record.extra:
+        return None
     raw = str(record.extra.get("weight", "")).strip().lower()
     if not raw:
         return None
@@ -220,8 +257,11 @@ def _check_length(name: str, value: str, limit: int) -> str:
 
 
 def _event(record: Record, ctx: FeedContext) -> EventInput:
+    # Runs once per record on the hot path: the checks are written inline, in the order their
+    # reasons are reported (the first problem of a record is the one the operator sees).
     tracking = record.tracking_number.strip()
-    tracking = ctx.identifier_mapping.get(tracking, tracking)
+    if ctx.identifier_mapping:
+        tracking = ctx.identifier_mapping.get(tracking, tracking)
     tracking = tracking_number_clean(tracking)
     unit = record.unit_id.strip()
     if not tracking and not unit:
@@ -231,10 +271,14 @@ def _event(record: Record, ctx: FeedContext) -> EventInput:
             "tracking_number",
             f"tracking number {tracking[:80]!r} must be 3-64 letters, digits or -_./:",
         )
-    _check_length("unit_id", unit, 100)
+    if len(unit) > 100:
+        _check_length("unit_id", unit, 100)
     code, note = _code(record, ctx)
-    location_code = record.location_code.strip().upper().replace(" ", "")
-    _check_length("location_code", location_code, 10)
+    location_code = record.location_code.strip().upper()
+    if " " in location_code:
+        location_code = location_code.replace(" ", "")
+    if len(location_code) > 10:
+        _check_length("location_code", location_code, 10)
     occurred_at, tz_source = resolve_time(record, ctx, location_code or ctx.warehouse_locode)
     country = record.country.strip().upper()
     place = LOCODES.get(location_code)
@@ -258,25 +302,35 @@ def _event(record: Record, ctx: FeedContext) -> EventInput:
     description = record.description.strip()
     if note:
         description = f"{description} ({note})" if description else note
-    offset = occurred_at.utcoffset() or timedelta(0)
-    extra: dict[str, Any] = {k: v for k, v in record.extra.items() if k != "weight"}
+    offset = occurred_at.utcoffset() or _ZERO
+    if record.extra:
+        extra: dict[str, Any] = {k: v for k, v in record.extra.items() if k != "weight"}
+    else:
+        extra = {}
     if record.partner_code:
         extra["partner_code"] = record.partner_code
+    occurred_utc = occurred_at.astimezone(UTC)
+    order_number = record.order_number.strip()
+    carrier = record.carrier.strip()
+    if len(location_name) > 200 or len(order_number) > 64 or len(carrier) > 64:
+        _check_length("location_name", location_name, 200)
+        _check_length("order_number", order_number, 64)
+        _check_length("carrier", carrier, 64)
     return EventInput(
         line=record.line,
         code=code,
-        occurred_at=occurred_at.astimezone(UTC),
+        occurred_at=occurred_utc,
         utc_offset_minutes=int(offset.total_seconds() // 60),
         tz_source=tz_source,
         tracking_number=tracking,
         unit_number=unit if not tracking else "",
         unit_kind=record.unit_kind.strip().lower(),
-        location_name=_check_length("location_name", location_name, 200),
+        location_name=location_name,
         location_code=location_code,
         country=country,
         description=description,
-        order_number=_check_length("order_number", record.order_number.strip(), 64),
-        carrier=_check_length("carrier", record.carrier.strip(), 64),
+        order_number=order_number,
+        carrier=carrier,
         transport_mode=mode,
         weight_kg=_weight(record),
         raw=record.raw,

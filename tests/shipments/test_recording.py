@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -91,3 +92,51 @@ def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(size: int) -
     assert len(queries) == 7, [" ".join(q["sql"].split())[:40] for q in queries]
     assert TrackingEvent.objects.count() == size
     assert Shipment.objects.filter(status="in_transit").count() == size
+
+
+def test_dedupe_keys_are_the_ones_stored_by_earlier_versions() -> None:
+    # Keys are the identity of stored events: a change here would make a re-run after an
+    # upgrade store every event a second time.
+    parcel = event("TN1", "departed", 1, location_code="CNSFH")
+    assert str(parcel.dedupe_key("feed:7")) == "b17670f4-f1ab-501d-e8d3-b90dfc465c6f"
+    on_unit = EventInput(
+        line=1,
+        code="loaded",
+        occurred_at=T0 + timedelta(hours=1),
+        utc_offset_minutes=0,
+        tz_source="explicit",
+        unit_number="MSKU1234565",
+        location_name=" Suifenhe Station ",
+    )
+    assert str(on_unit.dedupe_key("test")) == "cf21ac98-54a1-76a1-cb0c-bfd822d9d866"
+    record(parcel, source="feed:7")
+    stored = TrackingEvent.objects.get()
+    assert stored.dedupe_key == parcel.dedupe_key("feed:7")
+
+
+def test_free_text_with_tabs_newlines_and_backslashes_is_stored_exactly() -> None:
+    odd = event(
+        "TN1",
+        "departed",
+        1,
+        location_name="Heihe\tgate 2",
+        description='line one\nline two\r\\ "quoted"',
+        raw="TN1,departed,...\\N",
+        extra={"partner_code": "DEP\t1", "count": 3, "note": "a\\b"},
+    )
+    plain = event("TN2", "departed", 1, extra={"partner_code": "DEP"})
+    same_shape = event("TN3", "arrived", 2, extra={"partner_code": "DEP"})
+    record(odd, plain, same_shape)
+    stored = TrackingEvent.objects.get(shipment__tracking_number="TN1")
+    assert stored.location_name == "Heihe\tgate 2"
+    assert stored.description == 'line one\nline two\r\\ "quoted"'
+    assert stored.raw == "TN1,departed,...\\N"
+    assert stored.extra == {"partner_code": "DEP\t1", "count": 3, "note": "a\\b"}
+    assert TrackingEvent.objects.get(shipment__tracking_number="TN3").extra == {
+        "partner_code": "DEP"
+    }
+
+
+def test_a_nul_byte_in_free_text_fails_the_batch_as_before() -> None:
+    with pytest.raises(psycopg.DataError):
+        record(event("TN1", "departed", 1, description="bad\x00byte"))

@@ -7,8 +7,9 @@ works; lines that do not decode never reach it and are reported on their own.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Mapping
-from typing import IO
+from collections.abc import Callable, Iterator, Mapping
+from operator import itemgetter
+from typing import IO, TypeVar
 
 from warehouses.formats.base import (
     FormatError,
@@ -43,6 +44,8 @@ RECORD_FIELDS = frozenset(HUB_COLUMNS) | {
     "loaded_at",
     "unloaded_at",
 }
+
+_T = TypeVar("_T")
 
 # The csv module refuses fields over this; our own per-line limit applies first.
 csv.field_size_limit(16 * 1024 * 1024)
@@ -79,7 +82,8 @@ def _rows(
     reader = csv.reader(feeder, delimiter=delimiter, strict=True)
     while True:
         start = feeder.last_line + 1
-        feeder.consumed = []
+        consumed: list[str] = []
+        feeder.consumed = consumed
         try:
             row = next(reader)
         except StopIteration:
@@ -94,17 +98,31 @@ def _rows(
                 reason=f"malformed CSV: {exc}",
             )
             continue
-        errors, feeder.errors = feeder.errors, []
-        for error in errors:
-            yield error
-            start = max(start, error.line + 1)
-        if not row or all(not cell.strip() for cell in row):
+        if feeder.errors:
+            errors, feeder.errors = feeder.errors, []
+            for error in errors:
+                yield error
+                start = max(start, error.line + 1)
+        # Blank when every cell is whitespace, i.e. when all of them joined are.
+        if not row or not "".join(row).strip():
             continue
-        yield start, row, "\n".join(feeder.consumed)
+        yield start, row, consumed[0] if len(consumed) == 1 else "\n".join(consumed)
 
 
 def _header_index(header: list[str]) -> dict[str, int]:
     return {name.strip().lstrip("\ufeff").lower(): i for i, name in enumerate(header)}
+
+
+Build = Callable[[int, str, list[str]], _T]
+
+
+def _values(columns: Mapping[str, int]) -> Build[tuple[int, str, dict[str, str]]]:
+    """Rows as (line, raw, {hub field: stripped value})."""
+
+    def build(line: int, raw: str, cells: list[str]) -> tuple[int, str, dict[str, str]]:
+        return line, raw, {name: cells[i].strip() for name, i in columns.items()}
+
+    return build
 
 
 def _table(
@@ -113,9 +131,10 @@ def _table(
     *,
     mapping: Mapping[str, str],
     required: tuple[str, ...],
+    make: Callable[[Mapping[str, int]], Build[_T]],
     delimiter: str = ",",
-) -> Iterator[tuple[int, str, dict[str, str]] | RecordError]:
-    """Rows as {hub field: value}; header problems are fatal, row problems are not."""
+) -> Iterator[_T | RecordError]:
+    """Rows built by `make(columns)`; header problems are fatal, row problems are not."""
     unknown = sorted(set(mapping) - RECORD_FIELDS - {"_delimiter"})
     if unknown:
         raise FormatError(f"the feed's column mapping names unknown fields: {', '.join(unknown)}")
@@ -144,6 +163,7 @@ def _table(
             line=header_line,
             raw=clip(",".join(header)),
         )
+    build = make(columns)
     width = len(header)
     data_rows = 0
     for item in rows:
@@ -160,52 +180,102 @@ def _table(
                 + (" (truncated line?)" if len(cells) < width else ""),
             )
             continue
-        yield line, raw, {name: cells[i].strip() for name, i in columns.items()}
+        yield build(line, raw, cells)
     if data_rows == 0:
         raise FormatError("the file has a header but no data rows", line=header_line + 1)
 
 
-def _event(line: int, raw: str, values: dict[str, str]) -> Record:
-    return Record(
-        line=line,
-        raw=clip(raw),
-        tracking_number=values.get("tracking_number", ""),
-        unit_id=values.get("unit_id", ""),
-        unit_kind=values.get("unit_kind", ""),
-        partner_code=values.get("event_code", ""),
-        event_time=values.get("event_time", ""),
-        time_zone=values.get("time_zone", ""),
-        location_name=values.get("location_name", ""),
-        location_code=values.get("location_code", ""),
-        country=values.get("country", ""),
-        description=values.get("description", ""),
-        order_number=values.get("order_number", ""),
-        carrier=values.get("carrier", ""),
-        transport_mode=values.get("transport_mode", ""),
-        extra={"weight": values["weight_kg"]} if values.get("weight_kg") else {},
-    )
+# Record fields an event row fills, in the order `_events` unpacks them.
+_EVENT_FIELDS = (
+    "tracking_number",
+    "unit_id",
+    "unit_kind",
+    "event_code",
+    "event_time",
+    "time_zone",
+    "location_name",
+    "location_code",
+    "country",
+    "description",
+    "order_number",
+    "carrier",
+    "transport_mode",
+    "weight_kg",
+)
+
+
+def _events(columns: Mapping[str, int]) -> Build[Record]:
+    """Rows as event Records, with the column of each field looked up once per file.
+
+    A field without a column reads the empty cell appended to every row, so one `itemgetter`
+    call picks all fields of a row: building a dict per row first cost as much as the CSV
+    reader itself.
+    """
+    pick = itemgetter(*(columns.get(name, -1) for name in _EVENT_FIELDS))
+
+    def build(line: int, raw: str, cells: list[str]) -> Record:
+        cells.append("")
+        (
+            tracking_number,
+            unit_id,
+            unit_kind,
+            event_code,
+            event_time,
+            time_zone,
+            location_name,
+            location_code,
+            country,
+            description,
+            order_number,
+            carrier,
+            transport_mode,
+            weight,
+        ) = [value.strip() for value in pick(cells)]
+        return Record(
+            line=line,
+            raw=clip(raw),
+            tracking_number=tracking_number,
+            unit_id=unit_id,
+            unit_kind=unit_kind,
+            partner_code=event_code,
+            event_time=event_time,
+            time_zone=time_zone,
+            location_name=location_name,
+            location_code=location_code,
+            country=country,
+            description=description,
+            order_number=order_number,
+            carrier=carrier,
+            transport_mode=transport_mode,
+            extra={"weight": weight} if weight else {},
+        )
+
+    return build
 
 
 def parse_hub_csv(stream: IO[bytes], options: ParseOptions) -> Iterator[ParseItem]:
     """The standard template (DESIGN.md); columns beyond the template are ignored."""
-    for item in _table(stream, options, mapping={}, required=HUB_REQUIRED):
-        yield item if isinstance(item, RecordError) else _event(*item)
+    yield from _table(stream, options, mapping={}, required=HUB_REQUIRED, make=_events)
 
 
 def parse_partner_csv(stream: IO[bytes], options: ParseOptions) -> Iterator[ParseItem]:
     """A partner's own export: the feed maps our field names to their column names."""
     mapping = dict(options.column_mapping)
     delimiter = mapping.get("_delimiter", ",") or ","
-    for item in _table(
-        stream, options, mapping=mapping, required=HUB_REQUIRED, delimiter=delimiter
-    ):
-        yield item if isinstance(item, RecordError) else _event(*item)
+    yield from _table(
+        stream,
+        options,
+        mapping=mapping,
+        required=HUB_REQUIRED,
+        make=_events,
+        delimiter=delimiter,
+    )
 
 
 def parse_manifest_csv(stream: IO[bytes], options: ParseOptions) -> Iterator[ParseItem]:
     """Unit manifests: unit_id, tracking_number, loaded_at[, unloaded_at] (membership over time)."""
     mapping = dict(options.column_mapping)
-    for item in _table(stream, options, mapping=mapping, required=MANIFEST_REQUIRED):
+    for item in _table(stream, options, mapping=mapping, required=MANIFEST_REQUIRED, make=_values):
         if isinstance(item, RecordError):
             yield item
             continue
