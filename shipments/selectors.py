@@ -20,7 +20,12 @@ from shipments.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from shipments.timeline import TIMELINE_JSON, TimelineEntry, timeline_from_json
+from shipments.timeline import (
+    TIMELINE_JSON,
+    TimelineEntry,
+    timeline_from_json,
+    timeline_rows_from_json,
+)
 from warehouses.normalize import tracking_number_clean
 
 
@@ -90,7 +95,7 @@ def _shipment_detail(row: Sequence[Any]) -> ShipmentDetail:
         if estimate_values[0] is not None
         else None,
     )
-    raw: list[list[Any]] = row[-1]
+    raw = timeline_rows_from_json(row[-1])
     # The event that set the status is one of the timeline's rows (the recorder and the
     # timeline apply the same unit-membership rule), so it needs no join of its own.
     status_event = None

@@ -7,11 +7,13 @@ physical event reported by two sources happens in Python over that one result.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import connection
 
@@ -40,12 +42,13 @@ WHERE m.shipment_id = {id}
 
 _TIMELINE_SQL = _TIMELINE_ROWS.format(id="%(id)s") + "ORDER BY 5, 1"
 
-# The same rows as one JSON array of arrays (oldest first), for embedding as a column of a query
-# that already reads the shipment (`s`): the API's detail is then one round trip.
+# The same rows as one JSON array of arrays (oldest first), as text, for embedding as a column of
+# a query that already reads the shipment (`s`): the API's detail is then one round trip. Text,
+# so that orjson decodes it (timeline_from_json), not the driver's standard-library loader.
 TIMELINE_JSON = (
     "(SELECT coalesce(json_agg(json_build_array(t.id, t.code, t.status, t.stage, t.occurred_at,"
     " t.utc_offset_minutes, t.location_name, t.location_code, t.country, t.description, t.feed,"
-    " t.warehouse, t.warehouse_name, t.unit) ORDER BY t.occurred_at, t.id), '[]')"
+    " t.warehouse, t.warehouse_name, t.unit) ORDER BY t.occurred_at, t.id), '[]')::text"
     f" FROM ({_TIMELINE_ROWS.format(id='s.id')}) AS t)"
 )
 
@@ -76,10 +79,12 @@ class TimelineEntry:
     @property
     def local_time(self) -> str:
         """Wall-clock time where it happened, with its offset (ISO 8601)."""
-        from datetime import timezone as tz
+        return self.occurred_at.astimezone(_zone(self.utc_offset_minutes)).isoformat()
 
-        zone = tz(timedelta(minutes=self.utc_offset_minutes))
-        return self.occurred_at.astimezone(zone).isoformat()
+
+@functools.lru_cache(maxsize=256)
+def _zone(offset_minutes: int) -> timezone:
+    return timezone(timedelta(minutes=offset_minutes))
 
 
 def _place(row: TimelineEntry) -> str:
@@ -119,8 +124,14 @@ def timeline_get(*, shipment_id: int) -> list[TimelineEntry]:
     return timeline_merge(rows, window)
 
 
+def timeline_rows_from_json(text: str) -> list[list[Any]]:
+    """The rows of a TIMELINE_JSON column, times still ISO strings."""
+    rows: list[list[Any]] = orjson.loads(text)
+    return rows
+
+
 def timeline_from_json(raw: list[list[Any]]) -> list[TimelineEntry]:
-    """The merged timeline from a TIMELINE_JSON column (JSON carries times as ISO strings)."""
+    """The merged timeline from timeline_rows_from_json() (times as ISO strings)."""
     rows = []
     for r in raw:
         r[4] = datetime.fromisoformat(r[4])
@@ -130,20 +141,19 @@ def timeline_from_json(raw: list[list[Any]]) -> list[TimelineEntry]:
 
 
 def _entry(r: Sequence[Any]) -> TimelineEntry:
+    # Positional: this runs for every event of every detail request.
     return TimelineEntry(
-        id=r[0],
-        code=r[1],
-        status=r[2],
-        stage=r[3],
-        occurred_at=r[4],
-        utc_offset_minutes=r[5],
-        location_name=r[6],
-        location_code=r[7],
-        country=r[8],
-        description=r[9],
-        sources=[
-            Source(event_id=r[0], feed=r[10], warehouse=r[11], warehouse_name=r[12], unit=r[13])
-        ],
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        r[7],
+        r[8],
+        r[9],
+        [Source(r[0], r[10], r[11], r[12], r[13])],
     )
 
 

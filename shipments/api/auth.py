@@ -24,7 +24,8 @@ KEYWORD = "Api-Key"
 
 @functools.cache
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
+    # One connection per process, behind redis-py's lock: no pool checkout on every request.
+    return redis.Redis.from_url(settings.REDIS_URL, single_connection_client=True)
 
 
 class ShopAPIKeyAuthentication(BaseAuthentication):
