@@ -2,11 +2,13 @@
 
 One call records one batch inside the caller's transaction, in a constant number of queries
 (see `events_record`): dedupe against stored keys, upsert the shipments and units the batch
-names, COPY the new events, note which shipments gained an event (directly, or through a unit
-they were inside at that moment), lock those shipments in id order, and recompute their status
-set-based (the lock is taken in its own statement so the recompute sees every event committed
-by a concurrent batch). `shipments_upsert` / `units_upsert` are shared with the other record
-kinds (warehouses.ingest_kinds).
+names, note which shipments the new events touch (directly, or through a unit they were inside
+at that moment), COPY the new events, lock those shipments in id order, and recompute their
+status set-based (the lock is taken in its own statement so the recompute sees every event
+committed by a concurrent batch). The ingest worker splits the call (`events_record_start`) to
+send the COPY's end, the recompute and its COMMIT without waiting for them.
+`shipments_upsert` / `units_upsert` are shared with the other record kinds
+(warehouses.ingest_kinds).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -24,6 +26,8 @@ from typing import Any
 import psycopg
 from django.db import connection
 from django.utils import timezone
+from psycopg.copy import LibpqWriter
+from psycopg.generators import send as send_generator
 
 from shipments.estimates import estimate_ctes, estimate_params
 from shipments.statuses import EVENT_CODES, status_for
@@ -335,6 +339,9 @@ subscribed AS (
     JOIN shipments_shipment s ON s.id = n.shipment_id AND s.archived_at IS NULL
     JOIN shipments_webhookendpoint w
       ON w.shop_id = s.shop_id AND w.active AND w.event_types ? n.event_type
+    -- Uncorrelated, so a one-time test: with no active endpoint at all, the notices (a sort of
+    -- every touched shipment's events) are never built.
+    WHERE EXISTS (SELECT 1 FROM shipments_webhookendpoint w0 WHERE w0.active)
 ),
 messages AS (SELECT DISTINCT shipment_id, event_type, rank FROM subscribed),
 message_counts AS (SELECT shipment_id, count(*) AS n FROM messages GROUP BY shipment_id),
@@ -503,6 +510,63 @@ def _copy_number(value: int | None) -> str:
     return "\\N" if value is None else str(int(value))
 
 
+class _EndUnawaitedWriter(LibpqWriter):
+    """Ends a COPY without waiting for its answer, which the caller takes later.
+
+    The server is still inserting the last rows (and their index entries) when the client has
+    sent them all; the caller parses its next batch meanwhile (warehouses.services).
+    """
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        if exc:
+            super().finish(exc)
+            return
+        # put_copy_end answers 0 when the (nonblocking) output buffer is full: flush, retry.
+        while not self._pgconn.put_copy_end():
+            self.connection.wait(send_generator(self._pgconn))
+        self.connection.wait(send_generator(self._pgconn))
+
+
+@dataclass(slots=True)
+class EventsRecording:
+    """A batch between its statements and its COPY (see `events_record_start`)."""
+
+    result: RecordResult
+    rows: Callable[[], Iterator[str]]
+
+    def finish(self) -> RecordResult:
+        """Steps 3 and 4 of `events_record`, waiting for each."""
+        result = self.result
+        if result.created:
+            with connection.cursor() as cursor:
+                with cursor.copy(_COPY_EVENTS) as copy:
+                    for chunk in self.rows():
+                        copy.write(chunk)
+                cursor.execute(_LOCK_TOUCHED)
+                cursor.execute(RECOMPUTE_SQL, estimate_params())
+                (changes,) = cursor.fetchone()
+            result.status_changes = int(changes)
+        return result
+
+    def copy_unawaited(self) -> str:
+        """COPY the new events, ending it without waiting; returns the script to send next.
+
+        The connection is busy until the COPY's answer is taken; the script (lock, recompute)
+        must then run in the same transaction, before it commits.
+        """
+        if not self.result.created:
+            return ""
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(_COPY_EVENTS, writer=_EndUnawaitedWriter(cursor.cursor)) as copy,
+        ):
+            for chunk in self.rows():
+                copy.write(chunk)
+        if connection.queries_logged:
+            connection.queries_log.append({"sql": _COPY_EVENTS, "time": "0.000"})
+        return recompute_script()
+
+
 def events_record(
     *,
     events: Sequence[EventInput],
@@ -514,7 +578,8 @@ def events_record(
     """Record a batch of events; call inside a transaction (the caller commits the batch).
 
     1. Dedupe in Python within the batch and against stored keys (one indexed lookup).
-    2. Upsert the shipments and units the batch names, getting their ids (one query each).
+    2. Upsert the shipments and units the batch names, getting their ids (one query each), and
+       note which shipments the new events touch.
     3. COPY the new events straight into the events table.
     4. Lock the touched shipments, recompute their status (RECOMPUTE_SQL).
 
@@ -523,8 +588,33 @@ def events_record(
     if a caller breaks that rule the COPY fails on the unique index, the batch's transaction
     rolls back, and the retry finds the keys stored: nothing is duplicated or lost.
     """
-    if not events:
-        return RecordResult()
+    return events_record_start(
+        events=events, feed_id=feed_id, run_id=run_id, warehouse_id=warehouse_id, source=source
+    ).finish()
+
+
+@dataclass(slots=True)
+class PreparedEvents:
+    """What `events_prepare` works out without the database."""
+
+    events: Sequence[EventInput]
+    times: list[str]
+    keys: list[str]
+    first_line: dict[str, int]
+    repeats: list[tuple[int, int]]
+    candidates: list[int]
+    codes: list[tuple[str, str]]
+    facts: dict[str, ShipmentFacts]
+    units: dict[str, str]
+
+
+def events_prepare(
+    *, events: Sequence[EventInput], feed_id: int | None, source: str | None = None
+) -> PreparedEvents:
+    """The Python half of step 1 of `events_record`: keys, repeats, shipment facts.
+
+    No query: a caller may run it while the database still works on its previous batch.
+    """
     source_key = source if source is not None else f"feed:{feed_id}"
     # One isoformat per event serves both the key and the COPY row (PostgreSQL reads it as is).
     times = [event.occurred_at.isoformat() for event in events]
@@ -548,6 +638,32 @@ def events_record(
             facts.setdefault(event.tracking_number, ShipmentFacts()).add(event, stage)
         elif event.unit_number:
             units[event.unit_number] = units.get(event.unit_number) or event.unit_kind or "other"
+    return PreparedEvents(events, times, keys, first_line, repeats, candidates, codes, facts, units)
+
+
+def events_record_start(
+    *,
+    events: Sequence[EventInput],
+    feed_id: int | None,
+    run_id: int | None,
+    warehouse_id: int | None,
+    source: str | None = None,
+    prepared: PreparedEvents | None = None,
+) -> EventsRecording:
+    """Steps 1 and 2 of `events_record`; the caller finishes with `finish()` or
+    `copy_unawaited()`.
+
+    For a caller that sends the end of its transaction without waiting (warehouses.services):
+    the result's counts are known before the COPY, so its own statements go first. It may pass
+    `prepared` (`events_prepare` of the same events and source), worked out earlier.
+    """
+    if not events:
+        return EventsRecording(result=RecordResult(), rows=lambda: iter(()))
+    if prepared is None or len(prepared.events) != len(events):
+        prepared = events_prepare(events=events, feed_id=feed_id, source=source)
+    times, keys, first_line = prepared.times, prepared.keys, prepared.first_line
+    repeats, candidates, codes = list(prepared.repeats), prepared.candidates, prepared.codes
+    facts, units = prepared.facts, prepared.units
 
     connection.ensure_connection()
     # Django's cursors bind parameters client-side (as SQL literals); the big arrays of this
@@ -565,55 +681,22 @@ def events_record(
                     repeats.append((events[index].line, int(line)))
         shipment_ids = shipments_upsert(facts=facts, cursor=binary)
         unit_ids = units_upsert(kinds=units, cursor=binary)
+        # Each new event's subject, and what it touches: the touched shipments depend on the
+        # memberships, not on the events, so they are noted before the COPY.
+        subjects: list[str] = []
         touched_shipments: set[int] = set()
         touched_units: list[tuple[int, datetime]] = []
+        for index in fresh:
+            event = events[index]
+            if event.tracking_number:
+                shipment_id = shipment_ids[event.tracking_number]
+                touched_shipments.add(shipment_id)
+                subjects.append(f"{shipment_id}\t\\N")
+            else:
+                unit_id = unit_ids[event.unit_number]
+                touched_units.append((unit_id, event.occurred_at))
+                subjects.append(f"\\N\t{unit_id}")
         if fresh:
-            # The rows are written as COPY text by hand: psycopg's write_row adapts every value
-            # of every row one by one, which cost more than the rest of this function.
-            fixed = "\t".join(
-                (
-                    _copy_number(warehouse_id),
-                    _copy_number(feed_id),
-                    _copy_number(run_id),
-                )
-            )
-            now = timezone.now().isoformat()
-            rows: list[str] = []
-            extra_memo: dict[tuple[tuple[str, object], ...], str] = {}
-            with cursor.copy(_COPY_EVENTS) as copy:
-                for index in fresh:
-                    event = events[index]
-                    status, stage = codes[index]
-                    if event.tracking_number:
-                        shipment_id = shipment_ids[event.tracking_number]
-                        touched_shipments.add(shipment_id)
-                        subject = f"{shipment_id}\t\\N"
-                    else:
-                        unit_id = unit_ids[event.unit_number]
-                        touched_units.append((unit_id, event.occurred_at))
-                        subject = f"\\N\t{unit_id}"
-                    extra = _extra_json(event.extra, extra_memo)
-                    free = _copy_free_text(
-                        (
-                            event.tz_source,
-                            event.location_name,
-                            event.location_code,
-                            event.country,
-                            event.description,
-                            event.raw,
-                            extra,
-                        )
-                    )
-                    rows.append(
-                        f"{subject}\t{event.code}\t{status}\t{stage}\t{times[index]}\t"
-                        f"{int(event.utc_offset_minutes)}\t{fixed}\t{int(event.line)}\t"
-                        f"{keys[index]}\t{now}\t{free}\n"
-                    )
-                    if len(rows) >= _COPY_CHUNK:
-                        copy.write("".join(rows))
-                        rows = []
-                if rows:
-                    copy.write("".join(rows))
             cursor.execute(
                 _TOUCH,
                 {
@@ -622,18 +705,57 @@ def events_record(
                     "times": [at for _, at in touched_units],
                 },
             )
-        changes = 0
-        if fresh:
-            cursor.execute(_LOCK_TOUCHED)
-            cursor.execute(RECOMPUTE_SQL, estimate_params())
-            (changes,) = cursor.fetchone()
+
+    def rows() -> Iterator[str]:
+        # The rows are written as COPY text by hand: psycopg's write_row adapts every value of
+        # every row one by one, which cost more than the rest of this function.
+        fixed = "\t".join((_copy_number(warehouse_id), _copy_number(feed_id), _copy_number(run_id)))
+        now = timezone.now().isoformat()
+        chunk: list[str] = []
+        extra_memo: dict[tuple[tuple[str, object], ...], str] = {}
+        for index, subject in zip(fresh, subjects, strict=True):
+            event = events[index]
+            status, stage = codes[index]
+            extra = _extra_json(event.extra, extra_memo)
+            free = _copy_free_text(
+                (
+                    event.tz_source,
+                    event.location_name,
+                    event.location_code,
+                    event.country,
+                    event.description,
+                    event.raw,
+                    extra,
+                )
+            )
+            chunk.append(
+                f"{subject}\t{event.code}\t{status}\t{stage}\t{times[index]}\t"
+                f"{int(event.utc_offset_minutes)}\t{fixed}\t{int(event.line)}\t"
+                f"{keys[index]}\t{now}\t{free}\n"
+            )
+            if len(chunk) >= _COPY_CHUNK:
+                yield "".join(chunk)
+                chunk = []
+        if chunk:
+            yield "".join(chunk)
+
     repeats.sort()
-    return RecordResult(
-        created=len(fresh),
-        duplicates=len(events) - len(fresh),
-        status_changes=int(changes),
-        repeated_lines=repeats,
+    result = RecordResult(
+        created=len(fresh), duplicates=len(events) - len(fresh), repeated_lines=repeats
     )
+    return EventsRecording(result=result, rows=rows)
+
+
+def recompute_script() -> str:
+    """Step 4 of `events_record` as one parameterless script: lock, then recompute.
+
+    For a caller that sends it without waiting for the answer, in the simple query protocol
+    (which takes no parameters): the estimate settings are bound client-side.
+    """
+    connection.ensure_connection()
+    with psycopg.ClientCursor(connection.connection) as client:
+        recompute = client.mogrify(RECOMPUTE_SQL, estimate_params())
+    return f"{_LOCK_TOUCHED.strip()};\n{recompute.strip()};\n"
 
 
 def shipments_recompute(*, shipment_ids: Sequence[int]) -> int:

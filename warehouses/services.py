@@ -30,8 +30,12 @@ from django.db.models import F
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from psycopg import errors as psycopg_errors
+from psycopg import pq
+from psycopg.generators import fetch_many
+from psycopg.generators import send as send_generator
 
-from shipments.recording import EventInput, events_record
+from shipments.recording import EventInput, PreparedEvents, events_prepare, events_record_start
 from warehouses import ingest_kinds
 from warehouses.formats import get_parser
 from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
@@ -201,58 +205,177 @@ class _Batch:
         self.events, self.rejects, self.others, self.count = [], [], [], 0
 
 
-def _flush(run: FeedRun, batch: _Batch, processed: int) -> None:
-    """Commit one batch: events, rejects and the run's checkpoint in one transaction."""
+class _PendingCommit:
+    """The end of the previous batch's transaction, still running on the server.
+
+    The end of a batch's COPY, its recompute and its COMMIT are sent without waiting for their
+    answers, so the database inserts, recomputes statuses and checks foreign keys while Python
+    parses the next batch (two processes on two cores; a Python thread would fight the parser
+    for the GIL). `poll()` moves from the COPY to the script as soon as the COPY is done.
+    Nothing else may use the connection until `wait()`: every path that touches the database
+    after a flush waits first.
+    """
+
+    def __init__(self) -> None:
+        self.copying = False
+        self.sql = ""
+        self.started = 0.0
+
+    @property
+    def busy(self) -> bool:
+        return self.copying or bool(self.sql)
+
+    def send(self, sql: str, *, after_copy: bool) -> None:
+        """Send `sql` now, or (`after_copy`) once the COPY whose end was sent is done."""
+        if not after_copy:
+            self._send_script(sql)
+        self.sql, self.copying, self.started = sql, after_copy, time.monotonic()
+
+    @staticmethod
+    def _send_script(sql: str) -> None:
+        conn = connection.connection
+        with connection.wrap_database_errors:
+            conn.pgconn.send_query(sql.encode())
+            conn.wait(send_generator(conn.pgconn))
+
+    def _take(self) -> None:
+        """Take the answer in flight; a failure rolls the batch back and is raised."""
+        conn = connection.connection
+        with connection.wrap_database_errors:
+            results = conn.wait(fetch_many(conn.pgconn))
+        failed = [r for r in results if r.status == pq.ExecStatus.FATAL_ERROR]
+        if failed:
+            self.copying, self.sql = False, ""
+            if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                connection.rollback()
+            connection.set_autocommit(True)
+            with connection.wrap_database_errors:
+                raise psycopg_errors.error_from_result(failed[0])
+        if self.copying:
+            self.copying = False
+            self._send_script(self.sql)
+            return
+        if connection.queries_logged:
+            elapsed = f"{time.monotonic() - self.started:.3f}"
+            connection.queries_log.append({"sql": self.sql, "time": elapsed})
+        self.sql = ""
+        connection.set_autocommit(True)
+
+    def poll(self) -> None:
+        """Without blocking: once the COPY is done, send the script that follows it."""
+        if self.copying:
+            pgconn = connection.connection.pgconn
+            with connection.wrap_database_errors:
+                pgconn.consume_input()
+            if not pgconn.is_busy():
+                self._take()
+
+    def wait(self) -> None:
+        """Block until the batch has committed (or raise why it did not)."""
+        while self.busy:
+            self._take()
+
+    def abandon(self) -> None:
+        """On the way out of a failing run: let the batch commit or fail, raise nothing."""
+        try:
+            self.wait()
+        except Exception:
+            logger.exception("the last batch sent failed as well")
+
+
+def _flush(run: FeedRun, batch: _Batch, processed: int, pending: _PendingCommit) -> None:
+    """Commit one batch: events, rejects and the run's checkpoint in one transaction.
+
+    Outside any transaction of the caller (a worker), the end of the batch and its COMMIT are
+    sent without waiting (`_PendingCommit`); inside one (tests, a caller's atomic block) the
+    batch is a savepoint and runs to the end here.
+    """
+    prepared = None
+    if batch.events and not batch.others and not connection.in_atomic_block:
+        # Keys and facts need no database: worked out while it finishes the previous batch.
+        # (Other records can add events to the batch, so then they are worked out later.)
+        prepared = events_prepare(events=batch.events, feed_id=run.feed_id)
+    pending.wait()
     if not batch.count:
         return
-    with transaction.atomic():
-        if settings.INGEST_ASYNC_COMMIT:
-            # Waiting for the WAL flush of every batch costs more than recording it. Skipping
-            # the wait is safe here: the run's checkpoint commits with the batch, so a commit
-            # lost in a database crash is a batch the retried run records again (dedupe keys).
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit = off")
-        if batch.others:
-            # Memberships and shipment facts first, so events of this batch see them.
-            batch.rejects += ingest_kinds.records_apply(
-                run=run, records=batch.others, ctx=feed_context(run.feed), events=batch.events
-            )
-        result = events_record(
-            events=batch.events,
-            feed_id=run.feed_id,
-            run_id=run.pk,
-            warehouse_id=run.feed.warehouse_id,
-        )
-        rejects = [
-            RejectedRecord(
-                run_id=run.pk,
-                line=r.line,
-                field=r.field[:100],
-                reason=r.reason[:2000],
-                raw=r.raw,
-            )
-            for r in batch.rejects
-        ]
-        rejects += [
-            RejectedRecord(
-                run_id=run.pk,
-                line=line,
-                field="",
-                reason=f"duplicate row: the same event as line {first} of this file (kept once)",
-                raw="",
-            )
-            for line, first in result.repeated_lines
-        ]
-        if rejects:
-            RejectedRecord.objects.bulk_create(rejects, ignore_conflicts=True)
-        FeedRun.objects.filter(pk=run.pk).update(
-            records_processed=processed,
-            records=F("records") + batch.count,
-            events_created=F("events_created") + result.created,
-            duplicates=F("duplicates") + result.duplicates,
-            rejected=F("rejected") + len(rejects),
-        )
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            _record(run, batch, processed, pending=None)
+        batch.clear()
+        return
+    connection.set_autocommit(False)
+    try:
+        _record(run, batch, processed, pending=pending, prepared=prepared)
+    except BaseException:
+        if not pending.busy:
+            connection.rollback()
+            connection.set_autocommit(True)
+        raise
     batch.clear()
+
+
+def _record(
+    run: FeedRun,
+    batch: _Batch,
+    processed: int,
+    *,
+    pending: _PendingCommit | None,
+    prepared: PreparedEvents | None = None,
+) -> None:
+    """The batch's statements, in the current transaction; with `pending`, its COMMIT too."""
+    if settings.INGEST_ASYNC_COMMIT:
+        # Waiting for the WAL flush of every batch costs more than recording it. Skipping
+        # the wait is safe here: the run's checkpoint commits with the batch, so a commit
+        # lost in a database crash is a batch the retried run records again (dedupe keys).
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+    if batch.others:
+        # Memberships and shipment facts first, so events of this batch see them.
+        batch.rejects += ingest_kinds.records_apply(
+            run=run, records=batch.others, ctx=feed_context(run.feed), events=batch.events
+        )
+    recording = events_record_start(
+        events=batch.events,
+        feed_id=run.feed_id,
+        run_id=run.pk,
+        warehouse_id=run.feed.warehouse_id,
+        prepared=prepared if not batch.others else None,
+    )
+    result = recording.result
+    rejects = [
+        RejectedRecord(
+            run_id=run.pk,
+            line=r.line,
+            field=r.field[:100],
+            reason=r.reason[:2000],
+            raw=r.raw,
+        )
+        for r in batch.rejects
+    ]
+    rejects += [
+        RejectedRecord(
+            run_id=run.pk,
+            line=line,
+            field="",
+            reason=f"duplicate row: the same event as line {first} of this file (kept once)",
+            raw="",
+        )
+        for line, first in result.repeated_lines
+    ]
+    if rejects:
+        RejectedRecord.objects.bulk_create(rejects, ignore_conflicts=True)
+    FeedRun.objects.filter(pk=run.pk).update(
+        records_processed=processed,
+        records=F("records") + batch.count,
+        events_created=F("events_created") + result.created,
+        duplicates=F("duplicates") + result.duplicates,
+        rejected=F("rejected") + len(rejects),
+    )
+    if pending is None:
+        recording.finish()
+        return
+    script = recording.copy_unawaited()
+    pending.send(script + "COMMIT;", after_copy=bool(script))
 
 
 def _records(run: FeedRun, stream: IO[bytes]) -> Iterator[ParseItem]:
@@ -305,21 +428,31 @@ def _execute(run: FeedRun, progress: Callable[[FeedRun], None] | None) -> None:
     index = 0
     error = ""
     batch_size = settings.INGEST_BATCH_SIZE
+    pending = _PendingCommit()
     try:
-        with default_storage.open(run.payload_name, "rb") as stream:
-            for item in _records(run, stream):
-                index += 1
-                if index <= skip:
-                    continue
-                batch.add(item, ctx)
-                if batch.count >= batch_size:
-                    _flush(run, batch, index)
-                    if progress:
-                        run.refresh_from_db()
-                        progress(run)
-    except FileNotFoundError:
-        error = f"payload {run.payload_name} is missing from storage"
-    _flush(run, batch, index)
+        try:
+            with default_storage.open(run.payload_name, "rb") as stream:
+                for item in _records(run, stream):
+                    index += 1
+                    if index <= skip:
+                        continue
+                    batch.add(item, ctx)
+                    if pending.copying and not index & 255:
+                        pending.poll()
+                    if batch.count >= batch_size:
+                        _flush(run, batch, index, pending)
+                        if progress:
+                            pending.wait()
+                            run.refresh_from_db()
+                            progress(run)
+        except FileNotFoundError:
+            error = f"payload {run.payload_name} is missing from storage"
+        _flush(run, batch, index, pending)
+        pending.wait()
+    except BaseException:
+        # The feed lock is released on the way out, on this connection: take its answer first.
+        pending.abandon()
+        raise
     _finish(run, error)
 
 

@@ -7,9 +7,11 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from django.db import connection, connections
+from django.db import DataError, connection, connections
+from psycopg import pq
 
-from shipments.models import TrackingEvent
+from shipments import recording
+from shipments.models import Shipment, StatusChange, TrackingEvent
 from tests.conftest import FeedFactory, hub_csv
 from warehouses import services
 from warehouses.models import Feed, FeedRun
@@ -31,7 +33,7 @@ def test_a_run_killed_after_some_batches_resumes_without_duplicates_or_losses(
 ) -> None:
     settings.INGEST_BATCH_SIZE = 10  # type: ignore[attr-defined]
     run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(55)), enqueue=False)
-    real = services.events_record
+    real = services.events_record_start
     calls = {"n": 0}
 
     def dying(**kwargs: object) -> object:
@@ -40,7 +42,7 @@ def test_a_run_killed_after_some_batches_resumes_without_duplicates_or_losses(
             raise WorkerKilled
         return real(**kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(services, "events_record", dying)
+    monkeypatch.setattr(services, "events_record_start", dying)
     with pytest.raises(WorkerKilled):
         services.feed_run_execute(run_id=run.pk)
     run.refresh_from_db()
@@ -53,7 +55,7 @@ def test_a_run_killed_after_some_batches_resumes_without_duplicates_or_losses(
         )
         assert cursor.fetchone() == (0,)
 
-    monkeypatch.setattr(services, "events_record", real)
+    monkeypatch.setattr(services, "events_record_start", real)
     run = services.feed_run_execute(run_id=run.pk)
     assert run.status == FeedRun.Status.SUCCEEDED
     assert (run.records, run.events_created, run.duplicates, run.attempts) == (55, 55, 0, 2)
@@ -120,3 +122,100 @@ def test_a_second_run_of_a_busy_feed_waits_for_the_first() -> None:
     thread.join()
     assert services.feed_run_execute(run_id=first.pk).status == "succeeded"
     assert services.feed_run_execute(run_id=second.pk).status == "succeeded"
+
+
+# Outside a caller's transaction (a worker), each batch's COPY end, recompute and COMMIT are sent
+# without waiting and taken before the connection is used again: the tests below run that path.
+
+
+def _status_of_every_shipment() -> set[str]:
+    return set(Shipment.objects.values_list("status", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_run_commits_every_batch_with_its_statuses_and_history(
+    settings: object,
+) -> None:
+    settings.INGEST_BATCH_SIZE = 10  # type: ignore[attr-defined]
+    feed = FeedFactory()
+    run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(55)), enqueue=False)
+    run = services.feed_run_execute(run_id=run.pk)
+    assert run.status == FeedRun.Status.SUCCEEDED
+    assert (run.records_processed, run.events_created, run.shipments_touched) == (55, 55, 55)
+    assert TrackingEvent.objects.count() == 55
+    assert _status_of_every_shipment() == {"in_transit"}
+    assert StatusChange.objects.count() == 55
+    assert connection.get_autocommit()
+    assert connection.connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_while_a_batch_commits_keeps_that_batch_and_resumes(
+    settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.INGEST_BATCH_SIZE = 10  # type: ignore[attr-defined]
+    feed = FeedFactory()
+    run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(55)), enqueue=False)
+    real = services.events_record_start
+    calls = {"n": 0}
+
+    def dying(**kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise WorkerKilled
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(services, "events_record_start", dying)
+    with pytest.raises(WorkerKilled):
+        services.feed_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.records_processed, run.events_created) == ("running", 20, 20)
+    assert TrackingEvent.objects.count() == 20
+    assert StatusChange.objects.count() == 20
+
+    monkeypatch.setattr(services, "events_record_start", real)
+    run = services.feed_run_execute(run_id=run.pk)
+    assert (run.status, run.records, run.events_created, run.duplicates) == (
+        "succeeded",
+        55,
+        55,
+        0,
+    )
+    assert TrackingEvent.objects.count() == 55
+    assert _status_of_every_shipment() == {"in_transit"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_whose_recompute_fails_is_rolled_back_whole_and_the_error_raised(
+    settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.INGEST_BATCH_SIZE = 10  # type: ignore[attr-defined]
+    feed = FeedFactory()
+    run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(25)), enqueue=False)
+    real = recording.recompute_script
+    calls = {"n": 0}
+
+    def failing() -> str:
+        calls["n"] += 1
+        return "SELECT 1 / 0;" if calls["n"] == 2 else real()
+
+    monkeypatch.setattr(recording, "recompute_script", failing)
+    with pytest.raises(DataError, match="division by zero"):
+        services.feed_run_execute(run_id=run.pk)
+    # Batch 1 committed; batch 2 (events, checkpoint) rolled back together; the feed lock and
+    # the connection are usable again.
+    run.refresh_from_db()
+    assert (run.records_processed, run.events_created) == (10, 10)
+    assert TrackingEvent.objects.count() == 10
+    assert connection.get_autocommit()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+        )
+        assert cursor.fetchone() == (0,)
+
+    monkeypatch.setattr(recording, "recompute_script", real)
+    run = services.feed_run_execute(run_id=run.pk)
+    assert (run.status, run.events_created, run.duplicates) == ("succeeded", 25, 0)
+    assert TrackingEvent.objects.count() == 25
+    assert StatusChange.objects.count() == 25
