@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand
 
+from shipments.models import Shop
+from shipments.services import shipment_register
 from warehouses.models import Feed
 from warehouses.services import inbox_path
 
@@ -38,9 +40,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--every", type=float, default=60.0)
         parser.add_argument("--ticks", type=int, default=0, help="stop after N ticks (0: never)")
+        parser.add_argument("--seed", type=int, default=None, help="repeatable parcels (tests)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        rng = random.Random()
+        rng = random.Random(options["seed"])
         parcels: dict[str, int] = {}
         tick = 0
         while True:
@@ -61,8 +64,20 @@ class Command(BaseCommand):
     def _tick(self, rng: random.Random, parcels: dict[str, int], tick: int) -> None:
         now = datetime.now(UTC).astimezone(SHANGHAI).replace(tzinfo=None)
         stamp = now.strftime("%Y%m%d%H%M%S")
+        shop = Shop.objects.filter(slug="demo-shop").first()
         for _ in range(5):
-            parcels[f"HLJ{rng.randrange(10**9):09d}CN"] = 0
+            number = f"HLJ{rng.randrange(10**9):09d}CN"
+            parcels[number] = 0
+            if shop is not None:
+                # The demo shop registers what it ships, as a real shop would through the API,
+                # so its printed key reads live shipments and timelines.
+                shipment_register(
+                    shop=shop,
+                    tracking_number=number,
+                    order_number=f"ORD-{number[-6:]}",
+                    origin_country="CN",
+                    destination_country="RU",
+                )
         heihe = ["tracking_number,event_code,event_time,time_zone,location_name,location_code,country,description,order_number,carrier,transport_mode,unit_id"]  # fmt: skip
         suifenhe = ["运单号,状态,操作时间,地点,集装箱号"]
         for number, step in list(parcels.items()):
