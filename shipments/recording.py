@@ -558,7 +558,9 @@ class EventsRecording:
             return ""
         with (
             connection.cursor() as cursor,
-            cursor.copy(_COPY_EVENTS, writer=_EndUnawaitedWriter(cursor.cursor)) as copy,
+            # The psycopg cursor itself: Django's debug wrapper (DEBUG, query-count tests) takes
+            # no `writer`; the statement is logged below instead.
+            cursor.cursor.copy(_COPY_EVENTS, writer=_EndUnawaitedWriter(cursor.cursor)) as copy,
         ):
             for chunk in self.rows():
                 copy.write(chunk)

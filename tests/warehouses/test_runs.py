@@ -133,9 +133,12 @@ def _status_of_every_shipment() -> set[str]:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "debug"])
 def test_a_worker_run_commits_every_batch_with_its_statuses_and_history(
-    settings: object,
+    settings: object, debug: bool
 ) -> None:
+    # DEBUG (as `make demo` runs) wraps cursors in Django's debug wrapper and logs queries.
+    settings.DEBUG = debug  # type: ignore[attr-defined]
     settings.INGEST_BATCH_SIZE = 10  # type: ignore[attr-defined]
     feed = FeedFactory()
     run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(55)), enqueue=False)
