@@ -23,7 +23,7 @@ from shipments.models import (
 from shipments.timeline import (
     TIMELINE_JSON,
     TimelineEntry,
-    timeline_from_json,
+    timeline_from_rows,
     timeline_rows_from_json,
 )
 from warehouses.normalize import tracking_number_clean
@@ -102,14 +102,14 @@ def _shipment_detail(row: Sequence[Any]) -> ShipmentDetail:
     for r in raw:
         if r[0] == shipment.status_event_id:
             status_event = TrackingEvent.from_db(
-                db, _STATUS_EVENT_FIELDS, [r[0], r[1], datetime.fromisoformat(r[4]), *r[6:9]]
+                db, _STATUS_EVENT_FIELDS, [r[0], r[1], r[4], *r[6:9]]
             )
             break
     else:
         if shipment.status_event_id is not None:  # not expected; correct rather than fast
             status_event = TrackingEvent.objects.get(pk=shipment.status_event_id)
     shipment.status_event = status_event
-    return shipment, timeline_from_json(raw)
+    return shipment, timeline_from_rows(raw)
 
 
 def api_key_get(*, prefix: str) -> ShopAPIKey | None:

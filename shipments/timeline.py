@@ -44,7 +44,7 @@ _TIMELINE_SQL = _TIMELINE_ROWS.format(id="%(id)s") + "ORDER BY 5, 1"
 
 # The same rows as one JSON array of arrays (oldest first), as text, for embedding as a column of
 # a query that already reads the shipment (`s`): the API's detail is then one round trip. Text,
-# so that orjson decodes it (timeline_from_json), not the driver's standard-library loader.
+# so that orjson decodes it (timeline_rows_from_json), not the driver's standard-library loader.
 TIMELINE_JSON = (
     "(SELECT coalesce(json_agg(json_build_array(t.id, t.code, t.status, t.stage, t.occurred_at,"
     " t.utc_offset_minutes, t.location_name, t.location_code, t.country, t.description, t.feed,"
@@ -119,25 +119,21 @@ def timeline_get(*, shipment_id: int) -> list[TimelineEntry]:
     with connection.cursor() as cursor:
         cursor.execute(_TIMELINE_SQL, {"id": shipment_id})
         raw = cursor.fetchall()
-    rows = [_entry(r) for r in raw]
-    window = timedelta(minutes=settings.TIMELINE_MERGE_WINDOW_MINUTES)
-    return timeline_merge(rows, window)
+    return timeline_from_rows(raw)
 
 
 def timeline_rows_from_json(text: str) -> list[list[Any]]:
-    """The rows of a TIMELINE_JSON column, times still ISO strings."""
+    """The rows of a TIMELINE_JSON column, shaped as timeline_get's query returns them."""
     rows: list[list[Any]] = orjson.loads(text)
+    for r in rows:
+        r[4] = datetime.fromisoformat(r[4])  # JSON carries times as ISO strings
     return rows
 
 
-def timeline_from_json(raw: list[list[Any]]) -> list[TimelineEntry]:
-    """The merged timeline from timeline_rows_from_json() (times as ISO strings)."""
-    rows = []
-    for r in raw:
-        r[4] = datetime.fromisoformat(r[4])
-        rows.append(_entry(r))
+def timeline_from_rows(rows: Sequence[Sequence[Any]]) -> list[TimelineEntry]:
+    """The merged timeline, oldest first, from rows of _TIMELINE_ROWS' shape."""
     window = timedelta(minutes=settings.TIMELINE_MERGE_WINDOW_MINUTES)
-    return timeline_merge(rows, window)
+    return timeline_merge([_entry(r) for r in rows], window)
 
 
 def _entry(r: Sequence[Any]) -> TimelineEntry:

@@ -339,7 +339,7 @@ def _record(
         feed_id=run.feed_id,
         run_id=run.pk,
         warehouse_id=run.feed.warehouse_id,
-        prepared=prepared if not batch.others else None,
+        prepared=prepared,
     )
     result = recording.result
     rejects = [

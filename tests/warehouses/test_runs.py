@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.db import DataError, connection, connections
@@ -27,12 +28,8 @@ class WorkerKilled(BaseException):
     """Stands in for SIGKILL: not an Exception, so nothing in the pipeline may swallow it."""
 
 
-@pytest.mark.django_db
-def test_a_run_killed_after_some_batches_resumes_without_duplicates_or_losses(
-    feed: Feed, settings: object, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    settings.INGEST_BATCH_SIZE = 10  # type: ignore[attr-defined]
-    run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(55)), enqueue=False)
+def _die_on_third_batch(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Makes the worker "die" as it records its third batch; returns the real recorder."""
     real = services.events_record_start
     calls = {"n": 0}
 
@@ -43,6 +40,16 @@ def test_a_run_killed_after_some_batches_resumes_without_duplicates_or_losses(
         return real(**kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(services, "events_record_start", dying)
+    return real
+
+
+@pytest.mark.django_db
+def test_a_run_killed_after_some_batches_resumes_without_duplicates_or_losses(
+    feed: Feed, settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.INGEST_BATCH_SIZE = 10  # type: ignore[attr-defined]
+    run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(55)), enqueue=False)
+    real = _die_on_third_batch(monkeypatch)
     with pytest.raises(WorkerKilled):
         services.feed_run_execute(run_id=run.pk)
     run.refresh_from_db()
@@ -159,16 +166,7 @@ def test_a_worker_killed_while_a_batch_commits_keeps_that_batch_and_resumes(
     settings.INGEST_BATCH_SIZE = 10  # type: ignore[attr-defined]
     feed = FeedFactory()
     run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(55)), enqueue=False)
-    real = services.events_record_start
-    calls = {"n": 0}
-
-    def dying(**kwargs: object) -> object:
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise WorkerKilled
-        return real(**kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(services, "events_record_start", dying)
+    real = _die_on_third_batch(monkeypatch)
     with pytest.raises(WorkerKilled):
         services.feed_run_execute(run_id=run.pk)
     run.refresh_from_db()
