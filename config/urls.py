@@ -18,13 +18,15 @@ handler404 = "shipments.api.errors.not_found"
 handler400 = "shipments.api.errors.bad_request"
 
 urlpatterns = [
+    # The shops' API first: its detail read is the hottest path, and Django tries patterns in
+    # order.
+    path("api/v1/", include("shipments.api.urls")),
+    path("api/v1/", include("warehouses.api.urls")),
     # The operations dashboard lives inside the admin (staff only, admin_view); before the
     # admin's own patterns so /admin/operations/dashboard/ is not taken for a model URL.
     path("admin/operations/", include("operations.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
-    path("api/v1/", include("shipments.api.urls")),
-    path("api/v1/", include("warehouses.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("shipments.urls")),

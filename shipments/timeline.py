@@ -7,29 +7,52 @@ physical event reported by two sources happens in Python over that one result.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from django.conf import settings
 from django.db import connection
 
+
+def _iso_sql(timestamp: str) -> str:
+    """SQL for a `timestamp` (without zone) as Python's isoformat() writes it: microseconds
+    only when there are any."""
+    return (
+        f"to_char({timestamp}, CASE WHEN mod(extract(microseconds FROM {timestamp}), 1000000) = 0"
+        """ THEN 'YYYY-MM-DD"T"HH24:MI:SS' ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US' END)"""
+    )
+
+
+# An event's time in UTC as the API writes times ("...Z"), and its local wall-clock time with
+# its offset ("...+08:00"), formatted by PostgreSQL: formatting them in Python cost more than
+# the rest of building a timeline entry. (tests/shipments/test_timeline.py holds them to
+# Python's own formatting.)
+_UTC_TEXT = _iso_sql("(e.occurred_at AT TIME ZONE 'UTC')") + " || 'Z'"
+_LOCAL_TEXT = (
+    _iso_sql("(e.occurred_at AT TIME ZONE 'UTC' + make_interval(mins => e.utc_offset_minutes))")
+    + " || CASE WHEN e.utc_offset_minutes < 0 THEN '-' ELSE '+' END"
+    " || to_char(make_interval(mins => abs(e.utc_offset_minutes)), 'HH24:MI')"
+)
+_EVENT_COLUMNS = (
+    "e.id, e.code, e.status, e.stage, e.occurred_at, e.utc_offset_minutes, e.location_name,"
+    f" e.location_code, e.country, e.description, {_UTC_TEXT} AS utc_text,"
+    f" {_LOCAL_TEXT} AS local_text"
+)
+
 # The rows of one shipment's timeline; `{id}` is the shipment id (a parameter or a column of an
 # enclosing query, see TIMELINE_JSON).
-_TIMELINE_ROWS = """
-SELECT e.id, e.code, e.status, e.stage, e.occurred_at, e.utc_offset_minutes, e.location_name,
-       e.location_code, e.country, e.description, f.code AS feed, w.code AS warehouse,
+_TIMELINE_ROWS = f"""
+SELECT {_EVENT_COLUMNS}, f.code AS feed, w.code AS warehouse,
        w.name AS warehouse_name, NULL::text AS unit
 FROM shipments_trackingevent e
 LEFT JOIN warehouses_feed f ON f.id = e.feed_id
 LEFT JOIN warehouses_warehouse w ON w.id = e.warehouse_id
-WHERE e.shipment_id = {id}
+WHERE e.shipment_id = {{id}}
 UNION ALL
-SELECT e.id, e.code, e.status, e.stage, e.occurred_at, e.utc_offset_minutes, e.location_name,
-       e.location_code, e.country, e.description, f.code, w.code, w.name, u.number
+SELECT {_EVENT_COLUMNS}, f.code, w.code, w.name, u.number
 FROM shipments_unitmembership m
 JOIN shipments_transportunit u ON u.id = m.unit_id
 JOIN shipments_trackingevent e
@@ -37,7 +60,7 @@ JOIN shipments_trackingevent e
  AND (m.unloaded_at IS NULL OR e.occurred_at <= m.unloaded_at)
 LEFT JOIN warehouses_feed f ON f.id = e.feed_id
 LEFT JOIN warehouses_warehouse w ON w.id = e.warehouse_id
-WHERE m.shipment_id = {id}
+WHERE m.shipment_id = {{id}}
 """
 
 _TIMELINE_SQL = _TIMELINE_ROWS.format(id="%(id)s") + "ORDER BY 5, 1"
@@ -47,8 +70,9 @@ _TIMELINE_SQL = _TIMELINE_ROWS.format(id="%(id)s") + "ORDER BY 5, 1"
 # so that orjson decodes it (timeline_rows_from_json), not the driver's standard-library loader.
 TIMELINE_JSON = (
     "(SELECT coalesce(json_agg(json_build_array(t.id, t.code, t.status, t.stage, t.occurred_at,"
-    " t.utc_offset_minutes, t.location_name, t.location_code, t.country, t.description, t.feed,"
-    " t.warehouse, t.warehouse_name, t.unit) ORDER BY t.occurred_at, t.id), '[]')::text"
+    " t.utc_offset_minutes, t.location_name, t.location_code, t.country, t.description,"
+    " t.utc_text, t.local_text, t.feed, t.warehouse, t.warehouse_name, t.unit)"
+    " ORDER BY t.occurred_at, t.id), '[]')::text"
     f" FROM ({_TIMELINE_ROWS.format(id='s.id')}) AS t)"
 )
 
@@ -74,17 +98,9 @@ class TimelineEntry:
     location_code: str
     country: str
     description: str
+    occurred_at_text: str  # ISO 8601 in UTC with "Z", as the API writes times
+    local_time: str  # wall-clock time where it happened, with its offset (ISO 8601)
     sources: list[Source] = field(default_factory=list)
-
-    @property
-    def local_time(self) -> str:
-        """Wall-clock time where it happened, with its offset (ISO 8601)."""
-        return self.occurred_at.astimezone(_zone(self.utc_offset_minutes)).isoformat()
-
-
-@functools.lru_cache(maxsize=256)
-def _zone(offset_minutes: int) -> timezone:
-    return timezone(timedelta(minutes=offset_minutes))
 
 
 def _place(row: TimelineEntry) -> str:
@@ -149,7 +165,9 @@ def _entry(r: Sequence[Any]) -> TimelineEntry:
         r[7],
         r[8],
         r[9],
-        [Source(r[0], r[10], r[11], r[12], r[13])],
+        r[10],
+        r[11],
+        [Source(r[0], r[12], r[13], r[14], r[15])],
     )
 
 
@@ -169,33 +187,32 @@ _LEAVING = {"departed", "border_crossed", "in_transit", "loaded"}
 
 def milestones(
     entries: list[TimelineEntry], *, origin_country: str, destination_country: str
-) -> dict[str, datetime | None]:
-    """The first time each milestone was reached (None until it is)."""
-    found: dict[str, datetime | None] = dict.fromkeys(MILESTONES)
+) -> dict[str, TimelineEntry | None]:
+    """The entry that first reached each milestone (None until one does)."""
+    found: dict[str, TimelineEntry | None] = dict.fromkeys(MILESTONES)
 
-    def first(name: str, at: datetime) -> None:
+    def first(name: str, entry: TimelineEntry) -> None:
         if found[name] is None:
-            found[name] = at
+            found[name] = entry
 
     for e in entries:
-        at = e.occurred_at
         if e.code == "warehouse_dispatched" or e.stage in _AFTER_FIRST_MILE:
-            first("first_mile_completed", at)
+            first("first_mile_completed", e)
         if e.code == "customs_export_cleared":
-            first("export_cleared", at)
+            first("export_cleared", e)
         if (
             e.code in _LEAVING
             and e.stage == "line_haul"
             and (not origin_country or e.country in ("", origin_country))
         ):
-            first("departed_origin_country", at)
+            first("departed_origin_country", e)
         arrived_by_country = bool(destination_country) and e.country == destination_country
         if arrived_by_country or (not destination_country and e.stage == "import_customs"):
-            first("arrived_destination_country", at)
+            first("arrived_destination_country", e)
         if e.code == "customs_import_cleared":
-            first("import_cleared", at)
+            first("import_cleared", e)
         if e.code == "out_for_delivery":
-            first("out_for_delivery", at)
+            first("out_for_delivery", e)
         if e.code == "delivered":
-            first("delivered", at)
+            first("delivered", e)
     return found

@@ -85,7 +85,7 @@ def shipment(s: Shipment) -> dict[str, Any]:
 
 def timeline_entry(e: TimelineEntry) -> dict[str, Any]:
     return {
-        "occurred_at": dt(e.occurred_at),
+        "occurred_at": e.occurred_at_text,
         "local_time": e.local_time,
         "utc_offset_minutes": e.utc_offset_minutes,
         "code": e.code,
@@ -111,7 +111,9 @@ def shipment_detail(s: Shipment, entries: list[TimelineEntry]) -> dict[str, Any]
         entries, origin_country=s.origin_country, destination_country=s.destination_country
     )
     data = shipment(s)
-    data["milestones"] = {name: dt(at) for name, at in reached.items()}
+    data["milestones"] = {
+        name: None if e is None else e.occurred_at_text for name, e in reached.items()
+    }
     data["timeline"] = [timeline_entry(e) for e in entries]
     return data
 
