@@ -9,8 +9,9 @@
 3. Serves the app with gunicorn (2 sync workers, production settings, DEBUG off).
 4. Drives the API detail (auth, throttle, timeline merge, serialization) and a bare view running
    the detail's same single statement (key, shipment, timeline; bench/api_bench_urls.py) with
-   wrk (8 connections, random tracking numbers), and prints req/s, p50/p99 for both and the
-   ratio. Prints figures only; never fails on a target.
+   wrk (8 connections, random tracking numbers), in alternating rounds (API, bare, API, ...) so
+   that anything else running on the machine weighs on both alike, and prints req/s, p50/p99
+   for both (and per round) and the ratio. Prints figures only; never fails on a target.
 
 `--reuse` skips steps 1-2 when the scratch database is already loaded (for iterating).
 """
@@ -22,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -112,11 +114,12 @@ def env(url: str) -> dict[str, str]:
     }
 
 
-def wrk(prefix: str, auth: str, n: int, duration: int) -> dict[str, float]:
+def wrk(prefix: str, auth: str, n: int, duration: int, warm: bool = False) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA % {"n": n, "prefix": prefix, "auth": auth})
     base = ["wrk", "-t2", "-c8", "--latency", "-s", script.name, f"http://127.0.0.1:{PORT}"]
-    subprocess.run([*base[:1], "-d3s", *base[1:]], capture_output=True, check=True)  # warm-up
+    if warm:
+        subprocess.run([*base[:1], "-d3s", *base[1:]], capture_output=True, check=True)
     out = subprocess.run([*base[:1], f"-d{duration}s", *base[1:]], capture_output=True, text=True)
     text = out.stdout
 
@@ -135,6 +138,20 @@ def wrk(prefix: str, auth: str, n: int, duration: int) -> dict[str, float]:
         "p99": ms("99"),
         "errors": int(non2xx.group(1)) if non2xx else 0,
     }
+
+
+def interleaved(
+    targets: dict[str, str], auth: str, n: int, duration: int, rounds: int
+) -> dict[str, list[dict[str, float]]]:
+    """Each target warmed up, then driven in alternating rounds (A, B, A, B, ...): whatever
+    else the machine does during the run weighs on both sides alike."""
+    for prefix in targets.values():
+        wrk(prefix, auth, n, 1, warm=True)
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, prefix in targets.items():
+            results[name].append(wrk(prefix, auth, n, max(1, duration // rounds)))
+    return results
 
 
 def load(
@@ -174,7 +191,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shipments", type=int, default=100_000)
     parser.add_argument("--events-per", type=int, default=10)
-    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--duration", type=int, default=15, help="seconds per target")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per target")
     parser.add_argument("--big", action="store_true", help="also measure with 10M events")
     parser.add_argument("--reuse", action="store_true", help="keep a loaded scratch database")
     args = parser.parse_args()
@@ -217,19 +235,37 @@ def main() -> None:
                 except OSError:
                     time.sleep(0.2)
             auth = f"Api-Key {shop['api_key']}"
-            api = wrk("/api/v1/shipments/", auth, args.shipments, args.duration)
-            bare = wrk("/bare/", auth, args.shipments, args.duration)
+            runs = interleaved(
+                {"API detail": "/api/v1/shipments/", "bare view": "/bare/"},
+                auth,
+                args.shipments,
+                args.duration,
+                args.rounds,
+            )
         finally:
             server.terminate()
             server.wait()
+        for i, (api_round, bare_round) in enumerate(
+            zip(runs["API detail"], runs["bare view"], strict=True)
+        ):
+            print(
+                f"[{label}] round {i + 1}: API {api_round['rps']:6.0f} req/s p99 {api_round['p99']:6.2f} ms"
+                f" | bare {bare_round['rps']:6.0f} req/s p99 {bare_round['p99']:6.2f} ms"
+                f" | ratio {api_round['rps'] / bare_round['rps']:.2f}"
+            )
+        rps = {}
+        for name, rounds in runs.items():
+            rps[name] = statistics.mean(r["rps"] for r in rounds)
+            p50 = statistics.median(r["p50"] for r in rounds)
+            p99 = statistics.median(r["p99"] for r in rounds)
+            errors = sum(r["errors"] for r in rounds)
+            print(
+                f"[{label}] {name:11s}: {rps[name]:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+                f"  non-2xx {errors}  (mean req/s, median p50/p99 of {len(rounds)} rounds)"
+            )
         print(
-            f"[{label}] API detail : {api['rps']:8.0f} req/s  p50 {api['p50']:6.2f} ms  p99 {api['p99']:6.2f} ms  non-2xx {api['errors']}"
-        )
-        print(
-            f"[{label}] bare view  : {bare['rps']:8.0f} req/s  p50 {bare['p50']:6.2f} ms  p99 {bare['p99']:6.2f} ms  non-2xx {bare['errors']}"
-        )
-        print(
-            f"[{label}] ratio API/bare throughput: {api['rps'] / bare['rps']:.2f}  (target >= 0.7; p99 target < 25 ms)"
+            f"[{label}] ratio API/bare throughput: {rps['API detail'] / rps['bare view']:.2f}"
+            "  (target >= 0.7; p99 target < 25 ms)"
         )
 
     serve_and_measure(f"{events:,} events")
