@@ -1,18 +1,20 @@
 """The bulk write path: the only code that writes tracking events.
 
 One call records one batch inside the caller's transaction, in a constant number of queries
-(see `events_record`): dedupe against stored keys, upsert the shipments and units the batch
-names, note which shipments the new events touch (directly, or through a unit they were inside
-at that moment), COPY the new events, lock those shipments in id order, and recompute their
-status set-based (the lock is taken in its own statement so the recompute sees every event
-committed by a concurrent batch). The ingest worker splits the call (`events_record_start`) to
-send the COPY's end, the recompute and its COMMIT without waiting for them.
-`shipments_upsert` / `units_upsert` are shared with the other record kinds
+(see `events_record`): dedupe against stored keys (drawing the new events' ids), upsert the
+shipments and units the batch names (a shipment the batch creates is created in the status its
+events give it), note which shipments the new events touch (directly, or through a unit they
+were inside at that moment), COPY the new events, lock the other touched shipments in id order,
+and recompute their status set-based (the lock is taken in its own statement so the recompute
+sees every event committed by a concurrent batch). The ingest worker splits the call
+(`events_record_start`) to send the COPY's end, the recompute and its COMMIT without waiting
+for them. `shipments_upsert` / `units_upsert` are shared with the other record kinds
 (warehouses.ingest_kinds).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -86,9 +88,15 @@ class RecordResult:
     repeated_lines: list[tuple[int, int]] = field(default_factory=list)
 
 
+# JIT off for the batch's transaction: without statistics on hub_touched the planner's costs
+# for the recompute pass jit_above_cost, and compiling it took longer (~0.3 s a batch) than
+# running it. Every statement here is a short index-driven one that JIT cannot speed up.
 _TOUCHED_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS hub_touched (shipment_id bigint) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS hub_touched (
+    shipment_id bigint, created boolean NOT NULL DEFAULT false, stage_entered_at timestamptz
+) ON COMMIT DELETE ROWS;
 TRUNCATE hub_touched;
+SET LOCAL jit = off;
 """
 
 # One index probe per key. As a plain join the planner prefers hashing the whole events table
@@ -97,32 +105,53 @@ TRUNCATE hub_touched;
 # spends more time planning than probing.)
 # The keys travel as one space-separated string: psycopg adapts a list element by element in
 # Python, which for 20,000 keys cost more than the lookup.
+# The same statement draws the ids of the keys not stored (the events to insert) from the
+# events' sequence: with its ids known before the COPY, the batch creates each new shipment
+# with its final status in one write (`_shipment_states`) instead of inserting and updating it.
 _EXISTING_KEYS = """
-SELECT k.key, e.run_id, e.source_line
-FROM unnest(string_to_array(%s, ' ')) AS k(key)
-CROSS JOIN LATERAL (
-    SELECT e.run_id, e.source_line FROM shipments_trackingevent e
-    WHERE e.dedupe_key = k.key::uuid OFFSET 0
-) e
+WITH stored AS (
+    SELECT k.key, e.run_id, e.source_line
+    FROM unnest(string_to_array(%(keys)s, ' ')) AS k(key)
+    CROSS JOIN LATERAL (
+        SELECT e.run_id, e.source_line FROM shipments_trackingevent e
+        WHERE e.dedupe_key = k.key::uuid OFFSET 0
+    ) e
+)
+SELECT key, run_id, source_line, NULL::bigint AS new_id FROM stored
+UNION ALL
+SELECT NULL, NULL, NULL,
+       nextval((SELECT pg_get_serial_sequence('shipments_trackingevent', 'id')::regclass))
+FROM generate_series(1, %(count)s - (SELECT count(*) FROM stored))
 """
 
 # Facts about a shipment only fill blanks: the first source to know an order number wins, and a
 # later feed never overwrites what a shop registered. The second half returns the ids of the
 # shipments the upsert left alone (a row inserted concurrently after this statement's snapshot
 # is missing from both halves; the caller reads those few again).
+# A shipment this statement creates takes the state its batch's events give it
+# (`_shipment_states`, null for none: pending): RECOMPUTE_SQL's rules over all the events it
+# has. RECOMPUTE_SQL then only records its history and estimate (`hub_touched.created`, from
+# `inserted` below) instead of computing its status again and updating it.
+# The facts travel as one JSON document (see `shipments_upsert`).
 _UPSERT_SHIPMENTS = """
 WITH facts AS (
-    SELECT * FROM unnest(%(tn)s::text[], %(order)s::text[], %(carrier)s::text[],
-                         %(mode)s::text[], %(origin)s::text[], %(dest)s::text[],
-                         %(weight)s::numeric[], %(currency)s::text[], %(value)s::numeric[])
-         AS f(tracking_number, order_number, carrier, transport_mode, origin_country,
-              destination_country, weight_kg, currency, declared_value)
+    SELECT f.tn AS tracking_number, f.o AS order_number, f.c AS carrier, f.m AS transport_mode,
+           f.og AS origin_country, f.d AS destination_country, f.w AS weight_kg,
+           f.cur AS currency, f.v AS declared_value, f.st AS status, f.sg AS stage,
+           f.se AS status_event_id, f.le AS last_event_at
+    FROM json_to_recordset(%(facts)s::json) AS f(
+        tn text, o text, c text, m text, og text, d text, w numeric, cur text, v numeric,
+        st text, sg text, se bigint, le timestamptz)
 ), up AS (
     INSERT INTO shipments_shipment AS s (
         tracking_number, order_number, carrier, transport_mode, origin_country,
         destination_country, weight_kg, currency, declared_value, metadata, status, stage,
-        created_at, updated_at)
-    SELECT f.*, '{}'::jsonb, 'pending', '', now(), now() FROM facts f
+        status_event_id, status_changed_at, last_event_at, created_at, updated_at)
+    SELECT f.tracking_number, f.order_number, f.carrier, f.transport_mode, f.origin_country,
+           f.destination_country, f.weight_kg, f.currency, f.declared_value, '{}'::jsonb,
+           coalesce(f.status, 'pending'), coalesce(f.stage, ''), f.status_event_id,
+           CASE WHEN f.status IS NOT NULL THEN now() END, f.last_event_at, now(), now()
+    FROM facts f
     ORDER BY f.tracking_number
     ON CONFLICT (tracking_number) DO UPDATE SET
         order_number = coalesce(nullif(s.order_number, ''), EXCLUDED.order_number),
@@ -143,12 +172,13 @@ WITH facts AS (
        OR (s.weight_kg IS NULL AND EXCLUDED.weight_kg IS NOT NULL)
        OR (s.currency = '' AND EXCLUDED.currency <> '')
        OR (s.declared_value IS NULL AND EXCLUDED.declared_value IS NOT NULL)
-    RETURNING s.tracking_number, s.id
+    -- xmax is 0 on a row this statement inserted, our transaction id on one it updated.
+    RETURNING s.tracking_number, s.id, s.xmax = 0 AS inserted
 )
-SELECT tracking_number, id FROM up
+SELECT tracking_number, id, inserted FROM up
 UNION ALL
-SELECT s.tracking_number, s.id FROM shipments_shipment s
-WHERE s.tracking_number = ANY(%(tn)s::text[])
+SELECT s.tracking_number, s.id, false FROM shipments_shipment s
+WHERE s.tracking_number = ANY(ARRAY(SELECT f.tracking_number FROM facts f))
   AND NOT EXISTS (SELECT 1 FROM up WHERE up.tracking_number = s.tracking_number)
 """
 
@@ -171,10 +201,11 @@ WHERE u.number = ANY(%(number)s::text[])
 
 # Columns in the order the recorder writes them: numbers and vocabulary first, then the free
 # text, which is the only part that may need COPY escaping (see `_copy_free_text`).
+# Everything after run_id is known before the batch meets the database (`events_prepare`).
 _COPY_EVENTS = (
-    "COPY shipments_trackingevent (shipment_id, unit_id, code, status, stage, occurred_at,"
-    " utc_offset_minutes, warehouse_id, feed_id, run_id, source_line, dedupe_key, recorded_at,"
-    " tz_source, location_name, location_code, country, description, raw, extra)"
+    "COPY shipments_trackingevent (id, shipment_id, unit_id, warehouse_id, feed_id, run_id,"
+    " code, status, stage, occurred_at, utc_offset_minutes, source_line, dedupe_key,"
+    " recorded_at, tz_source, location_name, location_code, country, description, raw, extra)"
     " FROM STDIN"
 )
 _FREE_COLUMNS = 7
@@ -207,19 +238,23 @@ def _copy_free_text(values: tuple[str, ...]) -> str:
 # An event on a unit touches every shipment inside the unit at that moment, found through the
 # membership intervals: one event row, never one per parcel.
 _TOUCH = """
-INSERT INTO hub_touched (shipment_id)
-SELECT unnest(%(shipments)s::bigint[])
-UNION
-SELECT m.shipment_id
+INSERT INTO hub_touched (shipment_id, created, stage_entered_at)
+SELECT unnest(%(shipments)s::bigint[]), false, NULL::timestamptz
+UNION ALL
+SELECT c.id, true, c.at
+FROM unnest(%(created)s::bigint[], %(entered)s::timestamptz[]) AS c(id, at)
+UNION ALL
+SELECT m.shipment_id, false, NULL
 FROM unnest(%(units)s::bigint[], %(times)s::timestamptz[]) AS i(unit_id, occurred_at)
 JOIN shipments_unitmembership m
   ON m.unit_id = i.unit_id AND m.loaded_at <= i.occurred_at
  AND (m.unloaded_at IS NULL OR m.unloaded_at >= i.occurred_at)
 """
 
+# A shipment the batch created is invisible to every other transaction until it commits.
 _LOCK_TOUCHED = """
 SELECT 1 FROM shipments_shipment
-WHERE id IN (SELECT shipment_id FROM hub_touched)
+WHERE id IN (SELECT shipment_id FROM hub_touched WHERE NOT created)
 ORDER BY id
 FOR UPDATE
 """
@@ -228,7 +263,12 @@ FOR UPDATE
 # earlier event never moves a status back; after the first delivery only another delivery or a
 # return counts; every change is written to the history with the event that caused it.
 RECOMPUTE_SQL = f"""
-WITH t AS (SELECT DISTINCT shipment_id AS id FROM hub_touched),
+WITH t AS (
+    SELECT shipment_id AS id, bool_or(created) AS created, max(stage_entered_at) AS entered
+    FROM hub_touched GROUP BY 1
+),
+-- A shipment the batch created already holds the state its events give it (_UPSERT_SHIPMENTS):
+-- only the others are computed and updated here; both get history, estimates and notices.
 eff AS (
     -- One index range per touched shipment. OFFSET 0 keeps the planner from flattening this
     -- into a hash join, which it picks with no statistics on hub_touched: a scan of the whole
@@ -238,10 +278,11 @@ eff AS (
         SELECT e.id, e.code, e.status, e.stage, e.occurred_at
         FROM shipments_trackingevent e WHERE e.shipment_id = t.id OFFSET 0
     ) e
+    WHERE NOT t.created
     UNION ALL
     SELECT m.shipment_id, e.id, e.code, e.status, e.stage, e.occurred_at
     FROM shipments_unitmembership m
-    JOIN t ON m.shipment_id = t.id
+    JOIN t ON m.shipment_id = t.id AND NOT t.created
     JOIN shipments_trackingevent e
       ON e.unit_id = m.unit_id AND e.occurred_at >= m.loaded_at
      AND (m.unloaded_at IS NULL OR e.occurred_at <= m.unloaded_at)
@@ -284,11 +325,19 @@ changed AS (
            OR s.stage IS DISTINCT FROM coalesce(ls.stage, s.stage))
     RETURNING s.id, old.status AS from_status, s.status AS to_status,
               old.stage AS from_stage, s.stage AS to_stage, s.status_event_id AS event_id
+),
+-- A shipment the batch created changed from pending to the state it was created in.
+changes AS (
+    SELECT * FROM changed
+    UNION ALL
+    SELECT s.id, 'pending', s.status, '', s.stage, s.status_event_id
+    FROM t JOIN shipments_shipment s ON s.id = t.id
+    WHERE t.created
 ), history AS (
     INSERT INTO shipments_statuschange (
         shipment_id, from_status, to_status, from_stage, to_stage, event_id, changed_at)
     SELECT id, from_status, to_status, from_stage, to_stage, event_id, now()
-    FROM changed
+    FROM changes
     WHERE from_status <> to_status OR from_stage <> to_stage
     RETURNING 1
 ),
@@ -300,10 +349,12 @@ stage_entered AS (
     FROM counted c JOIN latest_stage ls USING (shipment_id)
     WHERE c.stage = ls.stage
     GROUP BY c.shipment_id
+    UNION ALL
+    SELECT id, entered FROM t WHERE t.created
 ),
 est_src AS (
     SELECT c.id, c.to_status AS status, c.to_stage AS stage, se.at AS stage_entered_at
-    FROM changed c LEFT JOIN stage_entered se ON se.shipment_id = c.id
+    FROM changes c LEFT JOIN stage_entered se ON se.shipment_id = c.id
 ),
 {estimate_ctes("est_src")},
 -- Webhook outbox (shipments.webhooks): written by this same statement, so a notification exists
@@ -318,20 +369,20 @@ notices AS (
     SELECT c.id AS shipment_id, 'shipment.status_changed' AS event_type, 2 AS rank,
            c.from_status, c.to_status, c.from_stage, c.to_stage, c.event_id,
            NULL::jsonb AS extra
-    FROM changed c WHERE c.from_status <> c.to_status
+    FROM changes c WHERE c.from_status <> c.to_status
     UNION ALL
     SELECT t.id, 'shipment.tracking_updated', 1,
            coalesce(c.from_status, s.status), coalesce(c.to_status, s.status),
            coalesce(c.from_stage, s.stage), coalesce(c.to_stage, s.stage), la.id, NULL
     FROM t JOIN shipments_shipment s ON s.id = t.id
-    LEFT JOIN changed c ON c.id = t.id
+    LEFT JOIN changes c ON c.id = t.id
     LEFT JOIN latest_any la ON la.shipment_id = t.id
     UNION ALL
     SELECT en.shipment_id, 'shipment.estimate_changed', 3,
            c.to_status, c.to_status, c.to_stage, c.to_stage, NULL,
            jsonb_build_object('estimated_delivery', en.current,
                               'previous_estimated_delivery', en.previous)
-    FROM est_notices en JOIN changed c ON c.id = en.shipment_id
+    FROM est_notices en JOIN changes c ON c.id = en.shipment_id
 ),
 subscribed AS (
     SELECT n.*, w.id AS endpoint_id, s.tracking_number, s.order_number
@@ -433,42 +484,145 @@ def _execute_binary(cursor: psycopg.Cursor[Any], sql: str, params: Any) -> None:
 
 
 def _ids(
-    cursor: psycopg.Cursor[Any], sql: str, params: Mapping[str, Any], names: list[str]
+    cursor: psycopg.Cursor[Any],
+    sql: str,
+    params: Mapping[str, Any],
+    names: list[str],
+    inserted: set[int] | None = None,
 ) -> dict[str, int]:
+    """name -> id from `sql`'s (name, id[, inserted]) rows; the ids inserted go to `inserted`."""
     _execute_binary(cursor, sql, params)
-    ids = {name: int(pk) for name, pk in cursor.fetchall()}
-    missing = [name for name in names if name not in ids]
+    rows = cursor.fetchall()
+    missing = set(names) - {row[0] for row in rows}
     if missing:
         # Created by a concurrent transaction after our snapshot: a new statement sees them.
         _execute_binary(cursor, sql, params)
-        ids.update({name: int(pk) for name, pk in cursor.fetchall()})
-    return ids
+        rows += cursor.fetchall()
+    if inserted is not None:
+        inserted.update(int(row[1]) for row in rows if row[2])
+    return {row[0]: int(row[1]) for row in rows}
+
+
+@dataclass(slots=True)
+class ShipmentState:
+    """The status a shipment's events give it (RECOMPUTE_SQL's rules), for a new shipment."""
+
+    status: str | None = None
+    stage: str | None = None
+    status_event_id: int | None = None
+    last_event_at: datetime | None = None
+    # The first event of the current stage: what delivery estimates are anchored at.
+    stage_entered_at: datetime | None = None
+
+
+_NO_STATE = ShipmentState()
+_RETURN_CODES = ("delivered", "returning", "returned")
+
+
+def _shipment_states(
+    events: Sequence[EventInput], candidates: Sequence[int], codes: Sequence[tuple[str, str]]
+) -> dict[str, ShipmentState]:
+    """RECOMPUTE_SQL's status rules over the batch's events, per tracking number.
+
+    `status_event_id` is the event's index in `events` until the ids are drawn (new events are
+    numbered in that order). Only used for the shipments the batch creates, whose events in the
+    batch are all the events they have (a stored event has its shipment, and no unit can hold a
+    shipment that did not exist). Keep in step with RECOMPUTE_SQL: the tests record the same
+    events on a new and on a known shipment and compare.
+    """
+    # (occurred_at, index, code, status, stage): tuples compare by time, then by the order of
+    # the ids, as the SQL orders.
+    by_number: dict[str, list[tuple[datetime, int, str, str, str]]] = {}
+    for index in candidates:
+        event = events[index]
+        if event.tracking_number:
+            status, stage = codes[index]
+            row = (event.occurred_at, index, event.code, status, stage)
+            by_number.setdefault(event.tracking_number, []).append(row)
+    states: dict[str, ShipmentState] = {}
+    for number, rows in by_number.items():
+        state = states[number] = ShipmentState(last_event_at=max(rows)[0])
+        delivered = min((row[0] for row in rows if row[3] == "delivered"), default=None)
+        counted = [
+            row
+            for row in rows
+            if row[3] and (delivered is None or row[0] <= delivered or row[2] in _RETURN_CODES)
+        ]
+        if counted:
+            latest = max(counted)
+            state.status, state.status_event_id = latest[3], latest[1]
+            staged = [row for row in counted if row[4]]
+            if staged:
+                stage = state.stage = max(staged)[4]
+                state.stage_entered_at = min(row[0] for row in staged if row[4] == stage)
+    return states
+
+
+def _numbered(
+    states: Mapping[str, ShipmentState], fresh: Sequence[int], event_ids: Sequence[int]
+) -> dict[str, ShipmentState]:
+    """`states` with their event's id for its index; none where that event is not new."""
+    id_of = dict(zip(fresh, event_ids, strict=True))
+    numbered: dict[str, ShipmentState] = {}
+    for number, state in states.items():
+        if state.status_event_id is None:
+            numbered[number] = state
+        elif state.status_event_id in id_of:
+            numbered[number] = ShipmentState(
+                state.status,
+                state.stage,
+                id_of[state.status_event_id],
+                state.last_event_at,
+                state.stage_entered_at,
+            )
+    return numbered
 
 
 def shipments_upsert(
-    *, facts: Mapping[str, ShipmentFacts], cursor: psycopg.Cursor[Any] | None = None
+    *,
+    facts: Mapping[str, ShipmentFacts],
+    cursor: psycopg.Cursor[Any] | None = None,
+    states: Mapping[str, ShipmentState] | None = None,
+    inserted: set[int] | None = None,
 ) -> dict[str, int]:
-    """Create missing shipments, fill their blank facts; tracking number -> id, one statement."""
+    """Create missing shipments, fill their blank facts; tracking number -> id, one statement.
+
+    A shipment it creates takes its state from `states` (pending without); the ids it created
+    are added to `inserted`.
+    """
     if not facts:
         return {}
     names = sorted(facts)
-    rows = [facts[n] for n in names]
-    params = {
-        "tn": names,
-        "order": [f.order_number for f in rows],
-        "carrier": [f.carrier for f in rows],
-        "mode": [f.transport_mode for f in rows],
-        "origin": [f.origin_country for f in rows],
-        "dest": [f.destination_country for f in rows],
-        "weight": [f.weight_kg for f in rows],
-        "currency": [f.currency for f in rows],
-        "value": [f.declared_value for f in rows],
-    }
+    states = states or {}
+    rows = []
+    # One JSON document, encoded in C, instead of thirteen arrays: psycopg adapts an array
+    # element by element in Python, which cost more than the statement.
+    for name in names:
+        fact = facts[name]
+        state = states.get(name) or _NO_STATE
+        rows.append(
+            {
+                "tn": name,
+                "o": fact.order_number,
+                "c": fact.carrier,
+                "m": fact.transport_mode,
+                "og": fact.origin_country,
+                "d": fact.destination_country,
+                "w": None if fact.weight_kg is None else str(fact.weight_kg),
+                "cur": fact.currency,
+                "v": None if fact.declared_value is None else str(fact.declared_value),
+                "st": state.status,
+                "sg": state.stage,
+                "se": state.status_event_id,
+                "le": None if state.last_event_at is None else state.last_event_at.isoformat(),
+            }
+        )
+    params = {"facts": json.dumps(rows, ensure_ascii=False)}
     if cursor is not None:
-        return _ids(cursor, _UPSERT_SHIPMENTS, params, names)
+        return _ids(cursor, _UPSERT_SHIPMENTS, params, names, inserted)
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as binary:
-        return _ids(binary, _UPSERT_SHIPMENTS, params, names)
+        return _ids(binary, _UPSERT_SHIPMENTS, params, names, inserted)
 
 
 def units_upsert(
@@ -579,11 +733,14 @@ def events_record(
 ) -> RecordResult:
     """Record a batch of events; call inside a transaction (the caller commits the batch).
 
-    1. Dedupe in Python within the batch and against stored keys (one indexed lookup).
-    2. Upsert the shipments and units the batch names, getting their ids (one query each), and
-       note which shipments the new events touch.
+    1. Dedupe in Python within the batch and against stored keys (one indexed lookup, which
+       also draws the ids of the new events).
+    2. Upsert the shipments and units the batch names, getting their ids (one query each); a
+       shipment it creates takes its final status from the batch's events. Note which
+       shipments the new events touch.
     3. COPY the new events straight into the events table.
-    4. Lock the touched shipments, recompute their status (RECOMPUTE_SQL).
+    4. Lock the touched shipments it did not create, recompute their status (RECOMPUTE_SQL),
+       and record the history and estimates of all of them.
 
     Re-recording the same events is a no-op. Keys include the source (the feed by default), and
     a feed's runs hold the feed's advisory lock, so no concurrent writer can COPY the same key;
@@ -608,6 +765,37 @@ class PreparedEvents:
     codes: list[tuple[str, str]]
     facts: dict[str, ShipmentFacts]
     units: dict[str, str]
+    # Per event (candidates only): the COPY row after run_id, or None where writing it must
+    # fail in the COPY itself (a NUL byte).
+    copy_tails: list[str | None]
+    states: dict[str, ShipmentState]
+
+
+def _copy_tail(
+    event: EventInput,
+    status_stage: tuple[str, str],
+    at: str,
+    key: str,
+    now: str,
+    memo: dict[tuple[tuple[str, object], ...], str],
+) -> str:
+    """One event's COPY row from `code` on (see _COPY_EVENTS)."""
+    free = _copy_free_text(
+        (
+            event.tz_source,
+            event.location_name,
+            event.location_code,
+            event.country,
+            event.description,
+            event.raw,
+            _extra_json(event.extra, memo),
+        )
+    )
+    status, stage = status_stage
+    return (
+        f"{event.code}\t{status}\t{stage}\t{at}\t{int(event.utc_offset_minutes)}\t"
+        f"{int(event.line)}\t{key}\t{now}\t{free}\n"
+    )
 
 
 def events_prepare(
@@ -640,7 +828,22 @@ def events_prepare(
             facts.setdefault(event.tracking_number, ShipmentFacts()).add(event, stage)
         elif event.unit_number:
             units[event.unit_number] = units.get(event.unit_number) or event.unit_kind or "other"
-    return PreparedEvents(events, times, keys, first_line, repeats, candidates, codes, facts, units)
+
+    # The COPY text too, while the database may still be busy: the rows are written by hand,
+    # since psycopg's write_row adapts every value of every row one by one.
+    now = timezone.now().isoformat()
+    memo: dict[tuple[tuple[str, object], ...], str] = {}
+    tails: list[str | None] = [None] * len(events)
+    for index in candidates:
+        # A row that cannot be written (a NUL byte) fails in the COPY, as it always did.
+        with contextlib.suppress(psycopg.DataError):
+            tails[index] = _copy_tail(
+                events[index], codes[index], times[index], keys[index], now, memo
+            )
+    states = _shipment_states(events, candidates, codes)
+    return PreparedEvents(
+        events, times, keys, first_line, repeats, candidates, codes, facts, units, tails, states
+    )
 
 
 def events_record_start(
@@ -673,68 +876,77 @@ def events_record_start(
     # (same transaction).
     with connection.cursor() as cursor, psycopg.Cursor(connection.connection) as binary:
         cursor.execute(_TOUCHED_DDL)
-        _execute_binary(binary, _EXISTING_KEYS, [" ".join(first_line)])
-        stored = {key: (run, line) for key, run, line in binary.fetchall()}
+        _execute_binary(
+            binary, _EXISTING_KEYS, {"keys": " ".join(first_line), "count": len(first_line)}
+        )
+        stored: dict[str, tuple[Any, Any]] = {}
+        new_ids: list[int] = []
+        for key, run, line, new_id in binary.fetchall():
+            if key is None:
+                new_ids.append(new_id)
+            else:
+                stored[key] = (run, line)
         fresh = [i for i in candidates if keys[i] not in stored]
+        if len(new_ids) != len(fresh):
+            raise RuntimeError(f"{len(new_ids)} event ids drawn for {len(fresh)} new events")
+        # Ids in file order, as a COPY would have numbered them (ties in time go to the later).
+        new_ids.sort()
         if run_id is not None:
             for index in candidates:
                 run, line = stored.get(keys[index], (None, None))
                 if run == run_id and line != events[index].line:
                     repeats.append((events[index].line, int(line)))
-        shipment_ids = shipments_upsert(facts=facts, cursor=binary)
+        created: set[int] = set()
+        states = _numbered(prepared.states, fresh, new_ids)
+        shipment_ids = shipments_upsert(facts=facts, cursor=binary, states=states, inserted=created)
+        if any(shipment_ids[number] in created for number in facts.keys() - states.keys()):
+            # Every event of a shipment the batch created is new (see `_shipment_states`).
+            raise RuntimeError("a new shipment's status event is not among the batch's new events")
         unit_ids = units_upsert(kinds=units, cursor=binary)
         # Each new event's subject, and what it touches: the touched shipments depend on the
         # memberships, not on the events, so they are noted before the COPY.
         subjects: list[str] = []
         touched_shipments: set[int] = set()
         touched_units: list[tuple[int, datetime]] = []
-        for index in fresh:
+        for index, event_id in zip(fresh, new_ids, strict=True):
             event = events[index]
             if event.tracking_number:
                 shipment_id = shipment_ids[event.tracking_number]
                 touched_shipments.add(shipment_id)
-                subjects.append(f"{shipment_id}\t\\N")
+                subjects.append(f"{event_id}\t{shipment_id}\t\\N")
             else:
                 unit_id = unit_ids[event.unit_number]
                 touched_units.append((unit_id, event.occurred_at))
-                subjects.append(f"\\N\t{unit_id}")
+                subjects.append(f"{event_id}\t\\N\t{unit_id}")
         if fresh:
-            cursor.execute(
+            new_shipments = sorted(
+                (shipment_ids[number], state.stage_entered_at)
+                for number, state in states.items()
+                if shipment_ids[number] in created and shipment_ids[number] in touched_shipments
+            )
+            _execute_binary(
+                binary,
                 _TOUCH,
                 {
-                    "shipments": sorted(touched_shipments),
+                    "shipments": sorted(touched_shipments - created),
+                    "created": [pk for pk, _ in new_shipments],
+                    "entered": [at for _, at in new_shipments],
                     "units": [unit for unit, _ in touched_units],
                     "times": [at for _, at in touched_units],
                 },
             )
 
+    tails = prepared.copy_tails
+
     def rows() -> Iterator[str]:
-        # The rows are written as COPY text by hand: psycopg's write_row adapts every value of
-        # every row one by one, which cost more than the rest of this function.
         fixed = "\t".join((_copy_number(warehouse_id), _copy_number(feed_id), _copy_number(run_id)))
-        now = timezone.now().isoformat()
         chunk: list[str] = []
-        extra_memo: dict[tuple[tuple[str, object], ...], str] = {}
         for index, subject in zip(fresh, subjects, strict=True):
-            event = events[index]
-            status, stage = codes[index]
-            extra = _extra_json(event.extra, extra_memo)
-            free = _copy_free_text(
-                (
-                    event.tz_source,
-                    event.location_name,
-                    event.location_code,
-                    event.country,
-                    event.description,
-                    event.raw,
-                    extra,
-                )
-            )
-            chunk.append(
-                f"{subject}\t{event.code}\t{status}\t{stage}\t{times[index]}\t"
-                f"{int(event.utc_offset_minutes)}\t{fixed}\t{int(event.line)}\t"
-                f"{keys[index]}\t{now}\t{free}\n"
-            )
+            tail = tails[index]
+            if tail is None:
+                # Raises the reason the row cannot be written (see `_copy_free_text`).
+                tail = _copy_tail(events[index], codes[index], times[index], keys[index], "", {})
+            chunk.append(f"{subject}\t{fixed}\t{tail}")
             if len(chunk) >= _COPY_CHUNK:
                 yield "".join(chunk)
                 chunk = []

@@ -7,6 +7,7 @@ so a worker killed mid-run is resumed by the next attempt exactly where the last
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import json
@@ -421,7 +422,30 @@ def feed_run_execute(*, run_id: int, progress: Callable[[FeedRun], None] | None 
     return run
 
 
+@contextmanager
+def _young_gc_only() -> Iterator[None]:
+    """No automatic collection while a run parses; the run collects the young generations.
+
+    A batch holds tens of thousands of records and events, and the automatic collections kept
+    scanning them: a quarter of the parse time. Ingest data is acyclic (freed by reference
+    counting); the young collection after each batch (`_execute_batches`) catches any cycle a
+    batch leaves.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _execute(run: FeedRun, progress: Callable[[FeedRun], None] | None) -> None:
+    with _young_gc_only():
+        _execute_batches(run, progress)
+
+
+def _execute_batches(run: FeedRun, progress: Callable[[FeedRun], None] | None) -> None:
     ctx = feed_context(run.feed)
     batch = _Batch()
     skip = run.records_processed
@@ -441,6 +465,7 @@ def _execute(run: FeedRun, progress: Callable[[FeedRun], None] | None) -> None:
                         pending.poll()
                     if batch.count >= batch_size:
                         _flush(run, batch, index, pending)
+                        gc.collect(1)
                         if progress:
                             pending.wait()
                             run.refresh_from_db()

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from shipments.models import Shipment, StatusChange, TrackingEvent
+from shipments.models import Shipment, ShipmentEstimate, StatusChange, TrackingEvent
 from shipments.recording import EventInput, events_record
 
 pytestmark = pytest.mark.django_db
@@ -140,3 +140,78 @@ def test_free_text_with_tabs_newlines_and_backslashes_is_stored_exactly() -> Non
 def test_a_nul_byte_in_free_text_fails_the_batch_as_before() -> None:
     with pytest.raises(psycopg.DataError):
         record(event("TN1", "departed", 1, description="bad\x00byte"))
+
+
+def shipment_updates() -> int:
+    """Rows of shipments_shipment updated by this connection (compare two readings: the view
+    may still hold counts of earlier transactions not yet reported to the statistics)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'shipments_shipment'"
+        )
+        (updated,) = cursor.fetchone()
+    return int(updated)
+
+
+def test_a_new_shipment_is_written_once_in_its_final_state() -> None:
+    updates = shipment_updates()
+    record(
+        event("TN1", "picked_up", 0),
+        event("TN1", "delivered", 10),
+        event("TN1", "departed", 5),
+        event("TN1", "in_transit", 12),  # after the delivery: does not count
+        event("TN1", "eta_updated", 15),
+        event("TN2", "eta_updated", 1),  # no event with a status: stays pending
+    )
+    assert shipment_updates() == updates
+    first = Shipment.objects.get(tracking_number="TN1")
+    assert (first.status, first.stage) == ("delivered", "last_mile")
+    assert first.status_event is not None and first.status_event.code == "delivered"
+    assert first.last_event_at == T0 + timedelta(hours=15)
+    assert first.status_changed_at is not None
+    assert list(
+        StatusChange.objects.filter(shipment=first).values_list(
+            "from_status", "to_status", "from_stage", "to_stage", "event__code"
+        )
+    ) == [("pending", "delivered", "", "last_mile", "delivered")]
+    second = Shipment.objects.get(tracking_number="TN2")
+    assert (second.status, second.stage, second.status_event) == ("pending", "", None)
+    assert second.last_event_at == T0 + timedelta(hours=1)
+    assert second.status_changed_at is None
+    assert not StatusChange.objects.filter(shipment=second).exists()
+
+
+@pytest.mark.parametrize(
+    "codes",
+    [
+        [("info_received", 0), ("arrived", 3), ("departed", 5), ("eta_updated", 8)],
+        [("delivered", 4), ("out_for_delivery", 6), ("returning", 9), ("in_transit", 7)],
+        [("customs_held", 2), ("customs_held", 2.5), ("picked_up", 1)],
+        [("departed", 5), ("customs_held", 5), ("picked_up", 1)],  # a tie: the later row wins
+    ],
+)
+def test_a_new_shipment_gets_the_state_the_recompute_gives_a_known_one(
+    codes: list[tuple[str, float]],
+) -> None:
+    Shipment.objects.create(tracking_number="KNOWN")
+    record(*[event(tn, code, hours) for tn in ("NEW", "KNOWN") for code, hours in codes])
+    new, known = (Shipment.objects.get(tracking_number=tn) for tn in ("NEW", "KNOWN"))
+
+    def state(shipment: Shipment) -> tuple[object, ...]:
+        estimate = ShipmentEstimate.objects.filter(shipment=shipment).first()
+        return (
+            shipment.status,
+            shipment.stage,
+            shipment.status_event.code if shipment.status_event else None,
+            shipment.status_event.occurred_at if shipment.status_event else None,
+            shipment.last_event_at,
+            shipment.status_changed_at is None,
+            (estimate.stage, estimate.stage_entered_at) if estimate else None,
+            list(
+                StatusChange.objects.filter(shipment=shipment).values_list(
+                    "from_status", "to_status", "from_stage", "to_stage", "event__code"
+                )
+            ),
+        )
+
+    assert state(new) == state(known)
