@@ -1,6 +1,6 @@
 """API benchmark: GET /api/v1/shipments/{tn} against a bare view, same run, same server.
 
-    python bench/api.py [--shipments 100000] [--events-per 10] [--duration 15] [--big]
+    python bench/api.py [--shipments 100000] [--events-per 10] [--duration 15] [--rounds 3] [--big]
 
 1. Creates a scratch database `hub_bench_api` (dropped first), migrates it, creates a shop and
    its key with `manage.py create_shop --json`.
