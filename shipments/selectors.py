@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Field, Model, QuerySet
 
 from config.db import prepared_cursor
 from shipments.models import (
@@ -27,6 +27,8 @@ from shipments.timeline import (
     timeline_rows_from_json,
 )
 from warehouses.normalize import tracking_number_clean
+
+M = TypeVar("M", bound=Model)
 
 
 def shipment_get_for_shop(*, shop: Shop, tracking_number: str) -> Shipment | None:
@@ -68,6 +70,31 @@ KEY_AND_SHIPMENT_SQL = _KEY_SQL.replace(
     f" LEFT JOIN LATERAL ({_SHIPMENT_SQL.format(shop='k.shop_id')}) d ON true WHERE k.prefix",
 ).replace(" FROM shipments_shopapikey", ", d.* FROM shipments_shopapikey", 1)
 
+
+def _converters(model: type[Model], columns: list[str]) -> list[tuple[int, Field[Any, Any]]]:
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    return [(i, fields[c]) for i, c in enumerate(columns) if hasattr(fields[c], "from_db_value")]
+
+
+_CONVERTERS = {
+    ShopAPIKey: _converters(ShopAPIKey, _KEY_COLUMNS),
+    Shop: _converters(Shop, _SHOP_COLUMNS),
+    Shipment: _converters(Shipment, _SHIPMENT_COLUMNS),
+    ShipmentEstimate: _converters(ShipmentEstimate, _ESTIMATE_COLUMNS),
+}
+
+
+def _from_row(model: type[M], columns: list[str], values: Sequence[Any]) -> M:
+    """model.from_db() for values of a raw row, with the fields' own conversions applied as the
+    ORM's compiler applies them (a JSON column arrives as text)."""
+    converters = _CONVERTERS[model]
+    if converters:
+        values = list(values)
+        for i, field in converters:
+            values[i] = field.from_db_value(values[i], None, connection)  # type: ignore[attr-defined]
+    return model.from_db(connection.alias, columns, values)
+
+
 # What the API shows of the event that set the status, from its timeline row.
 _STATUS_EVENT_FIELDS = ["id", "code", "occurred_at", "location_name", "location_code", "country"]
 
@@ -75,9 +102,8 @@ ShipmentDetail = tuple[Shipment, list[TimelineEntry]]
 
 
 def _api_key(row: Sequence[Any]) -> ShopAPIKey:
-    db = connection.alias
-    api_key = ShopAPIKey.from_db(db, _KEY_COLUMNS, row[:_N_KEY])
-    api_key.shop = Shop.from_db(db, _SHOP_COLUMNS, row[_N_KEY : _N_KEY + _N_SHOP])
+    api_key = _from_row(ShopAPIKey, _KEY_COLUMNS, row[:_N_KEY])
+    api_key.shop = _from_row(Shop, _SHOP_COLUMNS, row[_N_KEY : _N_KEY + _N_SHOP])
     if not ShopAPIKey.objects.key_generator.using_preferred_hasher(api_key.hashed_key):
         # An old-hasher key is upgraded by is_valid() with a full save: load all its fields.
         return ShopAPIKey.objects.select_related("shop").get(pk=api_key.pk)
@@ -86,12 +112,12 @@ def _api_key(row: Sequence[Any]) -> ShopAPIKey:
 
 def _shipment_detail(row: Sequence[Any]) -> ShipmentDetail:
     db = connection.alias
-    shipment = Shipment.from_db(db, _SHIPMENT_COLUMNS, row[:_N_SHIPMENT])
+    shipment = _from_row(Shipment, _SHIPMENT_COLUMNS, row[:_N_SHIPMENT])
     estimate_values = row[_N_SHIPMENT:-1]
     # Cache the reverse one-to-one either way, so reading it never costs a query.
     Shipment.estimate.related.set_cached_value(
         shipment,
-        ShipmentEstimate.from_db(db, _ESTIMATE_COLUMNS, estimate_values)
+        _from_row(ShipmentEstimate, _ESTIMATE_COLUMNS, estimate_values)
         if estimate_values[0] is not None
         else None,
     )

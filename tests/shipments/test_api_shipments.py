@@ -358,3 +358,25 @@ def test_a_revoked_key_is_refused_at_once(shop_a: ShopClient) -> None:
     response = shop_a.client.get(LIST)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_detail_shows_the_shipment_exactly_as_the_list_does(
+    shop_a: ShopClient, feed: Feed, ingest: Ingest
+) -> None:
+    # The detail builds its shipment from one raw row (not the ORM's compiler): every field,
+    # the JSON metadata and the decimals included, must read as the list shows them.
+    register(
+        shop_a.client,
+        order_number="ORD-7",
+        declared_value="12.50",
+        currency="CNY",
+        weight_kg="0.350",
+        metadata={"sku": "A1", "lines": [1, 2], "gift": True},
+    )
+    ingest(feed, hub_csv("HB001,departed,2026-05-02T10:00:00+08:00,,Heihe,CNHEK,CN,,,,,"))
+    body = shop_a.client.get(detail("HB001")).json()
+    listed = shop_a.client.get(LIST).json()["results"]
+    assert len(listed) == 1
+    assert {k: v for k, v in body.items() if k not in ("milestones", "timeline")} == listed[0]
+    assert body["metadata"] == {"sku": "A1", "lines": [1, 2], "gift": True}
+    assert body["status_event"]["code"] == "departed"
