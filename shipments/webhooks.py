@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import certifi
 import urllib3
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -358,9 +358,18 @@ def _post(url: str, headers: dict[str, str], body: bytes) -> SendResult:
 
 
 def _claim(limit: int) -> list[WebhookDelivery]:
-    """Claim due rows: lease them by pushing next_attempt_at forward (SKIP LOCKED, no waits)."""
+    """Claim due rows: lease them by pushing next_attempt_at forward (SKIP LOCKED, no waits).
+
+    The claim commits synchronously, whatever the server's default, before anything is sent.
+    Ingest batches commit asynchronously (INGEST_ASYNC_COMMIT), and a crash may lose such a
+    commit after its outbox rows were visible. Flushing this commit flushes the WAL before it,
+    which holds the commit of every row claimed: no notice leaves for a change a crash could
+    still take back (and the retried run would announce again under another id).
+    """
     lease = timezone.now() + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS * 6)
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = on")
         ids = list(
             WebhookDelivery.objects.filter(
                 state=WebhookDelivery.State.PENDING,

@@ -10,6 +10,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -179,6 +181,26 @@ def test_the_relay_delivers_a_signed_notification_to_a_real_server(
     assert attempt.status_code == 200 and attempt.latency_ms >= 0
     # nothing left to send; a second pass is a no-op
     assert tasks.relay_webhooks() == 0
+
+
+def test_the_claim_commits_synchronously_before_anything_is_sent(
+    shop_a: ShopClient, feed: Feed, ingest: Ingest, receiver: Receiver
+) -> None:
+    # Outbox rows may come from an asynchronously committed ingest batch: the claim's own
+    # synchronous commit makes them durable before a notice leaves, even on a server whose
+    # default is asynchronous.
+    _register(shop_a)
+    _endpoint(shop_a, receiver.url)
+    _status_change(feed, ingest)
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+    with CaptureQueriesContext(connection) as queries:
+        assert webhooks.webhook_deliveries_send() == 1
+    statements = [q["sql"] for q in queries.captured_queries]
+    sync = statements.index("SET LOCAL synchronous_commit = on")
+    lease = next(i for i, sql in enumerate(statements) if sql.startswith("UPDATE"))
+    assert sync < lease
+    assert len(receiver.received) == 1
 
 
 def test_a_failing_receiver_is_retried_with_backoff_and_the_same_id(
