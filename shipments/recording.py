@@ -20,7 +20,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -32,7 +32,7 @@ from psycopg.copy import LibpqWriter
 from psycopg.generators import send as send_generator
 
 from shipments.estimates import estimate_ctes, estimate_params
-from shipments.statuses import EVENT_CODES, status_for
+from shipments.statuses import EVENT_CODES, RETURN_CODES, status_for
 
 
 @dataclass(slots=True)
@@ -516,7 +516,8 @@ class ShipmentState:
 
 
 _NO_STATE = ShipmentState()
-_RETURN_CODES = ("delivered", "returning", "returned")
+# After the first delivery only another delivery or a return counts (RECOMPUTE_SQL's `counted`).
+_COUNTED_AFTER_DELIVERY = RETURN_CODES | {"delivered"}
 
 
 def _shipment_states(
@@ -546,7 +547,8 @@ def _shipment_states(
         counted = [
             row
             for row in rows
-            if row[3] and (delivered is None or row[0] <= delivered or row[2] in _RETURN_CODES)
+            if row[3]
+            and (delivered is None or row[0] <= delivered or row[2] in _COUNTED_AFTER_DELIVERY)
         ]
         if counted:
             latest = max(counted)
@@ -568,13 +570,7 @@ def _numbered(
         if state.status_event_id is None:
             numbered[number] = state
         elif state.status_event_id in id_of:
-            numbered[number] = ShipmentState(
-                state.status,
-                state.stage,
-                id_of[state.status_event_id],
-                state.last_event_at,
-                state.stage_entered_at,
-            )
+            numbered[number] = replace(state, status_event_id=id_of[state.status_event_id])
     return numbered
 
 
