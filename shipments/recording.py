@@ -124,6 +124,66 @@ SELECT NULL, NULL, NULL,
 FROM generate_series(1, %(count)s - (SELECT count(*) FROM stored))
 """
 
+# The ingest worker's probe (`events_record_start(defer_shipments=True)`): the same lookup and
+# ids, and in the same statement the ids of the batch's known shipments, with ids drawn for the
+# ones to create. A key is only looked up when its shipment is known: a stored event's
+# shipment is stored with it (tracking numbers never change), so a key of a shipment this
+# snapshot does not hold cannot be stored. Unit events ('~') are always looked up.
+# With every id known before the COPY, the shipments are written after it, in the script sent
+# without waiting (`_INSERT_SHIPMENTS`; the events' foreign key is checked at commit).
+_PROBE_DRAWING_SHIPMENTS = """
+WITH known AS (
+    SELECT n.tn, s.id
+    FROM unnest(string_to_array(%(numbers)s, ' ')) AS n(tn)
+    CROSS JOIN LATERAL (
+        SELECT s.id FROM shipments_shipment s WHERE s.tracking_number = n.tn OFFSET 0
+    ) s
+), stored AS (
+    SELECT k.key, e.run_id, e.source_line
+    FROM unnest(string_to_array(%(keys)s, ' '), string_to_array(%(key_numbers)s, ' '))
+        AS k(key, tn)
+    CROSS JOIN LATERAL (
+        SELECT e.run_id, e.source_line FROM shipments_trackingevent e
+        WHERE e.dedupe_key = k.key::uuid OFFSET 0
+    ) e
+    WHERE k.tn = '~' OR k.tn IN (SELECT tn FROM known)
+)
+SELECT 'stored', key, run_id, source_line::bigint FROM stored
+UNION ALL
+SELECT 'event', NULL, NULL,
+       nextval((SELECT pg_get_serial_sequence('shipments_trackingevent', 'id')::regclass))
+FROM generate_series(1, %(count)s - (SELECT count(*) FROM stored))
+UNION ALL
+SELECT 'known', tn, NULL, id FROM known
+UNION ALL
+SELECT 'new', NULL, NULL,
+       nextval((SELECT pg_get_serial_sequence('shipments_shipment', 'id')::regclass))
+FROM generate_series(1, %(numbers_count)s - (SELECT count(*) FROM known))
+"""
+
+# On a tracking number already stored, a batch only fills its blanks.
+_FILL_BLANKS = """ON CONFLICT (tracking_number) DO UPDATE SET
+    order_number = coalesce(nullif(s.order_number, ''), EXCLUDED.order_number),
+    carrier = coalesce(nullif(s.carrier, ''), EXCLUDED.carrier),
+    transport_mode = coalesce(nullif(s.transport_mode, ''), EXCLUDED.transport_mode),
+    origin_country = coalesce(nullif(s.origin_country, ''), EXCLUDED.origin_country),
+    destination_country = coalesce(nullif(s.destination_country, ''),
+                                   EXCLUDED.destination_country),
+    weight_kg = coalesce(s.weight_kg, EXCLUDED.weight_kg),
+    currency = coalesce(nullif(s.currency, ''), EXCLUDED.currency),
+    declared_value = coalesce(s.declared_value, EXCLUDED.declared_value),
+    updated_at = now()
+WHERE (s.order_number = '' AND EXCLUDED.order_number <> '')
+   OR (s.carrier = '' AND EXCLUDED.carrier <> '')
+   OR (s.transport_mode = '' AND EXCLUDED.transport_mode <> '')
+   OR (s.origin_country = '' AND EXCLUDED.origin_country <> '')
+   OR (s.destination_country = '' AND EXCLUDED.destination_country <> '')
+   OR (s.weight_kg IS NULL AND EXCLUDED.weight_kg IS NOT NULL)
+   OR (s.currency = '' AND EXCLUDED.currency <> '')
+   OR (s.declared_value IS NULL AND EXCLUDED.declared_value IS NOT NULL)
+"""
+
+
 # Facts about a shipment only fill blanks: the first source to know an order number wins, and a
 # later feed never overwrites what a shop registered. The second half returns the ids of the
 # shipments the upsert left alone (a row inserted concurrently after this statement's snapshot
@@ -133,7 +193,7 @@ FROM generate_series(1, %(count)s - (SELECT count(*) FROM stored))
 # has. RECOMPUTE_SQL then only records its history and estimate (`hub_touched.created`, from
 # `inserted` below) instead of computing its status again and updating it.
 # The facts travel as one JSON document (see `shipments_upsert`).
-_UPSERT_SHIPMENTS = """
+_UPSERT_SHIPMENTS = f"""
 WITH facts AS (
     SELECT f.tn AS tracking_number, f.o AS order_number, f.c AS carrier, f.m AS transport_mode,
            f.og AS origin_country, f.d AS destination_country, f.w AS weight_kg,
@@ -148,31 +208,12 @@ WITH facts AS (
         destination_country, weight_kg, currency, declared_value, metadata, status, stage,
         status_event_id, status_changed_at, last_event_at, created_at, updated_at)
     SELECT f.tracking_number, f.order_number, f.carrier, f.transport_mode, f.origin_country,
-           f.destination_country, f.weight_kg, f.currency, f.declared_value, '{}'::jsonb,
+           f.destination_country, f.weight_kg, f.currency, f.declared_value, '{{}}'::jsonb,
            coalesce(f.status, 'pending'), coalesce(f.stage, ''), f.status_event_id,
            CASE WHEN f.status IS NOT NULL THEN now() END, f.last_event_at, now(), now()
     FROM facts f
     ORDER BY f.tracking_number
-    ON CONFLICT (tracking_number) DO UPDATE SET
-        order_number = coalesce(nullif(s.order_number, ''), EXCLUDED.order_number),
-        carrier = coalesce(nullif(s.carrier, ''), EXCLUDED.carrier),
-        transport_mode = coalesce(nullif(s.transport_mode, ''), EXCLUDED.transport_mode),
-        origin_country = coalesce(nullif(s.origin_country, ''), EXCLUDED.origin_country),
-        destination_country = coalesce(nullif(s.destination_country, ''),
-                                       EXCLUDED.destination_country),
-        weight_kg = coalesce(s.weight_kg, EXCLUDED.weight_kg),
-        currency = coalesce(nullif(s.currency, ''), EXCLUDED.currency),
-        declared_value = coalesce(s.declared_value, EXCLUDED.declared_value),
-        updated_at = now()
-    WHERE (s.order_number = '' AND EXCLUDED.order_number <> '')
-       OR (s.carrier = '' AND EXCLUDED.carrier <> '')
-       OR (s.transport_mode = '' AND EXCLUDED.transport_mode <> '')
-       OR (s.origin_country = '' AND EXCLUDED.origin_country <> '')
-       OR (s.destination_country = '' AND EXCLUDED.destination_country <> '')
-       OR (s.weight_kg IS NULL AND EXCLUDED.weight_kg IS NOT NULL)
-       OR (s.currency = '' AND EXCLUDED.currency <> '')
-       OR (s.declared_value IS NULL AND EXCLUDED.declared_value IS NOT NULL)
-    -- xmax is 0 on a row this statement inserted, our transaction id on one it updated.
+{_FILL_BLANKS}    -- xmax: 0 on a row this statement inserted, our transaction's on one it updated.
     RETURNING s.tracking_number, s.id, s.xmax = 0 AS inserted
 )
 SELECT tracking_number, id, inserted FROM up
@@ -181,6 +222,25 @@ SELECT s.tracking_number, s.id, false FROM shipments_shipment s
 WHERE s.tracking_number = ANY(ARRAY(SELECT f.tracking_number FROM facts f))
   AND NOT EXISTS (SELECT 1 FROM up WHERE up.tracking_number = s.tracking_number)
 """
+
+# `_UPSERT_SHIPMENTS` with the ids `_PROBE_DRAWING_SHIPMENTS` gave, answering nothing: sent
+# after the batch's COPY without waiting. A tracking number another transaction created since
+# the probe only has its blanks filled here; the events naming the drawn id then fail their
+# foreign key at commit, the batch rolls back, and the run goes on from its checkpoint
+# (warehouses.services), where the probe finds the shipment.
+_INSERT_SHIPMENTS = f"""
+INSERT INTO shipments_shipment AS s (
+    id, tracking_number, order_number, carrier, transport_mode, origin_country,
+    destination_country, weight_kg, currency, declared_value, metadata, status, stage,
+    status_event_id, status_changed_at, last_event_at, created_at, updated_at)
+SELECT f.id, f.tn, f.o, f.c, f.m, f.og, f.d, f.w, f.cur, f.v, '{{}}'::jsonb,
+       coalesce(f.st, 'pending'), coalesce(f.sg, ''), f.se,
+       CASE WHEN f.st IS NOT NULL THEN now() END, f.le, now(), now()
+FROM json_to_recordset(%(facts)s::json) AS f(
+    id bigint, tn text, o text, c text, m text, og text, d text, w numeric, cur text,
+    v numeric, st text, sg text, se bigint, le timestamptz)
+ORDER BY f.tn
+{_FILL_BLANKS}"""
 
 # A unit first seen as "other" takes the kind a later record names.
 _UPSERT_UNITS = """
@@ -574,30 +634,23 @@ def _numbered(
     return numbered
 
 
-def shipments_upsert(
-    *,
+def _facts_document(
     facts: Mapping[str, ShipmentFacts],
-    cursor: psycopg.Cursor[Any] | None = None,
-    states: Mapping[str, ShipmentState] | None = None,
-    inserted: set[int] | None = None,
-) -> dict[str, int]:
-    """Create missing shipments, fill their blank facts; tracking number -> id, one statement.
+    states: Mapping[str, ShipmentState],
+    ids: Mapping[str, int] | None = None,
+) -> str:
+    """The facts (and, for a shipment to create, its state) as one JSON document, by number.
 
-    A shipment it creates takes its state from `states` (pending without); the ids it created
-    are added to `inserted`.
+    One document, encoded in C, instead of thirteen arrays: psycopg adapts an array element by
+    element in Python, which cost more than the statement.
     """
-    if not facts:
-        return {}
-    names = sorted(facts)
-    states = states or {}
     rows = []
-    # One JSON document, encoded in C, instead of thirteen arrays: psycopg adapts an array
-    # element by element in Python, which cost more than the statement.
-    for name in names:
+    for name in sorted(facts):
         fact = facts[name]
         state = states.get(name) or _NO_STATE
         rows.append(
             {
+                "id": None if ids is None else ids[name],
                 "tn": name,
                 "o": fact.order_number,
                 "c": fact.carrier,
@@ -613,7 +666,25 @@ def shipments_upsert(
                 "le": None if state.last_event_at is None else state.last_event_at.isoformat(),
             }
         )
-    params = {"facts": json.dumps(rows, ensure_ascii=False)}
+    return json.dumps(rows, ensure_ascii=False)
+
+
+def shipments_upsert(
+    *,
+    facts: Mapping[str, ShipmentFacts],
+    cursor: psycopg.Cursor[Any] | None = None,
+    states: Mapping[str, ShipmentState] | None = None,
+    inserted: set[int] | None = None,
+) -> dict[str, int]:
+    """Create missing shipments, fill their blank facts; tracking number -> id, one statement.
+
+    A shipment it creates takes its state from `states` (pending without); the ids it created
+    are added to `inserted`.
+    """
+    if not facts:
+        return {}
+    params = {"facts": _facts_document(facts, states or {})}
+    names = sorted(facts)
     if cursor is not None:
         return _ids(cursor, _UPSERT_SHIPMENTS, params, names, inserted)
     connection.ensure_connection()
@@ -683,9 +754,14 @@ class EventsRecording:
 
     result: RecordResult
     rows: Callable[[], Iterator[str]]
+    # With `defer_shipments`: the shipments' upsert and the touched shipments, as a script that
+    # runs after the COPY (only `copy_unawaited` sends it).
+    deferred: str = ""
 
     def finish(self) -> RecordResult:
         """Steps 3 and 4 of `events_record`, waiting for each."""
+        if self.deferred:
+            raise RuntimeError("a recording with deferred shipments is sent by copy_unawaited")
         result = self.result
         if result.created:
             with connection.cursor() as cursor:
@@ -698,14 +774,16 @@ class EventsRecording:
             result.status_changes = int(changes)
         return result
 
-    def copy_unawaited(self) -> str:
-        """COPY the new events, ending it without waiting; returns the script to send next.
+    def copy_unawaited(self) -> tuple[str, bool]:
+        """COPY the new events, ending it without waiting; returns the script to send next, and
+        whether a COPY was sent (then the script waits for its answer).
 
-        The connection is busy until the COPY's answer is taken; the script (lock, recompute)
-        must then run in the same transaction, before it commits.
+        The connection is busy until the COPY's answer is taken; the script (deferred
+        shipments, lock, recompute) must then run in the same transaction, before it commits.
         """
         if not self.result.created:
-            return ""
+            # Known events only: their facts may still fill a shipment's blanks.
+            return self.deferred, False
         with (
             connection.cursor() as cursor,
             # The psycopg cursor itself: Django's debug wrapper (DEBUG, query-count tests) takes
@@ -716,7 +794,7 @@ class EventsRecording:
                 copy.write(chunk)
         if connection.queries_logged:
             connection.queries_log.append({"sql": _COPY_EVENTS, "time": "0.000"})
-        return recompute_script()
+        return self.deferred + recompute_script(), True
 
 
 def events_record(
@@ -850,13 +928,17 @@ def events_record_start(
     warehouse_id: int | None,
     source: str | None = None,
     prepared: PreparedEvents | None = None,
+    defer_shipments: bool = False,
 ) -> EventsRecording:
     """Steps 1 and 2 of `events_record`; the caller finishes with `finish()` or
     `copy_unawaited()`.
 
     For a caller that sends the end of its transaction without waiting (warehouses.services):
     the result's counts are known before the COPY, so its own statements go first. It may pass
-    `prepared` (`events_prepare` of the same events and source), worked out earlier.
+    `prepared` (`events_prepare` of the same events and source), worked out earlier. With
+    `defer_shipments` (only with `copy_unawaited`), one statement finds the known shipments and
+    draws the new ones' ids; their upsert is sent after the COPY, without waiting, instead of
+    before it.
     """
     if not events:
         return EventsRecording(result=RecordResult(), rows=lambda: iter(()))
@@ -871,17 +953,23 @@ def events_record_start(
     # path travel faster as binary parameters of a plain psycopg cursor on the same connection
     # (same transaction).
     with connection.cursor() as cursor, psycopg.Cursor(connection.connection) as binary:
-        cursor.execute(_TOUCHED_DDL)
-        _execute_binary(
-            binary, _EXISTING_KEYS, {"keys": " ".join(first_line), "count": len(first_line)}
-        )
         stored: dict[str, tuple[Any, Any]] = {}
         new_ids: list[int] = []
-        for key, run, line, new_id in binary.fetchall():
-            if key is None:
-                new_ids.append(new_id)
-            else:
-                stored[key] = (run, line)
+        created: set[int] = set()
+        if defer_shipments:
+            shipment_ids = _probe_drawing_shipments(
+                binary, prepared, stored=stored, new_ids=new_ids, created=created
+            )
+        else:
+            cursor.execute(_TOUCHED_DDL)
+            _execute_binary(
+                binary, _EXISTING_KEYS, {"keys": " ".join(first_line), "count": len(first_line)}
+            )
+            for key, run, line, new_id in binary.fetchall():
+                if key is None:
+                    new_ids.append(new_id)
+                else:
+                    stored[key] = (run, line)
         fresh = [i for i in candidates if keys[i] not in stored]
         if len(new_ids) != len(fresh):
             raise RuntimeError(f"{len(new_ids)} event ids drawn for {len(fresh)} new events")
@@ -892,9 +980,16 @@ def events_record_start(
                 run, line = stored.get(keys[index], (None, None))
                 if run == run_id and line != events[index].line:
                     repeats.append((events[index].line, int(line)))
-        created: set[int] = set()
         states = _numbered(prepared.states, fresh, new_ids)
-        shipment_ids = shipments_upsert(facts=facts, cursor=binary, states=states, inserted=created)
+        deferred: list[str] = []
+        if defer_shipments:
+            if facts:
+                document = _facts_document(facts, states, shipment_ids)
+                deferred.append(_script_statement(_INSERT_SHIPMENTS, {"facts": document}))
+        else:
+            shipment_ids = shipments_upsert(
+                facts=facts, cursor=binary, states=states, inserted=created
+            )
         if any(shipment_ids[number] in created for number in facts.keys() - states.keys()):
             # Every event of a shipment the batch created is new (see `_shipment_states`).
             raise RuntimeError("a new shipment's status event is not among the batch's new events")
@@ -920,17 +1015,18 @@ def events_record_start(
                 for number, state in states.items()
                 if shipment_ids[number] in created and shipment_ids[number] in touched_shipments
             )
-            _execute_binary(
-                binary,
-                _TOUCH,
-                {
-                    "shipments": sorted(touched_shipments - created),
-                    "created": [pk for pk, _ in new_shipments],
-                    "entered": [at for _, at in new_shipments],
-                    "units": [unit for unit, _ in touched_units],
-                    "times": [at for _, at in touched_units],
-                },
-            )
+            touch: dict[str, Sequence[int | datetime | None]] = {
+                "shipments": sorted(touched_shipments - created),
+                "created": [pk for pk, _ in new_shipments],
+                "entered": [at for _, at in new_shipments],
+                "units": [unit for unit, _ in touched_units],
+                "times": [at for _, at in touched_units],
+            }
+            if defer_shipments:
+                arrays = {name: _array_text(values) for name, values in touch.items()}
+                deferred += [_TOUCHED_DDL.strip(), _script_statement(_TOUCH, arrays)]
+            else:
+                _execute_binary(binary, _TOUCH, touch)
 
     tails = prepared.copy_tails
 
@@ -953,7 +1049,71 @@ def events_record_start(
     result = RecordResult(
         created=len(fresh), duplicates=len(events) - len(fresh), repeated_lines=repeats
     )
-    return EventsRecording(result=result, rows=rows)
+    script = "".join(f"{statement.strip()};\n" for statement in deferred)
+    return EventsRecording(result=result, rows=rows, deferred=script)
+
+
+def _probe_drawing_shipments(
+    cursor: psycopg.Cursor[Any],
+    prepared: PreparedEvents,
+    *,
+    stored: dict[str, tuple[Any, Any]],
+    new_ids: list[int],
+    created: set[int],
+) -> dict[str, int]:
+    """`_PROBE_DRAWING_SHIPMENTS`: fills `stored` (key -> run, line), `new_ids` (the new
+    events') and `created` (the drawn shipment ids); returns tracking number -> shipment id."""
+    events = prepared.events
+    numbers = sorted(prepared.facts)
+    # `first_line` holds the keys of `candidates`, in the same order.
+    key_numbers = [events[index].tracking_number or "~" for index in prepared.candidates]
+    _execute_binary(
+        cursor,
+        _PROBE_DRAWING_SHIPMENTS,
+        {
+            "keys": " ".join(prepared.first_line),
+            "key_numbers": " ".join(key_numbers),
+            "count": len(prepared.first_line),
+            "numbers": " ".join(numbers),
+            "numbers_count": len(numbers),
+        },
+    )
+    shipment_ids: dict[str, int] = {}
+    drawn: list[int] = []
+    for kind, name, run, number in cursor.fetchall():
+        if kind == "stored":
+            stored[name] = (run, number)
+        elif kind == "event":
+            new_ids.append(number)
+        elif kind == "known":
+            shipment_ids[name] = number
+        else:
+            drawn.append(number)
+    missing = [number for number in numbers if number not in shipment_ids]
+    if len(drawn) != len(missing):
+        raise RuntimeError(f"{len(drawn)} shipment ids drawn for {len(missing)} new shipments")
+    drawn.sort()
+    shipment_ids.update(zip(missing, drawn, strict=True))
+    created.update(drawn)
+    return shipment_ids
+
+
+def _array_text(values: Sequence[int | datetime | None]) -> str:
+    """A PostgreSQL array literal of numbers or times (neither needs quoting), None as NULL."""
+    return (
+        "{"
+        + ",".join(
+            "NULL" if v is None else v.isoformat() if isinstance(v, datetime) else str(int(v))
+            for v in values
+        )
+        + "}"
+    )
+
+
+def _script_statement(sql: str, params: Mapping[str, Any]) -> str:
+    """`sql` with its parameters bound client-side, for a script sent without waiting."""
+    with psycopg.ClientCursor(connection.connection) as client:
+        return client.mogrify(sql, params)
 
 
 def recompute_script() -> str:

@@ -341,6 +341,7 @@ def _record(
         run_id=run.pk,
         warehouse_id=run.feed.warehouse_id,
         prepared=prepared,
+        defer_shipments=pending is not None,
     )
     result = recording.result
     rejects = [
@@ -375,8 +376,8 @@ def _record(
     if pending is None:
         recording.finish()
         return
-    script = recording.copy_unawaited()
-    pending.send(script + "COMMIT;", after_copy=bool(script))
+    script, copied = recording.copy_unawaited()
+    pending.send(script + "COMMIT;", after_copy=copied)
 
 
 def _records(run: FeedRun, stream: IO[bytes]) -> Iterator[ParseItem]:
@@ -417,9 +418,35 @@ def feed_run_execute(*, run_id: int, progress: Callable[[FeedRun], None] | None 
             run.refresh_from_db()
             return run
         run.refresh_from_db()
-        _execute(run, progress)
+        for attempt in range(1, _RACE_ATTEMPTS + 1):
+            try:
+                _execute(run, progress)
+                break
+            except IntegrityError as exc:
+                if attempt == _RACE_ATTEMPTS or not _lost_shipment_race(exc):
+                    raise
+                # Its batch rolled back whole; the checkpoint is the last batch committed.
+                logger.info(
+                    "run %s: a shipment of a batch was created concurrently; resuming", run.pk
+                )
+                run.refresh_from_db()
     run.refresh_from_db()
     return run
+
+
+# A batch creating a shipment that another transaction creates at the same moment fails at
+# commit (shipments.recording, `_INSERT_SHIPMENTS`); the run goes on from its checkpoint, where
+# the shipment is found. Two feeds would have to race for the same new parcel that many times.
+_RACE_ATTEMPTS = 5
+
+
+def _lost_shipment_race(exc: IntegrityError) -> bool:
+    cause = exc.__cause__
+    return (
+        isinstance(cause, psycopg_errors.ForeignKeyViolation)
+        and cause.diag.table_name == "shipments_trackingevent"
+        and "shipment_id" in (cause.diag.constraint_name or "")
+    )
 
 
 @contextmanager

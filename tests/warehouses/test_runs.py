@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import DataError, connection, connections
+from django.db import DataError, connection, connections, transaction
 from psycopg import pq
 
 from shipments import recording
@@ -220,3 +222,140 @@ def test_a_batch_whose_recompute_fails_is_rolled_back_whole_and_the_error_raised
     assert (run.status, run.events_created, run.duplicates) == ("succeeded", 25, 0)
     assert TrackingEvent.objects.count() == 25
     assert StatusChange.objects.count() == 25
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_shipment_created_by_another_transaction_mid_batch_costs_a_retry_not_an_event(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The worker finds RACE0001 unknown and draws its id while another transaction, not yet
+    # committed, creates it; the batch's shipment insert waits for that transaction, which
+    # commits only once the worker is seen waiting. The batch then fails its foreign key at
+    # commit, and the run resumes from its checkpoint and finds the shipment.
+    feed = FeedFactory()
+    payload = hub_csv(
+        "RACE0001,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,ORD-9,,,",
+        "RACE0001,departed,2026-05-02T09:00:00+08:00,,,,CN,,,,,",
+        "OTHER0001,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,",
+    )
+    run = services.feed_run_create(feed=feed, content=io.BytesIO(payload), enqueue=False)
+    created = threading.Event()
+    waited: list[bool] = []
+
+    def another_transaction() -> None:
+        try:
+            with transaction.atomic():
+                Shipment.objects.create(tracking_number="RACE0001", carrier="Shop carrier")
+                created.set()
+                waited.append(_until_a_backend_waits_on_a_lock())
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=another_transaction)
+    thread.start()
+    assert created.wait(10)
+    with caplog.at_level(logging.INFO, logger="warehouses.services"):
+        run = services.feed_run_execute(run_id=run.pk)
+    thread.join()
+    assert waited == [True]
+    assert "created concurrently" in caplog.text
+    assert (run.status, run.records, run.events_created, run.duplicates) == (
+        "succeeded",
+        3,
+        3,
+        0,
+    )
+    race = Shipment.objects.get(tracking_number="RACE0001")
+    assert race.events.count() == 2
+    assert (race.status, race.carrier, race.order_number) == ("in_transit", "Shop carrier", "ORD-9")
+    assert TrackingEvent.objects.filter(shipment__tracking_number="OTHER0001").count() == 1
+    assert TrackingEvent.objects.count() == 3
+
+
+def _until_a_backend_waits_on_a_lock(timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.02)
+    return False
+
+
+def _scenario(prefix: str, *, in_transaction: bool) -> dict[str, object]:
+    """Runs of parcel events, a manifest and unit events; what they leave, by parcel suffix."""
+    events_feed = FeedFactory()
+    manifest_feed = FeedFactory(format=Feed.Format.MANIFEST_CSV, warehouse=events_feed.warehouse)
+    a, b, c, unit = f"{prefix}A", f"{prefix}B", f"{prefix}C", f"{prefix}-UNIT"
+    payloads = [
+        (
+            events_feed,
+            hub_csv(
+                f"{a},picked_up,2026-05-01T09:00:00+08:00,,,,CN,,ORD-{prefix},,,",
+                f"{a},departed,2026-05-02T09:00:00+08:00,,,,CN,,,,rail,",
+                f"{b},picked_up,2026-05-01T10:00:00+08:00,,,,CN,,,,,",
+                f"{b},picked_up,2026-05-01T10:00:00+08:00,,,,CN,,,,,",
+            ),
+        ),
+        (
+            manifest_feed,
+            b"unit_id,unit_kind,tracking_number,loaded_at,unloaded_at\n"
+            + f"{unit},container,{a},2026-05-02T10:00:00+08:00,\n".encode()
+            + f"{unit},container,{b},2026-05-02T10:00:00+08:00,\n".encode(),
+        ),
+        (
+            events_feed,
+            hub_csv(
+                # a unit event, a late report of an earlier event, a known event with a new
+                # fact, a delivery and a parcel seen for the first time
+                f",arrived,2026-05-04T09:00:00+03:00,,Moscow,RUMOW,RU,,,,,{unit}",
+                f"{b},warehouse_received,2026-05-01T12:00:00+08:00,,,,CN,,,,,",
+                f"{a},picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,HLJ Rail,,",
+                f"{b},delivered,2026-05-05T09:00:00+03:00,,Moscow,RUMOW,RU,,,,,",
+                f"{c},picked_up,2026-05-03T09:00:00+08:00,,,,CN,,,,,",
+            ),
+        ),
+    ]
+    runs = []
+    for feed, payload in payloads:
+        run = services.feed_run_create(feed=feed, content=io.BytesIO(payload), enqueue=False)
+        if in_transaction:
+            with transaction.atomic():
+                run = services.feed_run_execute(run_id=run.pk)
+        else:
+            run = services.feed_run_execute(run_id=run.pk)
+        runs.append((run.status, run.events_created, run.duplicates, run.rejected))
+    outcome: dict[str, object] = {"runs": runs}
+    for shipment in Shipment.objects.filter(tracking_number__startswith=prefix):
+        status_event = shipment.status_event
+        outcome[shipment.tracking_number.removeprefix(prefix)] = (
+            shipment.status,
+            shipment.stage,
+            status_event.code if status_event else None,
+            shipment.last_event_at,
+            shipment.order_number.removesuffix(prefix),
+            shipment.carrier,
+            shipment.transport_mode,
+            shipment.events.count(),
+            list(
+                StatusChange.objects.filter(shipment=shipment)
+                .order_by("id")
+                .values_list("from_status", "to_status", "event__code")
+            ),
+        )
+    return outcome
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_path_leaves_what_the_in_transaction_path_leaves() -> None:
+    # The worker finds and draws shipment ids before its COPY and writes the shipments after
+    # it; a caller's transaction records them before. Both must leave the same shipments.
+    worker = _scenario("WKR", in_transaction=False)
+    in_transaction = _scenario("TXN", in_transaction=True)
+    assert worker == in_transaction
+    assert worker["runs"] == [("partial", 3, 1, 1), ("succeeded", 0, 0, 0), ("succeeded", 4, 1, 0)]
+    assert set(worker) == {"runs", "A", "B", "C"}
