@@ -51,8 +51,14 @@ class Shipment(models.Model):
     tracking_number = models.CharField(max_length=64, unique=True)
     order_number = models.CharField(max_length=64, blank=True, default="", db_index=True)
     # Null until a shop registers it: feeds often report a parcel before its shop does.
+    # Indexed by shipment_shop_updated, which begins with it.
     shop = models.ForeignKey(
-        Shop, null=True, blank=True, on_delete=models.PROTECT, related_name="shipments"
+        Shop,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="shipments",
+        db_index=False,
     )
     carrier = models.CharField(max_length=64, blank=True, default="")
     transport_mode = models.CharField(max_length=16, blank=True, default="")
@@ -76,7 +82,8 @@ class Shipment(models.Model):
     last_event_at = models.DateTimeField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Lists are per shop (shipment_shop_updated); an index of its own only cost writes.
+    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         indexes = [
@@ -192,7 +199,10 @@ class TrackingEvent(models.Model):
 class StatusChange(models.Model):
     """History of a shipment's status; every row names the event that caused it."""
 
-    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="status_changes")
+    # Indexed by statuschange_shipment, which begins with it.
+    shipment = models.ForeignKey(
+        Shipment, on_delete=models.CASCADE, related_name="status_changes", db_index=False
+    )
     from_status = models.CharField(max_length=24)
     to_status = models.CharField(max_length=24)
     from_stage = models.CharField(max_length=24, blank=True, default="")

@@ -732,20 +732,29 @@ def _copy_number(value: int | None) -> str:
 
 
 class _EndUnawaitedWriter(LibpqWriter):
-    """Ends a COPY without waiting for its answer, which the caller takes later.
+    """Queues a COPY's data and its end in libpq's buffer; the caller sends them and takes the
+    answer later (warehouses.services `_PendingCommit`).
 
-    The server is still inserting the last rows (and their index entries) when the client has
-    sent them all; the caller parses its next batch meanwhile (warehouses.services).
+    The server inserts rows (and their index entries) more slowly than they are written:
+    waiting for it to take each megabyte kept the worker from parsing its next batch for most
+    of the COPY. The buffer holds up to `_COPY_QUEUED` bytes before a write waits.
     """
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        super().__init__(cursor, flush_threshold=_COPY_QUEUED)
 
     def finish(self, exc: BaseException | None = None) -> None:
         if exc:
             super().finish(exc)
             return
-        # put_copy_end answers 0 when the (nonblocking) output buffer is full: flush, retry.
+        # put_copy_end answers 0 only when libpq cannot grow its buffer: send some, retry.
         while not self._pgconn.put_copy_end():
             self.connection.wait(send_generator(self._pgconn))
-        self.connection.wait(send_generator(self._pgconn))
+
+
+# A batch's COPY text is a few megabytes; a batch of huge raw records waits for the server
+# past this much.
+_COPY_QUEUED = 32 * 1024 * 1024
 
 
 @dataclass(slots=True)

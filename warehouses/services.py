@@ -243,6 +243,8 @@ class _PendingCommit:
         """Take the answer in flight; a failure rolls the batch back and is raised."""
         conn = connection.connection
         with connection.wrap_database_errors:
+            # The end of a COPY may still sit in libpq's buffer (`poll()` sends it piecemeal).
+            conn.wait(send_generator(conn.pgconn))
             results = conn.wait(fetch_many(conn.pgconn))
         failed = [r for r in results if r.status == pq.ExecStatus.FATAL_ERROR]
         if failed:
@@ -263,12 +265,14 @@ class _PendingCommit:
         connection.set_autocommit(True)
 
     def poll(self) -> None:
-        """Without blocking: once the COPY is done, send the script that follows it."""
+        """Without blocking: send what the socket takes of the COPY's data; once the COPY is
+        done, send the script that follows it."""
         if self.copying:
             pgconn = connection.connection.pgconn
             with connection.wrap_database_errors:
+                unsent = pgconn.flush()
                 pgconn.consume_input()
-            if not pgconn.is_busy():
+            if not unsent and not pgconn.is_busy():
                 self._take()
 
     def wait(self) -> None:

@@ -162,6 +162,33 @@ def test_a_worker_run_commits_every_batch_with_its_statuses_and_history(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_worker_batches_bigger_than_the_socket_buffers_are_sent_while_the_next_one_parses(
+    settings: object,
+) -> None:
+    # Each batch's COPY text (about 20 MB here: every row stores its 1 kB line twice) waits in
+    # libpq's buffer and goes out piecemeal while the next batch is parsed; all of it must
+    # arrive, in order, batch after batch.
+    settings.INGEST_BATCH_SIZE = 10_000  # type: ignore[attr-defined]
+    feed = FeedFactory()
+    note = "x" * 1000
+    payload = hub_csv(
+        *(f"TN{i:06d},picked_up,2026-05-01T09:00:00+08:00,,,,CN,{note},,,," for i in range(25_000))
+    )
+    run = services.feed_run_create(feed=feed, content=io.BytesIO(payload), enqueue=False)
+    run = services.feed_run_execute(run_id=run.pk)
+    assert (run.status, run.records, run.events_created, run.rejected) == (
+        "succeeded",
+        25_000,
+        25_000,
+        0,
+    )
+    assert TrackingEvent.objects.count() == 25_000
+    assert TrackingEvent.objects.filter(description=note).count() == 25_000
+    assert _status_of_every_shipment() == {"in_transit"}
+    assert connection.connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_while_a_batch_commits_keeps_that_batch_and_resumes(
     settings: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
