@@ -6,4 +6,4 @@ RUN pip install --no-cache-dir -r requirements.lock
 COPY . .
 RUN DATABASE_URL=postgres://x@localhost/x python manage.py collectstatic --noinput -v0
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2"]
+CMD ["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.py", "--bind", "0.0.0.0:8000", "--workers", "2"]

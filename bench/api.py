@@ -217,6 +217,8 @@ def main() -> None:
             [
                 str(ROOT / ".venv/bin/gunicorn"),
                 "config.wsgi",
+                "-c",
+                "config/gunicorn.py",
                 "-w",
                 "2",
                 "-b",
