@@ -20,7 +20,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -630,7 +630,14 @@ def _numbered(
         if state.status_event_id is None:
             numbered[number] = state
         elif state.status_event_id in id_of:
-            numbered[number] = replace(state, status_event_id=id_of[state.status_event_id])
+            # Built directly: dataclasses.replace inspects the fields on every call.
+            numbered[number] = ShipmentState(
+                state.status,
+                state.stage,
+                id_of[state.status_event_id],
+                state.last_event_at,
+                state.stage_entered_at,
+            )
     return numbered
 
 
@@ -908,7 +915,10 @@ def events_prepare(
     codes = [_STATUS_FOR.get(event.code) or status_for(event.code) for event in events]
     for event, (_, stage) in zip(events, codes, strict=True):
         if event.tracking_number:
-            facts.setdefault(event.tracking_number, ShipmentFacts()).add(event, stage)
+            shipment = facts.get(event.tracking_number)
+            if shipment is None:
+                shipment = facts[event.tracking_number] = ShipmentFacts()
+            shipment.add(event, stage)
         elif event.unit_number:
             units[event.unit_number] = units.get(event.unit_number) or event.unit_kind or "other"
 

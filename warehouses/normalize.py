@@ -40,6 +40,7 @@ _UNITS = {
 }
 TRANSPORT_MODES = {"air", "rail", "road", "sea", "postal", "multimodal", ""}
 _ZERO = timedelta(0)
+_MINUTE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +60,15 @@ class FeedContext:
     code_memo: dict[tuple[str, str], tuple[str, str] | _FieldError] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # Tracking number as given -> clean and valid (a parcel's events repeat it); only valid
+    # ones are kept, so every reject still reports its own reason.
+    tracking_memo: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 # A bound on per-run memos, so a file of endlessly different bad values cannot grow them.
 _MEMO_LIMIT = 4096
+# Tracking numbers: a batch's parcels (tens of thousands); emptied when full.
+_TRACKING_MEMO_LIMIT = 65_536
 
 
 def tracking_number_clean(value: str) -> str:
@@ -126,8 +132,8 @@ def _localize(naive: datetime, zone: timezone | ZoneInfo, zone_name: str) -> dat
     """Attach a zone to a wall-clock time, refusing times that do not exist or exist twice."""
     if isinstance(zone, timezone):
         return naive.replace(tzinfo=zone)
-    first = naive.replace(tzinfo=zone, fold=0)
-    second = naive.replace(tzinfo=zone, fold=1)
+    first = naive.replace(tzinfo=zone, fold=0) if naive.fold else naive.replace(tzinfo=zone)
+    second = first.replace(fold=1)
     if first.utcoffset() != second.utcoffset():
         # Inside a DST gap (does not exist) or overlap (happens twice): refuse to guess.
         roundtrip = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
@@ -259,14 +265,24 @@ def _check_length(name: str, value: str, limit: int) -> str:
 def _event(record: Record, ctx: FeedContext) -> EventInput:
     # Runs once per record on the hot path: the checks are written inline, in the order their
     # reasons are reported (the first problem of a record is the one the operator sees).
-    tracking = record.tracking_number.strip()
-    if ctx.identifier_mapping:
-        tracking = ctx.identifier_mapping.get(tracking, tracking)
-    tracking = tracking_number_clean(tracking)
+    given = record.tracking_number
+    tracking = ctx.tracking_memo.get(given)
+    valid = tracking is not None
+    if tracking is None:
+        tracking = given.strip()
+        if ctx.identifier_mapping:
+            tracking = ctx.identifier_mapping.get(tracking, tracking)
+        tracking = tracking_number_clean(tracking)
+        if tracking and _TRACKING.match(tracking):
+            valid = True
+            memo = ctx.tracking_memo
+            if len(memo) >= _TRACKING_MEMO_LIMIT:
+                memo.clear()
+            memo[given] = tracking
     unit = record.unit_id.strip()
     if not tracking and not unit:
         raise _FieldError("tracking_number", "missing tracking number (and no unit_id)")
-    if tracking and not _TRACKING.match(tracking):
+    if tracking and not valid:
         raise _FieldError(
             "tracking_number",
             f"tracking number {tracking[:80]!r} must be 3-64 letters, digits or -_./:",
@@ -320,7 +336,7 @@ def _event(record: Record, ctx: FeedContext) -> EventInput:
         line=record.line,
         code=code,
         occurred_at=occurred_utc,
-        utc_offset_minutes=int(offset.total_seconds() // 60),
+        utc_offset_minutes=offset // _MINUTE,
         tz_source=tz_source,
         tracking_number=tracking,
         unit_number=unit if not tracking else "",

@@ -71,3 +71,21 @@ def test_epoch_and_export_formats_still_parse() -> None:
     dotted = normalize_event(row(3, event_time="01.05.2026 10:00"), CTX)
     assert not isinstance(dotted, RecordError)
     assert dotted.occurred_at.isoformat() == "2026-05-01T02:00:00+00:00"
+
+
+def test_remembered_tracking_numbers_never_change_an_outcome() -> None:
+    # Each record normalized with a context that has seen every record before it, and with a
+    # fresh one: the same event or the same reject, whatever the order of good and bad numbers.
+    numbers = [" bn 001 ", "BN001", "bn001", "??", "", "X", "BN002", "??", " bn 001 ", "B" * 70]
+    mapping = {"ALIAS-7": "bn 003"}
+    records = [row(n, tracking_number=number) for n, number in enumerate(numbers, start=2)]
+    records.append(row(20, tracking_number="ALIAS-7"))
+    records.append(row(21, tracking_number="ALIAS-7"))
+    remembering = FeedContext(warehouse_timezone="Asia/Shanghai", identifier_mapping=mapping)
+    for record in records:
+        fresh = FeedContext(warehouse_timezone="Asia/Shanghai", identifier_mapping=mapping)
+        assert normalize_event(record, remembering) == normalize_event(record, fresh)
+    outcomes = [normalize_event(record, remembering) for record in records]
+    kept = [o.tracking_number for o in outcomes if not isinstance(o, RecordError)]
+    assert kept == ["BN001", "BN001", "BN001", "BN002", "BN001", "BN003", "BN003"]
+    assert set(remembering.tracking_memo.values()) == {"BN001", "BN002", "BN003"}
