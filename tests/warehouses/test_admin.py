@@ -7,7 +7,9 @@ from collections.abc import Callable
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from shipments.models import Shipment
@@ -83,6 +85,33 @@ def test_a_shipment_page_shows_its_timeline(operator: Client, feed: Feed, ingest
     assert "CNSFH" in text
     search = operator.get(reverse("admin:shipments_shipment_changelist") + "?q=TL001")
     assert "TL001" in search.content.decode()
+
+
+def test_shipment_search_reads_the_indexes_for_either_number(
+    operator: Client, feed: Feed, ingest: Ingest
+) -> None:
+    ingest(
+        feed,
+        hub_csv(
+            "SR0001,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,ORD-77,,,",
+            "SR0002,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,ord-78,,,",
+        ),
+    )
+    changelist = reverse("admin:shipments_shipment_changelist")
+
+    def found(term: str) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            response = operator.get(changelist, {"q": term})
+        assert response.status_code == 200
+        # upper() on the column would mean a scan of every shipment
+        assert not [q["sql"] for q in queries.captured_queries if "UPPER(" in q["sql"]]
+        return sorted(response.context["cl"].result_list.values_list("tracking_number", flat=True))
+
+    assert found(" sr 0001 ") == ["SR0001"]
+    assert found("ORD-77") == ["SR0001"]
+    assert found("ord-78") == ["SR0002"]
+    assert found("ORD-78") == []  # order numbers are matched as given
+    assert found("SR0003") == []
 
 
 def test_run_page_lists_its_rejects(operator: Client, feed: Feed, ingest: Ingest) -> None:
