@@ -37,7 +37,7 @@ def database_from_url(url: str) -> dict[str, object]:
     query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
     host = query.pop("host", "") or unquote(parsed.hostname or "")
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": "config.postgresql",
         "NAME": unquote(parsed.path.lstrip("/")) or "postgres",
         "USER": unquote(parsed.username or "postgres"),
         "PASSWORD": unquote(parsed.password or ""),
