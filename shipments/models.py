@@ -221,9 +221,28 @@ class UnitMembership(models.Model):
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="memberships")
     loaded_at = models.DateTimeField()
     unloaded_at = models.DateTimeField(null=True, blank=True)
+    # The source event that loaded / unloaded the parcel (an EPCIS AggregationEvent's feed and
+    # eventID), so that its source can withdraw it (an error declaration). Plain ids, as the
+    # events' provenance: deleting a feed keeps the history. Empty for manifests.
+    load_feed_id = models.BigIntegerField(null=True, blank=True)
+    load_event_id = models.CharField(max_length=500, blank=True, default="", db_default="")
+    unload_feed_id = models.BigIntegerField(null=True, blank=True)
+    unload_event_id = models.CharField(max_length=500, blank=True, default="", db_default="")
 
     class Meta:
-        indexes = [models.Index(fields=["unit", "loaded_at"], name="membership_unit_loaded")]
+        indexes = [
+            models.Index(fields=["unit", "loaded_at"], name="membership_unit_loaded"),
+            models.Index(
+                fields=["load_feed_id", "load_event_id"],
+                name="membership_load_event",
+                condition=~Q(load_event_id=""),
+            ),
+            models.Index(
+                fields=["unload_feed_id", "unload_event_id"],
+                name="membership_unload_event",
+                condition=~Q(unload_event_id=""),
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["unit", "shipment", "loaded_at"], name="membership_unique_load"

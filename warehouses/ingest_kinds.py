@@ -19,7 +19,9 @@ Decisions worth knowing:
   same interchange in a later payload is a re-send and its records are rejected. Reprocessing
   the same payload is not a re-send.
 - A retraction deletes the events its eventID names (from the same feed only: one partner never
-  withdraws another's events) after copying them to RetractedEvent.
+  withdraws another's events) after copying them to RetractedEvent. The loads and unloads an
+  AggregationEvent made are withdrawn with it (a load deleted, an unload reopened) and audited
+  the same way; a load or unload whose eventID was retracted before is not applied again.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def records_apply(
     if by_kind["customs_document"]:
         rejects += _documents_apply(run, by_kind["customs_document"], ctx)
     if by_kind["membership"]:
-        rejects += _memberships_apply(by_kind["membership"], ctx)
+        rejects += _memberships_apply(run, by_kind["membership"], ctx)
     retracting: dict[str, int] = {}
     if by_kind["retraction"]:
         rejects += _retractions_apply(run, by_kind["retraction"], ctx, by_kind["event"], retracting)
@@ -501,10 +503,13 @@ def _matches_compute(orders: Sequence[str]) -> None:
 # row that now carries unloaded_at closes the membership it opened earlier.
 _INSERT_MEMBERSHIPS = """
 WITH ins AS (
-    INSERT INTO shipments_unitmembership AS m (unit_id, shipment_id, loaded_at, unloaded_at)
-    SELECT u.id, s.id, x.loaded, x.unloaded
-    FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])
-         AS x(unit, tn, loaded, unloaded)
+    INSERT INTO shipments_unitmembership AS m (
+        unit_id, shipment_id, loaded_at, unloaded_at, load_feed_id, load_event_id,
+        unload_feed_id, unload_event_id)
+    SELECT u.id, s.id, x.loaded, x.unloaded, CASE WHEN x.eid <> '' THEN %s::bigint END, x.eid,
+           NULL, ''
+    FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+         AS x(unit, tn, loaded, unloaded, eid)
     JOIN shipments_transportunit u ON u.number = x.unit
     JOIN shipments_shipment s ON s.tracking_number = x.tn
     ORDER BY u.id, s.id
@@ -519,10 +524,10 @@ SELECT DISTINCT shipment_id FROM ins
 # unload after its load, so "loaded, unloaded, loaded again, unloaded" in one batch is right.
 _CLOSE_MEMBERSHIPS = """
 WITH x AS (
-    SELECT * FROM unnest(%s::int[], %s::text[], %s::text[], %s::timestamptz[])
-             AS x(i, unit, tn, at)
+    SELECT * FROM unnest(%s::int[], %s::text[], %s::text[], %s::timestamptz[], %s::text[])
+             AS x(i, unit, tn, at, eid)
 ), target AS (
-    SELECT DISTINCT ON (m.id) m.id, x.at, x.i
+    SELECT DISTINCT ON (m.id) m.id, x.at, x.i, x.eid
     FROM x
     JOIN shipments_transportunit u ON u.number = x.unit
     JOIN shipments_unitmembership m
@@ -531,7 +536,8 @@ WITH x AS (
     WHERE x.tn = '' OR m.shipment_id = s.id
     ORDER BY m.id, x.at
 ), closed AS (
-    UPDATE shipments_unitmembership m SET unloaded_at = t.at
+    UPDATE shipments_unitmembership m SET unloaded_at = t.at,
+           unload_feed_id = CASE WHEN t.eid <> '' THEN %s::bigint END, unload_event_id = t.eid
     FROM target t WHERE m.id = t.id
     RETURNING m.shipment_id, t.i
 )
@@ -540,7 +546,9 @@ SELECT shipment_id, i FROM closed
 
 # Unloads that closed nothing: silent when the same unload was applied before (re-delivery).
 _ALREADY_CLOSED = """
-SELECT x.i FROM unnest(%s::int[], %s::text[], %s::text[], %s::timestamptz[]) AS x(i, unit, tn, at)
+SELECT x.i
+FROM unnest(%s::int[], %s::text[], %s::text[], %s::timestamptz[], %s::text[])
+     AS x(i, unit, tn, at, eid)
 WHERE EXISTS (
     SELECT 1 FROM shipments_unitmembership m
     JOIN shipments_transportunit u ON u.id = m.unit_id
@@ -550,13 +558,21 @@ WHERE EXISTS (
 """
 
 
-def _memberships_apply(records: Sequence[Record], ctx: FeedContext) -> list[RecordError]:
+def _memberships_apply(
+    run: FeedRun, records: Sequence[Record], ctx: FeedContext
+) -> list[RecordError]:
     rejects: list[RecordError] = []
     units: dict[str, str] = {}
     parcels: dict[str, ShipmentFacts] = {}
-    loads: dict[tuple[str, str, datetime], datetime | None] = {}
-    unloads: list[tuple[Record, str, str, datetime]] = []
+    # (unit, parcel, loaded_at) -> (unloaded_at, source eventID)
+    loads: dict[tuple[str, str, datetime], tuple[datetime | None, str]] = {}
+    unloads: list[tuple[Record, str, str, datetime, str]] = []
+    retracted = _retracted_before(run, records)
     for record in records:
+        event_id = _text(record.extra.get("event_id"))
+        if event_id in retracted:
+            rejects.append(_retracted_reject(record, event_id, retracted[event_id]))
+            continue
         try:
             unit = _unit_number(record, ctx)
             if not unit:
@@ -598,12 +614,13 @@ def _memberships_apply(records: Sequence[Record], ctx: FeedContext) -> list[Reco
                 continue
             parcels.setdefault(tracking, ShipmentFacts())
             key = (unit, tracking, loaded)
-            loads[key] = loads.get(key) or unloaded
+            known_unload, known_event = loads.get(key, (None, ""))
+            loads[key] = (known_unload or unloaded, known_event or event_id)
         else:
             assert unloaded is not None
             if tracking:
                 parcels.setdefault(tracking, ShipmentFacts())
-            unloads.append((record, unit, tracking, unloaded))
+            unloads.append((record, unit, tracking, unloaded, event_id))
     if not units:
         return rejects
     moved: set[int] = set()
@@ -615,10 +632,12 @@ def _memberships_apply(records: Sequence[Record], ctx: FeedContext) -> list[Reco
             cursor.execute(
                 _INSERT_MEMBERSHIPS,
                 [
+                    run.feed_id,
                     [k[0] for k in keys],
                     [k[1] for k in keys],
                     [k[2] for k in keys],
-                    [loads[k] for k in keys],
+                    [loads[k][0] for k in keys],
+                    [loads[k][1] for k in keys],
                 ],
             )
             moved.update(int(row[0]) for row in cursor.fetchall())
@@ -628,8 +647,9 @@ def _memberships_apply(records: Sequence[Record], ctx: FeedContext) -> list[Reco
                 [u[1] for u in unloads],
                 [u[2] for u in unloads],
                 [u[3] for u in unloads],
+                [u[4] for u in unloads],
             ]
-            cursor.execute(_CLOSE_MEMBERSHIPS, params)
+            cursor.execute(_CLOSE_MEMBERSHIPS, [*params, run.feed_id])
             applied: set[int] = set()
             for shipment_id, index in cursor.fetchall():
                 moved.add(int(shipment_id))
@@ -637,7 +657,7 @@ def _memberships_apply(records: Sequence[Record], ctx: FeedContext) -> list[Reco
             if len(applied) < len(unloads):
                 cursor.execute(_ALREADY_CLOSED, params)
                 applied.update(int(row[0]) for row in cursor.fetchall())
-            for index, (record, unit, tracking, at) in enumerate(unloads):
+            for index, (record, unit, tracking, at, _) in enumerate(unloads):
                 if index not in applied:
                     what = f"parcel {tracking}" if tracking else "any parcel"
                     rejects.append(
@@ -666,6 +686,43 @@ FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::int[]) AS x(eid, reas
 JOIN shipments_trackingevent e
   ON e.extra ? 'event_id' AND e.extra->>'event_id' = x.eid AND e.feed_id = %s
 RETURNING event_pk, shipment_id, unit_id, occurred_at, source_event_id
+"""
+
+# The loads and unloads the declarations name (AggregationEvents, from the same feed): a load is
+# deleted, an unload reopened; each is audited like an event, its row kept as JSON.
+_WITHDRAW_MEMBERSHIPS = """
+WITH x AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(reasons)s::text[], %(declared)s::timestamptz[],
+                         %(lines)s::int[]) AS x(eid, reason, declared, line)
+), loads AS (
+    DELETE FROM shipments_unitmembership m USING x
+    WHERE m.load_feed_id = %(feed)s AND m.load_event_id = x.eid
+    RETURNING m.id, m.unit_id, m.shipment_id, m.loaded_at AS at, to_jsonb(m) AS data,
+              x.eid, x.reason, x.declared, x.line
+), closed AS (
+    SELECT m.id, m.unit_id, m.shipment_id, m.unloaded_at AS at, to_jsonb(m) AS data,
+           x.eid, x.reason, x.declared, x.line
+    FROM shipments_unitmembership m JOIN x
+      ON m.unload_feed_id = %(feed)s AND m.unload_event_id = x.eid
+    WHERE m.id NOT IN (SELECT id FROM loads)
+    FOR UPDATE OF m
+), reopened AS (
+    UPDATE shipments_unitmembership m
+    SET unloaded_at = NULL, unload_feed_id = NULL, unload_event_id = ''
+    FROM closed WHERE m.id = closed.id
+    RETURNING m.id
+)
+INSERT INTO warehouses_retractedevent (
+    feed_id, run_id, source_event_id, event_pk, shipment_id, unit_id, code, occurred_at,
+    event_data, reason, declared_at, line, retracted_at)
+SELECT %(feed)s, %(run)s, eid, id, shipment_id, unit_id, 'membership_load', at, data, reason,
+       declared, line, now()
+FROM loads
+UNION ALL
+SELECT %(feed)s, %(run)s, eid, id, shipment_id, unit_id, 'membership_unload', at, data, reason,
+       declared, line, now()
+FROM closed WHERE id IN (SELECT id FROM reopened)
+RETURNING source_event_id, shipment_id
 """
 
 _UNIT_MEMBERS_AT = """
@@ -722,11 +779,26 @@ def _retractions_apply(
                 [[u for u, _ in unit_events], [at for _, at in unit_events]],
             )
             touched.update(int(row[0]) for row in cursor.fetchall())
-    found = {str(row[4]) for row in audited}
+        # Before the recompute: a withdrawn load takes the unit's events off the parcel.
+        cursor.execute(
+            _WITHDRAW_MEMBERSHIPS,
+            {
+                "ids": ids,
+                "reasons": [wanted[i][1] for i in ids],
+                "declared": [wanted[i][2] for i in ids],
+                "lines": [wanted[i][0].line for i in ids],
+                "feed": run.feed_id,
+                "run": run.pk,
+            },
+        )
+        withdrawn = cursor.fetchall()
+        touched.update(int(row[1]) for row in withdrawn)
+    found = {str(row[4]) for row in audited} | {str(row[0]) for row in withdrawn}
     if audited:
         # Through the ORM so every reference to the event (status_event, status history,
         # webhook rows) follows its on_delete rule.
         TrackingEvent.objects.filter(pk__in=[int(row[0]) for row in audited]).delete()
+    if touched:
         shipment_ids = sorted(touched)
         shipments_recompute(shipment_ids=shipment_ids)
         shipments_reset_eventless(shipment_ids=shipment_ids)
@@ -872,6 +944,15 @@ def _unresolved_reason(record: Record) -> str:
     )
 
 
+def _retracted_reject(record: Record, event_id: str, run_id: int | None) -> RecordError:
+    return _error(
+        record,
+        "eventID",
+        f"event {event_id!r} was retracted by an error declaration (run {run_id}); "
+        "it is not recorded again",
+    )
+
+
 def _retracted_before(run: FeedRun, records: Iterable[Record]) -> dict[str, int]:
     ids = {_text(r.extra.get("event_id")) for r in records if r.extra.get("event_id")}
     if not ids:
@@ -907,14 +988,7 @@ def _events_prepare(
             )
             continue
         if event_id and event_id in retracted:
-            rejects.append(
-                _error(
-                    record,
-                    "eventID",
-                    f"event {event_id!r} was retracted by an error declaration "
-                    f"(run {retracted[event_id]}); it is not recorded again",
-                )
-            )
+            rejects.append(_retracted_reject(record, event_id, retracted[event_id]))
             continue
         candidates: list[Record] = []
         if record.tracking_number or record.unit_id:

@@ -316,7 +316,9 @@ class RetractedEvent(models.Model):
         FeedRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     source_event_id = models.CharField(max_length=500, db_index=True)  # the EPCIS eventID
-    event_pk = models.BigIntegerField()  # the deleted TrackingEvent's id
+    # The withdrawn row's id: a TrackingEvent's, or for code membership_load / membership_unload
+    # (a load deleted, an unload reopened) a UnitMembership's.
+    event_pk = models.BigIntegerField()
     shipment_id = models.BigIntegerField(null=True, blank=True)
     unit_id = models.BigIntegerField(null=True, blank=True)
     code = models.CharField(max_length=40)

@@ -932,3 +932,86 @@ def test_export_arrival_receipts_resolve_through_the_arrival_reports_cop_no(
             "shipment__tracking_number", flat=True
         )
     )
+
+
+def test_retracting_an_aggregation_withdraws_the_loads_and_unloads_it_made(
+    ingest: Ingest,
+) -> None:
+    # The ADD that put the parcels in the container is declared wrong: they were never inside,
+    # so the container's events are no longer theirs. The DELETE that took HEKP0003 out is
+    # declared wrong too (it stayed aboard): the container's later event is its again.
+    feed = _feed("epcis", identifier_mapping=MAPPING)
+    ingest(feed, BORDER_RUN)
+    assert Shipment.objects.get(tracking_number="HEKP0003").status_event.code == "arrived"
+
+    unload_withdrawn = {
+        **_aggregation(
+            4,
+            "DELETE",
+            "2024-03-01T17:00:00+10:00",
+            "+10:00",
+            childEPCs=["urn:epc:id:sscc:6901234.0000000035"],
+            readPoint={"id": "https://hub.example.com/locode/RUPGS"},
+        ),
+        "errorDeclaration": {"declarationTime": "2024-03-03T10:00:00+10:00"},
+    }
+    run = ingest(feed, _epcis(unload_withdrawn))
+
+    assert run.status == FeedRun.Status.SUCCEEDED, list(RejectedRecord.objects.values("reason"))
+    reopened = UnitMembership.objects.get(shipment__tracking_number="HEKP0003")
+    assert (reopened.unloaded_at, reopened.unload_event_id) == (None, "")
+    stayed = Shipment.objects.get(tracking_number="HEKP0003")
+    assert stayed.status_event is not None and stayed.status_event.code == "in_transit"
+    audit = RetractedEvent.objects.get(code="membership_unload")
+    assert (audit.run_id, audit.shipment_id, audit.line) == (run.pk, stayed.pk, 10)
+    assert audit.event_data["unloaded_at"].startswith("2024-03-01T07:00:00")
+
+    load_withdrawn = {
+        **_aggregation(
+            1,
+            "ADD",
+            "2024-03-01T08:00:00+08:00",
+            "+08:00",
+            childEPCs=list(PARCELS),
+            bizStep="loading",
+            readPoint={"id": "https://hub.example.com/locode/CNSFH"},
+        ),
+        "errorDeclaration": {"declarationTime": "2024-03-03T11:00:00+10:00"},
+    }
+    run = ingest(feed, _epcis(load_withdrawn))
+
+    assert run.status == FeedRun.Status.SUCCEEDED, list(RejectedRecord.objects.values("reason"))
+    assert not UnitMembership.objects.exists()
+    assert RetractedEvent.objects.filter(code="membership_load").count() == 3
+    # The ADD's own unit event ("loaded") is withdrawn with it, as any event.
+    assert RetractedEvent.objects.filter(code="loaded").count() == 1
+    for tracking in PARCELS.values():
+        parcel = Shipment.objects.get(tracking_number=tracking)
+        assert (parcel.status, parcel.status_event_id, parcel.last_event_at) == (
+            "pending",
+            None,
+            None,
+        )
+
+    # The same declaration again changes nothing and says nothing; the withdrawn ADD delivered
+    # again is not applied again.
+    again = ingest(feed, _epcis(load_withdrawn), reprocess=True)
+    assert (again.status, again.rejected) == (FeedRun.Status.SUCCEEDED, 0)
+    replay = ingest(feed, BORDER_RUN, reprocess=True)
+    assert not UnitMembership.objects.exists()
+    retracted = RejectedRecord.objects.filter(run=replay, field="eventID")
+    # The ADD (its loads and its unit event, one reject per line) and the DELETE
+    assert sorted(retracted.values_list("line", flat=True)) == [10, 61]
+    assert all("was retracted by an error declaration" in r.reason for r in retracted)
+
+
+def test_a_retraction_from_another_feed_cannot_withdraw_a_load(ingest: Ingest) -> None:
+    ingest(_feed("epcis", identifier_mapping=MAPPING), BORDER_RUN)
+    wrong = {
+        **_aggregation(1, "ADD", "2024-03-01T08:00:00+08:00", "+08:00", childEPCs=list(PARCELS)),
+        "errorDeclaration": {"declarationTime": "2024-03-03T10:00:00+10:00"},
+    }
+    run = ingest(_feed("epcis"), _epcis(wrong))
+    assert UnitMembership.objects.count() == 3
+    reject = RejectedRecord.objects.get(run=run)
+    assert "no event with that eventID has been recorded from this feed" in reject.reason
