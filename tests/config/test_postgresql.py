@@ -10,31 +10,27 @@ from django.test import Client
 from shipments.models import Shop
 
 
-def _last_query_of(pid: int) -> str:
+def _another_connection() -> psycopg.Connection[tuple[object, ...]]:
     settings = connection.settings_dict
-    with psycopg.connect(
+    return psycopg.connect(
         dbname=settings["NAME"],
         user=settings["USER"],
         password=settings["PASSWORD"],
         host=settings["HOST"],
         port=settings["PORT"] or None,
         autocommit=True,
-    ) as other:
+    )
+
+
+def _last_query_of(pid: int) -> str:
+    with _another_connection() as other:
         row = other.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
     assert row is not None
     return str(row[0])
 
 
 def _terminate(pid: int) -> None:
-    settings = connection.settings_dict
-    with psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        password=settings["PASSWORD"],
-        host=settings["HOST"],
-        port=settings["PORT"] or None,
-        autocommit=True,
-    ) as other:
+    with _another_connection() as other:
         other.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 

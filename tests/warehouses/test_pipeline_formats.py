@@ -642,7 +642,7 @@ def _aggregation(number: int, action: str, when: str, offset: str, **fields: Any
     }
 
 
-BORDER_RUN = _epcis(
+BORDER_EVENTS = [
     _aggregation(
         1,
         "ADD",
@@ -688,7 +688,8 @@ BORDER_RUN = _epcis(
         disposition="in_transit",
         readPoint={"id": "https://hub.example.com/locode/RUUSS"},
     ),
-)
+]
+BORDER_RUN = _epcis(*BORDER_EVENTS)
 
 
 def test_an_epcis_document_loads_parcels_into_a_container_and_moves_them_across_the_border(
@@ -944,15 +945,10 @@ def test_retracting_an_aggregation_withdraws_the_loads_and_unloads_it_made(
     ingest(feed, BORDER_RUN)
     assert Shipment.objects.get(tracking_number="HEKP0003").status_event.code == "arrived"
 
+    unload, load = BORDER_EVENTS[3], BORDER_EVENTS[0]
+    assert (unload["action"], load["action"]) == ("DELETE", "ADD")
     unload_withdrawn = {
-        **_aggregation(
-            4,
-            "DELETE",
-            "2024-03-01T17:00:00+10:00",
-            "+10:00",
-            childEPCs=["urn:epc:id:sscc:6901234.0000000035"],
-            readPoint={"id": "https://hub.example.com/locode/RUPGS"},
-        ),
+        **unload,
         "errorDeclaration": {"declarationTime": "2024-03-03T10:00:00+10:00"},
     }
     run = ingest(feed, _epcis(unload_withdrawn))
@@ -966,18 +962,7 @@ def test_retracting_an_aggregation_withdraws_the_loads_and_unloads_it_made(
     assert (audit.run_id, audit.shipment_id, audit.line) == (run.pk, stayed.pk, 10)
     assert audit.event_data["unloaded_at"].startswith("2024-03-01T07:00:00")
 
-    load_withdrawn = {
-        **_aggregation(
-            1,
-            "ADD",
-            "2024-03-01T08:00:00+08:00",
-            "+08:00",
-            childEPCs=list(PARCELS),
-            bizStep="loading",
-            readPoint={"id": "https://hub.example.com/locode/CNSFH"},
-        ),
-        "errorDeclaration": {"declarationTime": "2024-03-03T11:00:00+10:00"},
-    }
+    load_withdrawn = {**load, "errorDeclaration": {"declarationTime": "2024-03-03T11:00:00+10:00"}}
     run = ingest(feed, _epcis(load_withdrawn))
 
     assert run.status == FeedRun.Status.SUCCEEDED, list(RejectedRecord.objects.values("reason"))
@@ -1007,10 +992,7 @@ def test_retracting_an_aggregation_withdraws_the_loads_and_unloads_it_made(
 
 def test_a_retraction_from_another_feed_cannot_withdraw_a_load(ingest: Ingest) -> None:
     ingest(_feed("epcis", identifier_mapping=MAPPING), BORDER_RUN)
-    wrong = {
-        **_aggregation(1, "ADD", "2024-03-01T08:00:00+08:00", "+08:00", childEPCs=list(PARCELS)),
-        "errorDeclaration": {"declarationTime": "2024-03-03T10:00:00+10:00"},
-    }
+    wrong = {**BORDER_EVENTS[0], "errorDeclaration": {"declarationTime": "2024-03-03T10:00:00Z"}}
     run = ingest(_feed("epcis"), _epcis(wrong))
     assert UnitMembership.objects.count() == 3
     reject = RejectedRecord.objects.get(run=run)
