@@ -17,7 +17,7 @@ _served = 0
 def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
     # A worker holds a few hundred thousand long-lived objects (Django, DRF, the URL resolver,
     # compiled templates, the caches its first requests fill). Every full collection walks them
-    # all, on whichever request triggers it: 25-90 ms here, the API's p99. Once the worker is
+    # all, on whichever request triggers it: 80-110 ms measured here. Once the worker is
     # warm, one collection then `gc.freeze()` moves them out of every later collection; the
     # garbage of later requests is collected as usual.
     global _served

@@ -209,10 +209,11 @@ class _Batch:
 class _PendingCommit:
     """The end of the previous batch's transaction, still running on the server.
 
-    The end of a batch's COPY, its recompute and its COMMIT are sent without waiting for their
-    answers, so the database inserts, recomputes statuses and checks foreign keys while Python
-    parses the next batch (two processes on two cores; a Python thread would fight the parser
-    for the GIL). `poll()` moves from the COPY to the script as soon as the COPY is done.
+    A batch's COPY data and end, its shipments, recompute and COMMIT are sent without waiting
+    for their answers, so the database inserts, recomputes statuses and checks foreign keys
+    while Python parses the next batch (two processes on two cores; a Python thread would fight
+    the parser for the GIL). `poll()` sends what the socket takes of the COPY data and moves
+    on to the script as soon as the COPY is done.
     Nothing else may use the connection until `wait()`: every path that touches the database
     after a flush waits first.
     """
