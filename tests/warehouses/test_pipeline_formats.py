@@ -4,6 +4,7 @@ history and retractions. Real PostgreSQL, no mocks."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from django.urls import reverse
 from shipments.models import Shipment, StatusChange, TrackingEvent, TransportUnit, UnitMembership
 from tests.conftest import FeedFactory
 from tests.samples import SAMPLES
+from warehouses import services
 from warehouses.formats.epcis import epc_to_key
 from warehouses.models import (
     CustomsDocument,
@@ -453,6 +455,38 @@ def test_every_shared_sample_gives_its_expected_events_or_precise_rejection(
         assert first is None
     else:
         assert first is not None
+        assert (first.line, first.field) == reject[:2]
+        assert first.reason.startswith(reject[2])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("sample", "fmt", "status", "created", "codes", "reject"),
+    SAMPLE_OUTCOMES,
+    ids=[row[0] for row in SAMPLE_OUTCOMES],
+)
+def test_every_shared_sample_gives_the_same_outcome_through_the_worker_path(
+    sample: str,
+    fmt: str,
+    status: str,
+    created: int,
+    codes: set[str],
+    reject: tuple[int, str, str] | None,
+) -> None:
+    # The `ingest` fixture runs inside the test's transaction; a worker does not, and then each
+    # batch finds and draws its shipments first and writes them after the COPY, unawaited.
+    feed = _feed(fmt)
+    run = services.feed_run_create(
+        feed=feed, content=io.BytesIO((SAMPLES / sample).read_bytes()), enqueue=False
+    )
+    run = services.feed_run_execute(run_id=run.pk)
+
+    assert run.status == status
+    assert run.events_created == created
+    assert set(TrackingEvent.objects.filter(run=run).values_list("code", flat=True)) == codes
+    first = _first_reject(run)
+    assert (first is None) == (reject is None)
+    if first is not None and reject is not None:
         assert (first.line, first.field) == reject[:2]
         assert first.reason.startswith(reject[2])
 
