@@ -108,19 +108,25 @@ SET LOCAL jit = off;
 # The same statement draws the ids of the keys not stored (the events to insert) from the
 # events' sequence: with its ids known before the COPY, the batch creates each new shipment
 # with its final status in one write (`_shipment_states`) instead of inserting and updating it.
-_EXISTING_KEYS = """
+_KEY_STORED = """CROSS JOIN LATERAL (
+        SELECT e.run_id, e.source_line FROM shipments_trackingevent e
+        WHERE e.dedupe_key = k.key::uuid OFFSET 0
+    ) e"""
+
+
+def _next_id(table: str) -> str:
+    return f"nextval((SELECT pg_get_serial_sequence('{table}', 'id')::regclass))"
+
+
+_EXISTING_KEYS = f"""
 WITH stored AS (
     SELECT k.key, e.run_id, e.source_line
     FROM unnest(string_to_array(%(keys)s, ' ')) AS k(key)
-    CROSS JOIN LATERAL (
-        SELECT e.run_id, e.source_line FROM shipments_trackingevent e
-        WHERE e.dedupe_key = k.key::uuid OFFSET 0
-    ) e
+    {_KEY_STORED}
 )
 SELECT key, run_id, source_line, NULL::bigint AS new_id FROM stored
 UNION ALL
-SELECT NULL, NULL, NULL,
-       nextval((SELECT pg_get_serial_sequence('shipments_trackingevent', 'id')::regclass))
+SELECT NULL, NULL, NULL, {_next_id("shipments_trackingevent")}
 FROM generate_series(1, %(count)s - (SELECT count(*) FROM stored))
 """
 
@@ -131,7 +137,7 @@ FROM generate_series(1, %(count)s - (SELECT count(*) FROM stored))
 # snapshot does not hold cannot be stored. Unit events ('~') are always looked up.
 # With every id known before the COPY, the shipments are written after it, in the script sent
 # without waiting (`_INSERT_SHIPMENTS`; the events' foreign key is checked at commit).
-_PROBE_DRAWING_SHIPMENTS = """
+_PROBE_DRAWING_SHIPMENTS = f"""
 WITH known AS (
     SELECT n.tn, s.id
     FROM unnest(string_to_array(%(numbers)s, ' ')) AS n(tn)
@@ -142,22 +148,17 @@ WITH known AS (
     SELECT k.key, e.run_id, e.source_line
     FROM unnest(string_to_array(%(keys)s, ' '), string_to_array(%(key_numbers)s, ' '))
         AS k(key, tn)
-    CROSS JOIN LATERAL (
-        SELECT e.run_id, e.source_line FROM shipments_trackingevent e
-        WHERE e.dedupe_key = k.key::uuid OFFSET 0
-    ) e
+    {_KEY_STORED}
     WHERE k.tn = '~' OR k.tn IN (SELECT tn FROM known)
 )
 SELECT 'stored', key, run_id, source_line::bigint FROM stored
 UNION ALL
-SELECT 'event', NULL, NULL,
-       nextval((SELECT pg_get_serial_sequence('shipments_trackingevent', 'id')::regclass))
+SELECT 'event', NULL, NULL, {_next_id("shipments_trackingevent")}
 FROM generate_series(1, %(count)s - (SELECT count(*) FROM stored))
 UNION ALL
 SELECT 'known', tn, NULL, id FROM known
 UNION ALL
-SELECT 'new', NULL, NULL,
-       nextval((SELECT pg_get_serial_sequence('shipments_shipment', 'id')::regclass))
+SELECT 'new', NULL, NULL, {_next_id("shipments_shipment")}
 FROM generate_series(1, %(numbers_count)s - (SELECT count(*) FROM known))
 """
 

@@ -128,8 +128,11 @@ def records_apply(
         rejects += _shipments_apply(by_kind["shipment"], ctx)
     if by_kind["customs_document"]:
         rejects += _documents_apply(run, by_kind["customs_document"], ctx)
+    # eventIDs retracted by earlier runs, looked up once for loads, unloads and events (this
+    # batch's own retractions are in `retracting`, checked first).
+    retracted = _retracted_before(run, [*by_kind["membership"], *by_kind["event"]])
     if by_kind["membership"]:
-        rejects += _memberships_apply(run, by_kind["membership"], ctx)
+        rejects += _memberships_apply(run, by_kind["membership"], ctx, retracted)
     retracting: dict[str, int] = {}
     if by_kind["retraction"]:
         rejects += _retractions_apply(run, by_kind["retraction"], ctx, by_kind["event"], retracting)
@@ -140,7 +143,7 @@ def records_apply(
                 for r in by_kind["event"]
             ]
         else:
-            rejects += _events_prepare(run, by_kind["event"], ctx, events, retracting)
+            rejects += _events_prepare(run, by_kind["event"], ctx, events, retracting, retracted)
     return rejects
 
 
@@ -559,7 +562,7 @@ WHERE EXISTS (
 
 
 def _memberships_apply(
-    run: FeedRun, records: Sequence[Record], ctx: FeedContext
+    run: FeedRun, records: Sequence[Record], ctx: FeedContext, retracted: dict[str, int]
 ) -> list[RecordError]:
     rejects: list[RecordError] = []
     units: dict[str, str] = {}
@@ -567,7 +570,6 @@ def _memberships_apply(
     # (unit, parcel, loaded_at) -> (unloaded_at, source eventID)
     loads: dict[tuple[str, str, datetime], tuple[datetime | None, str]] = {}
     unloads: list[tuple[Record, str, str, datetime, str]] = []
-    retracted = _retracted_before(run, records)
     for record in records:
         event_id = _text(record.extra.get("event_id"))
         if event_id in retracted:
@@ -970,11 +972,11 @@ def _events_prepare(
     ctx: FeedContext,
     events: list[EventInput],
     retracting: dict[str, int],
+    retracted: dict[str, int],
 ) -> list[RecordError]:
     rejects: list[RecordError] = []
     receipts = [r for r in records if not r.tracking_number and not r.unit_id]
     references = _References(receipts) if receipts else None
-    retracted = _retracted_before(run, records)
     for record in records:
         event_id = _text(record.extra.get("event_id"))
         if event_id and event_id in retracting:
