@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from typing import Any
 
@@ -86,8 +87,60 @@ def shop_of(request: Request) -> Shop:
     return shop
 
 
+class RateCounts:
+    """Numbers a key's requests within a fixed window, counting in Redis (shared by every
+    worker) a block at a time.
+
+    A key far from its limit takes a block of numbers with one INCRBY and hands them out to
+    its next requests in this process: at a few thousand requests a second, one Redis round
+    trip per request cost a sixth of the API's throughput. A block is at most 1/32 of what the
+    key has left (and at most 32), so it shrinks to a single number, one INCR per request as
+    before, within 32 requests of the limit. No number is handed out twice, so a key never
+    gets more than its limit. The price is the other way: numbers a process took and has not
+    used when the window ends are lost to the key (at most 1/32 of what was left when it took
+    them), so a key whose requests stop reaching one worker can be refused that much early.
+    """
+
+    BLOCK_MAX = 32
+    BLOCK_SHARE = 32
+
+    def __init__(self) -> None:
+        # key -> (window, next number to hand out, last number taken)
+        self._blocks: dict[str, tuple[int, int, int]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, client: redis.Redis, key: str, window: int, limit: int, ttl: int) -> int:
+        """This request's number in `key`'s `window` (1 for the window's first request)."""
+        with self._lock:
+            block = self._blocks.get(key)
+            taken = 0
+            if block is not None and block[0] == window:
+                _, number, taken = block
+                if number <= taken:
+                    self._blocks[key] = (window, number + 1, taken)
+                    return number
+                if taken >= limit:
+                    # Numbers only grow within a window: refused until it ends, Redis spared.
+                    return taken + 1
+            size = max(1, min(self.BLOCK_MAX, (limit - taken) // self.BLOCK_SHARE))
+            last = int(client.incrby(f"{key}:{window}", size))
+            if last == size:
+                # This block opened the window. (A crash before the EXPIRE leaves one stale
+                # counter: its window number is never reused.)
+                client.expire(f"{key}:{window}", ttl)
+            if len(self._blocks) >= 4096:
+                self._blocks = {k: b for k, b in self._blocks.items() if b[0] == window}
+            first = last - size + 1
+            self._blocks[key] = (window, first + 1, last)
+            return first
+
+
+_rate_counts = RateCounts()
+
+
 class ShopKeyRateThrottle(BaseThrottle):
-    """Fixed-window counter per API key in Redis (one INCR: cheap and shared by all workers).
+    """Fixed-window limit per API key, counted in Redis and shared by all workers
+    (`RateCounts`).
 
     Sets `request.rate_limit` so the view can send X-RateLimit-* headers.
     """
@@ -104,13 +157,9 @@ class ShopKeyRateThrottle(BaseThrottle):
         period = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period_text[:1]]
         now = time.time()
         window = int(now // period)
-        key = f"hub:throttle:{request.auth.prefix}:{window}"
-        # One INCR per request; only the request that opens a window sets its expiry. (A crash
-        # in between leaves one stale counter: its window number is never reused.)
-        client = _redis()
-        count = int(client.incr(key))
-        if count == 1:
-            client.expire(key, period + 1)
+        count = _rate_counts.take(
+            _redis(), f"hub:throttle:{request.auth.prefix}:{period}", window, limit, period + 1
+        )
         reset = max(1, int((window + 1) * period - now))
         request.rate_limit = (limit, max(0, limit - count), reset)  # type: ignore[attr-defined]
         if count > limit:
