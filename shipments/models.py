@@ -178,7 +178,13 @@ class TrackingEvent(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["shipment", "occurred_at"], name="event_shipment_time"),
-            models.Index(fields=["unit", "occurred_at"], name="event_unit_time"),
+            # Only unit events: a parcel's event has no unit (event_on_shipment_xor_unit), and
+            # every lookup by unit is an equality, which a partial index serves.
+            models.Index(
+                fields=["unit", "occurred_at"],
+                name="event_unit_time",
+                condition=models.Q(unit__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -6,10 +6,11 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from django.db import connection, transaction
 
 from shipments.api.render import dt
-from shipments.models import Shipment, TrackingEvent
-from shipments.timeline import timeline_get
+from shipments.models import Shipment, TrackingEvent, TransportUnit, UnitMembership
+from shipments.timeline import _TIMELINE_SQL, timeline_get
 from tests.conftest import ShipmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -52,3 +53,22 @@ def test_utc_and_local_times_read_as_pythons_isoformat() -> None:
     assert by_offset[-210].local_time == "2026-12-31T21:45:59.999999-03:30"
     assert by_offset[0].occurred_at_text == "2026-05-02T02:00:07.250000Z"
     assert by_offset[180].occurred_at_text == "2026-05-02T02:00:00.000001Z"
+
+
+def test_a_units_events_are_read_through_the_partial_unit_index() -> None:
+    # event_unit_time holds unit events only (parcel events have no unit). The timeline reads
+    # a unit's events by `e.unit_id = m.unit_id`, which proves `unit_id IS NOT NULL`, so the
+    # planner may use it; with sequential scans off it must.
+    shipment = ShipmentFactory()
+    unit = TransportUnit.objects.create(number="MSKU1234565", kind="container")
+    UnitMembership.objects.create(
+        unit=unit, shipment=shipment, loaded_at=datetime(2026, 5, 1, tzinfo=UTC)
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + _TIMELINE_SQL, {"id": shipment.pk})
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'event_unit_time'")
+        (definition,) = cursor.fetchone()
+    assert "event_unit_time" in plan
+    assert definition.endswith("WHERE (unit_id IS NOT NULL)")
