@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from typing import Any
@@ -21,6 +22,8 @@ from shipments import selectors
 from shipments.models import Shop, ShopAPIKey
 
 KEYWORD = "Api-Key"
+
+logger = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -157,9 +160,15 @@ class ShopKeyRateThrottle(BaseThrottle):
         period = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period_text[:1]]
         now = time.time()
         window = int(now // period)
-        count = _rate_counts.take(
-            _redis(), f"hub:throttle:{request.auth.prefix}:{period}", window, limit, period + 1
-        )
+        try:
+            count = _rate_counts.take(
+                _redis(), f"hub:throttle:{request.auth.prefix}:{period}", window, limit, period + 1
+            )
+        except redis.RedisError:
+            # Fail open, as the buyers' page does: a Redis outage must not take every shop's
+            # integration down with it. The response then carries no X-RateLimit-* headers.
+            logger.warning("API rate limit unavailable (Redis error)", exc_info=True)
+            return True
         reset = max(1, int((window + 1) * period - now))
         request.rate_limit = (limit, max(0, limit - count), reset)  # type: ignore[attr-defined]
         if count > limit:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
 from django.conf import settings
+from django.urls import reverse
 
+from shipments.api import auth
 from shipments.api.auth import RateCounts
+from tests.shipments.conftest import ShopClient
 
 
 @pytest.fixture
@@ -76,3 +80,17 @@ def test_numbers_a_worker_took_and_left_unused_are_lost_to_the_key_at_most_a_blo
         admitted += 1
     # The idle worker's block was 1000 // 32 = 31 numbers; the 30 it never used are lost.
     assert admitted == 1000 - 30
+
+
+def test_the_api_answers_without_rate_headers_while_redis_is_down(
+    shop_a: ShopClient, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    auth._redis.cache_clear()
+    try:
+        response = shop_a.client.get(reverse("api-shipments"))
+    finally:
+        auth._redis.cache_clear()
+    assert response.status_code == 200
+    assert "X-RateLimit-Limit" not in response
+    assert "API rate limit unavailable" in caplog.text
