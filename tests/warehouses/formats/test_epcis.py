@@ -6,6 +6,7 @@ import copy
 import io
 import itertools
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from shipments.statuses import EVENT_CODES
 from tests.samples import SAMPLES
 from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
-from warehouses.formats.epcis import epc_to_key, load_validator, parse
+from warehouses.formats.epcis import _with_bare_cbv_names, epc_to_key, load_validator, parse
 from warehouses.formats.epcis_codes import BIZSTEP_CODES, DISPOSITION_CODES, cbv_name
 
 EPCIS = SAMPLES / "epcis"
@@ -111,6 +112,36 @@ def test_every_sample_document_and_event_validates_against_the_official_schema(
     assert validator.envelope_error(doc, ("epcisBody", "eventList")) is None
     for event in doc["epcisBody"]["eventList"]:
         assert validator.event_error(event) is None
+
+
+def _broken_copies(event: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The event with one field dropped, retyped or spoilt, or one field added."""
+    for key in event:
+        yield {k: v for k, v in event.items() if k != key}
+        for wrong in (42, "x", [], {}, None, [42], {"id": 42}):
+            yield {**event, key: wrong}
+    yield {**event, "hub_note": "x"}
+    yield {**event, "ex:note": "x"}  # a prefixed extension: allowed
+    for when in ("2024-03-01T08:00:00", "2024-03-01 08:00+08:00", "2024-13-01T08:00:00Z"):
+        yield {**event, "eventTime": when}
+    yield {**event, "readPoint": {"id": "not a uri"}}
+    yield {**event, "bizLocation": {"id": "urn:epc:id:sgln:6901234.00001.0"}}
+
+
+def test_the_fast_schema_check_agrees_with_jsonschema_on_valid_and_broken_events() -> None:
+    validator = load_validator(SCHEMA_DIR)
+    assert validator is not None
+    verdicts = {True: 0, False: 0}
+    for path in [*SAMPLE_FILES, CONTAINER]:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        for event in doc["epcisBody"]["eventList"]:
+            for case in [event, *_broken_copies(event)]:
+                case = _with_bare_cbv_names(case)
+                valid = not list(validator.event.iter_errors(case))
+                assert validator.event_fast.is_valid(case) == valid, case
+                verdicts[valid] += 1
+    # Both verdicts are well represented, or the comparison proves little.
+    assert verdicts[True] > 100 and verdicts[False] > 1000, verdicts
 
 
 @pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.name)
