@@ -253,6 +253,9 @@ CELERY_BEAT_SCHEDULE["refresh-operations"] = {
     "schedule": float(envint("OPS_REFRESH_EVERY_SECONDS", 300)),
 }
 OPS_STATS_WINDOW_DAYS = envint("OPS_STATS_WINDOW_DAYS", 180)
+# Lane and warehouse-dwell percentiles (most of a refresh's time) are rebuilt this often; the
+# rest of the dashboard every OPS_REFRESH_EVERY_SECONDS. "Refresh now" rebuilds both.
+OPS_STATS_REFRESH_EVERY_SECONDS = envint("OPS_STATS_REFRESH_EVERY_SECONDS", 3600)
 # Fewer delivered samples than this on a lane: staleness is judged against all lanes.
 OPS_LANE_MIN_SAMPLES = envint("OPS_LANE_MIN_SAMPLES", 10)
 # A feed without a schedule is quiet after this long without a successful run; a scheduled one

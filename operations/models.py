@@ -17,6 +17,8 @@ class DashboardRefresh(models.Model):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
     seconds = models.FloatField()
+    # Whether this refresh rebuilt the lane and dwell statistics too (see dashboard_refresh).
+    stats = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         get_latest_by = "finished_at"

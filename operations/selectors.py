@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Subquery
 
 from operations.models import DashboardRefresh, ExceptionItem
 from shipments.statuses import STAGE_ORDER, Status
@@ -62,6 +62,8 @@ class Dashboard:
     now: datetime
     refreshed_at: datetime | None
     refresh_seconds: float | None
+    # When the lane and dwell statistics were last rebuilt (they are rebuilt less often).
+    stats_at: datetime | None
     feeds: list[FeedHealthRow]
     events_per_day: list[tuple[date, int]]
     shipments_per_day: list[tuple[date, int]]
@@ -133,7 +135,12 @@ def _percentiles(samples: int, p50: float, p90: float) -> Percentiles:
 
 def dashboard_get(*, now: datetime) -> Dashboard:
     """Everything the dashboard shows, in a constant number of queries (asserted in tests)."""
-    latest = DashboardRefresh.objects.order_by("-finished_at").first()
+    last_stats = DashboardRefresh.objects.filter(stats=True).order_by("-finished_at")
+    latest = (
+        DashboardRefresh.objects.annotate(stats_at=Subquery(last_stats.values("finished_at")[:1]))
+        .order_by("-finished_at")
+        .first()
+    )
     since = now.date() - timedelta(days=VOLUME_DAYS - 1)
     trend_since = now.date() - timedelta(weeks=TREND_WEEKS)
 
@@ -238,6 +245,7 @@ def dashboard_get(*, now: datetime) -> Dashboard:
         now=now,
         refreshed_at=latest.finished_at if latest else None,
         refresh_seconds=latest.seconds if latest else None,
+        stats_at=latest.stats_at if latest else None,
         feeds=feed_health(now=now),
         events_per_day=[(d, per_day.get(d, 0)) for d in days],
         shipments_per_day=[(d, int(new_shipments.get(d, 0))) for d in days],

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
@@ -155,6 +155,21 @@ FROM (
 GROUP BY GROUPING SETS ((warehouse_id), (warehouse_id, wk), (), (wk));
 """
 
+# When each open shipment entered its current stage: its first event there (as in
+# ops_stage_entry, which the statistics compute for every shipment of the window). Index
+# lookups for the open shipments only, so the exceptions need not wait for the statistics.
+_CURRENT_ENTRY_SQL = """
+DROP TABLE IF EXISTS ops_current_entry;
+CREATE TEMP TABLE ops_current_entry ON COMMIT DROP AS
+SELECT s.id AS shipment_id, x.entered_at
+FROM shipments_shipment s
+CROSS JOIN LATERAL (
+    SELECT min(e.occurred_at) AS entered_at FROM shipments_trackingevent e
+    WHERE e.shipment_id = s.id AND e.stage = s.stage AND e.occurred_at >= %(start)s
+) x
+WHERE s.status = ANY(%(open)s) AND s.stage <> '' AND s.archived_at IS NULL;
+"""
+
 # Stale: open, in a stage for longer than the p90 of that stage on its lane (or of all lanes
 # when the lane has too few samples to say).
 _EXCEPTIONS_SQL = """
@@ -171,7 +186,7 @@ SELECT s.id, 'stale', coalesce(se.entered_at, s.last_event_at), s.stage,
                     / 3600.0), s.stage,
               round(coalesce(lane.p90_hours, overall.p90_hours)::numeric, 1))
 FROM shipments_shipment s
-LEFT JOIN ops_stage_entry se ON se.shipment_id = s.id AND se.stage = s.stage
+LEFT JOIN ops_current_entry se ON se.shipment_id = s.id
 LEFT JOIN operations_lanestagestat lane
        ON lane.week IS NULL AND lane.stage = s.stage AND lane.samples >= %(min_samples)s
       AND lane.origin_country = s.origin_country
@@ -256,12 +271,22 @@ def _documents_matched() -> bool:
     return True
 
 
-def dashboard_refresh() -> RefreshResult:
+def dashboard_stats_due(*, now: datetime) -> bool:
+    """Whether the scheduled refresh should rebuild the lane and dwell statistics: none yet, or
+    the last ones are older than OPS_STATS_REFRESH_EVERY_SECONDS."""
+    every = timedelta(seconds=settings.OPS_STATS_REFRESH_EVERY_SECONDS)
+    return not DashboardRefresh.objects.filter(stats=True, finished_at__gt=now - every).exists()
+
+
+def dashboard_refresh(*, stats: bool = True) -> RefreshResult:
     """Rebuild the dashboard's tables from events, shipments and runs.
 
     1. Take a transaction-level advisory lock (a refresh already running makes this a no-op).
     2. Feed health, daily volume, shipments per day, status snapshot.
-    3. Stage entries -> stage spans -> lane p50/p90 (overall and per week), warehouse dwell.
+    3. With `stats`: stage entries -> stage spans -> lane p50/p90 (overall and per week),
+       warehouse dwell. They read every event of the window, most of a refresh's time, and
+       percentiles over 180 days move slowly: the scheduled job rebuilds them less often
+       (`dashboard_stats_due`); the exceptions use the statistics last built.
     4. The exceptions queue, upserted so acknowledgements and admin selections survive.
     """
     started = timezone.now()
@@ -282,7 +307,10 @@ def dashboard_refresh() -> RefreshResult:
             return RefreshResult(refreshed=False, seconds=0.0)
         # The aggregations sort millions of rows; in memory they are several times faster.
         cursor.execute("SET LOCAL work_mem = %s", [settings.OPS_REFRESH_WORK_MEM])
-        scripts = [_FEED_HEALTH_SQL, _VOLUME_SQL, _STAGES_SQL, _EXCEPTIONS_SQL]
+        scripts = [_FEED_HEALTH_SQL, _VOLUME_SQL]
+        if stats:
+            scripts.append(_STAGES_SQL)
+        scripts += [_CURRENT_ENTRY_SQL, _EXCEPTIONS_SQL]
         if _documents_matched():
             scripts.append(_DOCUMENTS_SQL)
         scripts.append(_EXCEPTIONS_APPLY_SQL)
@@ -291,10 +319,14 @@ def dashboard_refresh() -> RefreshResult:
                 cursor.execute(statement, params)
         seconds = time.monotonic() - clock
         DashboardRefresh.objects.create(
-            started_at=started, finished_at=timezone.now(), seconds=seconds
+            started_at=started, finished_at=timezone.now(), seconds=seconds, stats=stats
         )
         DashboardRefresh.objects.filter(finished_at__lt=started - timedelta(days=7)).delete()
-    logger.info("operations dashboard refreshed in %.1f s", seconds)
+    logger.info(
+        "operations dashboard refreshed in %.1f s (%s)",
+        seconds,
+        "with statistics" if stats else "statistics kept",
+    )
     return RefreshResult(refreshed=True, seconds=seconds)
 
 

@@ -60,6 +60,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def refresh_now(request: HttpRequest) -> HttpResponse:
-    refresh_dashboard.delay()
+    refresh_dashboard.delay(everything=True)
     messages.info(request, "Refresh queued: the figures update when the worker has run it.")
     return HttpResponseRedirect(reverse("operations:dashboard"))

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from operations import services
 from operations.models import (
     DailyShipments,
     DailyVolume,
+    DashboardRefresh,
     ExceptionAck,
     ExceptionItem,
     FeedHealth,
@@ -19,8 +22,8 @@ from operations.models import (
 )
 from operations.selectors import dashboard_get, feed_health
 from operations.tasks import refresh_dashboard
-from tests.conftest import FeedFactory, ShipmentFactory
-from tests.operations.conftest import History
+from tests.conftest import FeedFactory, ShipmentFactory, hub_csv
+from tests.operations.conftest import DELIVERED_PATH, History, row
 from warehouses.models import CustomsMatch, FeedRun
 from warehouses.services import feed_schedule_set
 
@@ -214,3 +217,52 @@ def test_the_refresh_task_runs_the_refresh(history: History) -> None:
     seconds = refresh_dashboard.apply().get()
     assert seconds > 0
     assert LaneStageStat.objects.exists()
+
+
+def test_a_refresh_without_statistics_keeps_them_and_still_moves_status_and_exceptions(
+    history: History, ingest: Callable[..., FeedRun]
+) -> None:
+    services.dashboard_refresh()
+    assert lane("").samples == 12
+    stale_before = ExceptionItem.objects.get(kind="stale").shipment_id
+
+    # A thirteenth delivered parcel, and the stuck one moves on (no longer stale).
+    start = history.now - timedelta(days=15)
+    rows = [row("DL0013", code, start + timedelta(hours=h), c) for code, h, c in DELIVERED_PATH]
+    rows.append(row("STUCK0001", "customs_import_cleared", history.now - timedelta(hours=1), "RU"))
+    assert ingest(history.feed, hub_csv(*rows)).status == FeedRun.Status.SUCCEEDED
+
+    services.dashboard_refresh(stats=False)
+    assert lane("").samples == 12  # kept from the last statistics
+    assert not ExceptionItem.objects.filter(kind="stale", shipment_id=stale_before).exists()
+    delivered = StatusSnapshot.objects.filter(status="delivered")
+    assert sum(delivered.values_list("shipments", flat=True)) == 13
+    data = dashboard_get(now=timezone.now())
+    assert data.stats_at is not None and data.refreshed_at is not None
+    assert data.stats_at < data.refreshed_at
+
+    services.dashboard_refresh(stats=True)
+    assert lane("").samples == 13
+    data = dashboard_get(now=timezone.now())
+    assert data.stats_at == data.refreshed_at
+
+
+def test_the_scheduled_refresh_rebuilds_statistics_only_when_due(
+    history: History, settings: Any
+) -> None:
+    settings.OPS_STATS_REFRESH_EVERY_SECONDS = 3600
+    refresh_dashboard.apply()  # none yet: due
+    refresh_dashboard.apply()  # built a moment ago: kept
+    assert list(DashboardRefresh.objects.order_by("id").values_list("stats", flat=True)) == [
+        True,
+        False,
+    ]
+    DashboardRefresh.objects.update(finished_at=F("finished_at") - timedelta(hours=2))
+    refresh_dashboard.apply()  # the last statistics are two hours old: due again
+    refresh_dashboard.apply(kwargs={"everything": True})  # asked for: rebuilt anyway
+    assert list(DashboardRefresh.objects.order_by("id").values_list("stats", flat=True)) == [
+        True,
+        False,
+        True,
+        True,
+    ]

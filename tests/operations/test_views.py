@@ -128,7 +128,10 @@ def test_a_note_without_text_asks_for_it_then_is_kept(
 
 def test_refresh_now_queues_the_refresh(admin_client: Client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     queued = []
-    monkeypatch.setattr("operations.views.refresh_dashboard.delay", lambda: queued.append(1))
+    monkeypatch.setattr(
+        "operations.views.refresh_dashboard.delay", lambda **kwargs: queued.append(kwargs)
+    )
     response = admin_client.post(reverse("operations:refresh"))
     assert response.status_code == 302
-    assert queued == [1]
+    # The operator asked: the statistics too, however recently they were built.
+    assert queued == [{"everything": True}]
