@@ -96,12 +96,13 @@ class RateCounts:
 
     A key far from its limit takes a block of numbers with one INCRBY and hands them out to
     its next requests in this process: at a few thousand requests a second, one Redis round
-    trip per request cost a sixth of the API's throughput. A block is at most 1/32 of what the
-    key has left (and at most 32), so it shrinks to a single number, one INCR per request as
-    before, within 32 requests of the limit. No number is handed out twice, so a key never
-    gets more than its limit. The price is the other way: numbers a process took and has not
-    used when the window ends are lost to the key (at most 1/32 of what was left when it took
-    them), so a key whose requests stop reaching one worker can be refused that much early.
+    trip per request cost a sixth of the API's throughput. A block is at most 32 numbers and at
+    most 1/32 of what the key had left when this process last took some, so it shrinks to a
+    single number, one INCR per request as before, within 64 requests of the limit. No number
+    is handed out twice, so a key never gets more than its limit. The price is the other way:
+    numbers a process took and has not used when the window ends are lost to the key (at most
+    one block per process), so a key whose requests stop reaching one worker can be refused
+    that much early.
     """
 
     BLOCK_MAX = 32
