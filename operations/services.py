@@ -253,6 +253,11 @@ ORDER BY x.shipment_id, x.kind, x.since
 ON CONFLICT (shipment_id, kind) DO UPDATE SET
     since = EXCLUDED.since, stage = EXCLUDED.stage, lane = EXCLUDED.lane,
     detail = EXCLUDED.detail, acknowledged_at = EXCLUDED.acknowledged_at, note = EXCLUDED.note;
+
+-- Fresh statistics for the page's queue query: with the estimate left from an emptier queue
+-- (306 rows for 34,000 at 10 M events), the planner joined every open item to its shipment
+-- before keeping the first 50 (550 ms instead of about 20).
+ANALYZE operations_exceptionitem;
 """
 
 

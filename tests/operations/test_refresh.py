@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -266,3 +267,12 @@ def test_the_scheduled_refresh_rebuilds_statistics_only_when_due(
         True,
         True,
     ]
+
+
+def test_the_refresh_leaves_the_queue_with_fresh_planner_statistics(history: History) -> None:
+    # The page's queue query is planned from these; autovacuum would only catch up later.
+    services.dashboard_refresh(stats=False)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'operations_exceptionitem'")
+        (estimated,) = cursor.fetchone()
+    assert estimated == ExceptionItem.objects.count() > 0
