@@ -33,6 +33,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,6 +102,13 @@ def run_manage(env: dict[str, str], *args: str) -> str:
         check=True,
     )
     return result.stdout
+
+
+def ingest(env: dict[str, str], path: Path, *options: str) -> dict[str, Any]:
+    """`manage.py ingest PATH --warehouse bench --json` in a child process: its result line."""
+    out = run_manage(env, "ingest", str(path), "--warehouse", "bench", "--json", *options)
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
 
 
 def raw_copy(url: str, path: Path) -> float:
@@ -237,16 +245,11 @@ def database_alone(url: str, env: dict[str, str], csv_path: Path) -> float | Non
     recorder = WireRecorder(address)
     user = parsed.username or "postgres"
     relayed = f"postgres://{user}@127.0.0.1:{recorder.port}{parsed.path}"
-    out = run_manage(
+    recorded = ingest(
         {**env, "DATABASE_URL": relayed, "PGSSLMODE": "disable", "PGGSSENCMODE": "disable"},
-        "ingest",
-        str(csv_path),
-        "--warehouse",
-        "bench",
-        "--json",
+        csv_path,
     )
     recorder.close()
-    recorded = json.loads(out.strip().splitlines()[-1])
     psql(url, emptied)
     seconds, errors = 0.0, []
     for stream in recorder.streams:
@@ -301,8 +304,7 @@ def main() -> None:
         "name='Bench', country='CN', city='Heihe', unlocode='CNHEK', timezone='Asia/Shanghai')",
     )
 
-    out = run_manage(env, "ingest", str(csv_path), "--warehouse", "bench", "--json")
-    result = json.loads(out.strip().splitlines()[-1])
+    result = ingest(env, csv_path)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     ingest_s = result["seconds"]
     ingest_rate = args.events / ingest_s
@@ -311,11 +313,7 @@ def main() -> None:
     copy_rate = args.events / copy_s
 
     started = time.perf_counter()
-    again = json.loads(
-        run_manage(env, "ingest", str(csv_path), "--warehouse", "bench", "--json", "--reprocess")
-        .strip()
-        .splitlines()[-1]
-    )
+    again = ingest(env, csv_path, "--reprocess")
     reingest_wall = time.perf_counter() - started
 
     print(

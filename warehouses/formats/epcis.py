@@ -225,8 +225,7 @@ _WARNED: set[tuple[str, ...]] = set()
 
 @lru_cache(maxsize=8)
 def _load_validator_from(schema_dir: Path) -> EpcisValidator | None:
-    resources: list[tuple[str, Resource[Any]]] = []
-    contents_by_id: list[tuple[str, Any]] = []
+    schemas: list[tuple[str, Any]] = []  # ($id, contents), for both validators' registries
     root_id = ""
     # `*JSON-Schema*.json` leaves out the example events and the sch1/sch2 test files that sit in
     # the same folder (they reuse the document schema's $id).
@@ -239,18 +238,19 @@ def _load_validator_from(schema_dir: Path) -> EpcisValidator | None:
         schema_id = contents.get("$id") if isinstance(contents, dict) else None
         if not isinstance(schema_id, str):
             continue
-        resources.append((schema_id, Resource.from_contents(contents, DRAFT7)))
-        contents_by_id.append((schema_id, contents))
+        schemas.append((schema_id, contents))
         if path.name == _ROOT_SCHEMA_FILE:
             root_id = schema_id
-    registry: Registry[Any] = Registry().with_resources(resources)
+    registry: Registry[Any] = Registry().with_resources(
+        (schema_id, Resource.from_contents(contents, DRAFT7)) for schema_id, contents in schemas
+    )
     checker = _format_checker()
     document = Draft7Validator({"$ref": root_id}, registry=registry, format_checker=checker)
     event_schema = {"$ref": _EVENT_SCHEMA_ID + "#/definitions/EPCIS-Document-Event"}
     event = Draft7Validator(event_schema, registry=registry, format_checker=checker)
     event_fast = jsonschema_rs.Draft7Validator(
         event_schema,
-        registry=jsonschema_rs.Registry(contents_by_id, draft=jsonschema_rs.Draft7),
+        registry=jsonschema_rs.Registry(schemas, draft=jsonschema_rs.Draft7),
         validate_formats=True,
         formats=_FAST_FORMATS,
     )
