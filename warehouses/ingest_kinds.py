@@ -601,8 +601,6 @@ def _memberships_apply(
         except _Rejected as exc:
             rejects.append(_error(record, exc.field, exc.reason))
             continue
-        if kind != "other" or unit not in units:
-            units[unit] = kind
         if loaded is not None:
             if unloaded is not None and unloaded < loaded:
                 rejects.append(
@@ -614,16 +612,18 @@ def _memberships_apply(
                     )
                 )
                 continue
+            # Only a load creates its unit and parcel: an unload closes what exists or is
+            # rejected, and a rejected record leaves nothing behind (no phantom rows).
+            if kind != "other" or unit not in units:
+                units[unit] = kind
             parcels.setdefault(tracking, ShipmentFacts())
             key = (unit, tracking, loaded)
             known_unload, known_event = loads.get(key, (None, ""))
             loads[key] = (known_unload or unloaded, known_event or event_id)
         else:
             assert unloaded is not None
-            if tracking:
-                parcels.setdefault(tracking, ShipmentFacts())
             unloads.append((record, unit, tracking, unloaded, event_id))
-    if not units:
+    if not loads and not unloads:
         return rejects
     moved: set[int] = set()
     with connection.cursor() as cursor:
