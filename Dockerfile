@@ -5,5 +5,7 @@ COPY requirements.lock .
 RUN pip install --no-cache-dir -r requirements.lock
 COPY . .
 RUN DATABASE_URL=postgres://x@localhost/x python manage.py collectstatic --noinput -v0
+# Fails the build if package data is missing (the EPCIS JSON Schema, warehouses.E001).
+RUN DATABASE_URL=postgres://x@localhost/x python manage.py check
 EXPOSE 8000
 CMD ["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.py", "--bind", "0.0.0.0:8000", "--workers", "2"]

@@ -56,8 +56,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
-import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -89,11 +87,9 @@ from warehouses.formats.epcis_codes import (
     cbv_name,
 )
 
-logger = logging.getLogger(__name__)
-
 RAW_LIMIT: Final = 2000
-SCHEMA_DIR_ENV: Final = "HUB_EPCIS_SCHEMA_DIR"
-_REPO_ROOT: Final = Path(__file__).resolve().parents[2]
+# The official schema ships inside the package, with GS1's notice (epcis_schema/LICENSE).
+SCHEMA_DIR: Final = Path(__file__).resolve().parent / "epcis_schema"
 _ROOT_SCHEMA_FILE: Final = "EPCIS-JSON-Schema-root.json"
 _EVENT_SCHEMA_ID: Final = "https://gs1.github.io/EPCIS/JSON-Schema/EPCIS-Event-JSON-Schema.json"
 _DOCUMENT_TYPES: Final = ("EPCISDocument", "EPCISQueryDocument")
@@ -145,7 +141,6 @@ class EpcisValidator:
     format checks (a test holds their verdicts equal over valid and broken events).
     """
 
-    schema_dir: Path
     document: Draft7Validator
     event: Draft7Validator
     event_fast: jsonschema_rs.Validator
@@ -191,58 +186,42 @@ def _describe(errors: list[ValidationError]) -> tuple[tuple[object, ...], str] |
     return path, _short(error.message)
 
 
-def load_validator(schema_dir: Path | None = None) -> EpcisValidator | None:
-    """Load the official EPCIS 2.0 JSON Schema files; None when they cannot be found.
+def _read_schemas() -> list[tuple[str, Any]]:
+    """($id, contents) of every schema file shipped in `epcis_schema/`, the root's first.
 
-    With `schema_dir` only that folder is tried. Otherwise, in order: the folder named by the
-    environment variable HUB_EPCIS_SCHEMA_DIR, `<repository root>/../shared/samples/epcis/schema`,
-    `/work/shared/samples/epcis/schema`. The schema files are never copied into the repository.
-
-    When no schema is found, `parse` skips schema validation (and logs a warning): every Record
-    then carries extra["schema_validated"] = False, and only the parser's own checks apply.
+    The files ship inside the package (see epcis_schema/README.md): a missing or unreadable
+    file is an installation error and raises here, at import, rather than letting EPCIS
+    events through unvalidated.
     """
-    if schema_dir is not None:
-        candidates = [schema_dir]
-    else:
-        env = os.environ.get(SCHEMA_DIR_ENV, "")
-        candidates = [Path(env)] if env else []
-        candidates += [
-            _REPO_ROOT.parent / "shared" / "samples" / "epcis" / "schema",
-            Path("/work/shared/samples/epcis/schema"),
-        ]
-    for candidate in candidates:
-        if (candidate / _ROOT_SCHEMA_FILE).is_file():
-            return _load_validator_from(candidate.resolve())
-    searched = tuple(str(c) for c in candidates)
-    if searched not in _WARNED:  # once per process and search, not once per payload
-        _WARNED.add(searched)
-        logger.warning("EPCIS JSON Schema not found in %s; validation skipped", searched)
-    return None
-
-
-_WARNED: set[tuple[str, ...]] = set()
-
-
-@lru_cache(maxsize=8)
-def _load_validator_from(schema_dir: Path) -> EpcisValidator | None:
-    schemas: list[tuple[str, Any]] = []  # ($id, contents), for both validators' registries
-    root_id = ""
-    # `*JSON-Schema*.json` leaves out the example events and the sch1/sch2 test files that sit in
-    # the same folder (they reuse the document schema's $id).
-    for path in sorted(schema_dir.glob("*JSON-Schema*.json")):
+    schemas: list[tuple[str, Any]] = []
+    root: list[tuple[str, Any]] = []
+    files = sorted(p for p in SCHEMA_DIR.iterdir() if p.name.endswith(".json"))
+    if not any(p.name == _ROOT_SCHEMA_FILE for p in files):
+        raise RuntimeError(
+            f"the EPCIS JSON Schema is missing from the package: no {_ROOT_SCHEMA_FILE} in "
+            f"{SCHEMA_DIR}"
+        )
+    for path in files:
         try:
             contents = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            logger.warning("EPCIS schema %s unreadable (%s); validation skipped", path, exc)
-            return None
-        schema_id = contents.get("$id") if isinstance(contents, dict) else None
-        if not isinstance(schema_id, str):
-            continue
-        schemas.append((schema_id, contents))
-        if path.name == _ROOT_SCHEMA_FILE:
-            root_id = schema_id
+            schema_id = contents["$id"]
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise RuntimeError(f"EPCIS schema file {path} is unreadable: {exc}") from exc
+        (root if path.name == _ROOT_SCHEMA_FILE else schemas).append((str(schema_id), contents))
+    return root + schemas
+
+
+# Read at import: the pipeline imports this module before the first EPCIS payload, and the
+# warehouses app's system check imports it at startup (warehouses/checks.py).
+_SCHEMAS: Final = _read_schemas()
+
+
+@lru_cache(maxsize=1)
+def load_validator() -> EpcisValidator:
+    """The validators of the EPCIS 2.0 JSON Schema shipped in the package (built once)."""
+    root_id = _SCHEMAS[0][0]
     registry: Registry[Any] = Registry().with_resources(
-        (schema_id, Resource.from_contents(contents, DRAFT7)) for schema_id, contents in schemas
+        (schema_id, Resource.from_contents(contents, DRAFT7)) for schema_id, contents in _SCHEMAS
     )
     checker = _format_checker()
     document = Draft7Validator({"$ref": root_id}, registry=registry, format_checker=checker)
@@ -250,13 +229,11 @@ def _load_validator_from(schema_dir: Path) -> EpcisValidator | None:
     event = Draft7Validator(event_schema, registry=registry, format_checker=checker)
     event_fast = jsonschema_rs.Draft7Validator(
         event_schema,
-        registry=jsonschema_rs.Registry(schemas, draft=jsonschema_rs.Draft7),
+        registry=jsonschema_rs.Registry(list(_SCHEMAS), draft=jsonschema_rs.Draft7),
         validate_formats=True,
         formats=_FAST_FORMATS,
     )
-    return EpcisValidator(
-        schema_dir=schema_dir, document=document, event=event, event_fast=event_fast
-    )
+    return EpcisValidator(document=document, event=event, event_fast=event_fast)
 
 
 def _with_empty_events(doc: Mapping[str, Any], events_path: tuple[str, ...]) -> dict[str, Any]:
@@ -375,20 +352,20 @@ class _Context:
 
 
 def parse(
-    stream: IO[bytes], options: ParseOptions, *, schema_dir: Path | None = None
+    stream: IO[bytes], options: ParseOptions, *, validate: bool = True
 ) -> Iterator[ParseItem]:
     """Parse one EPCIS 2.0 JSON(-LD) document into Records and RecordErrors.
 
     1. Read and decode the whole document: JSON is one value, so it cannot be streamed with the
        standard library; not JSON -> FormatError at the decoder's line.
-    2. Check the envelope (type, epcisBody, eventList) and, when the schema is available (see
-       `load_validator`, `schema_dir` overrides the search), validate it with the eventList
-       emptied -> FormatError.
+    2. Check the envelope (type, epcisBody, eventList) and validate it against the official
+       schema shipped in the package (`load_validator`) with the eventList emptied -> FormatError.
+       Only an explicit `validate=False` (benchmarks, tests of the parser's own checks) skips it.
     3. Validate each event on its own against the schema's event definition, so that one bad event
        is one RecordError (line = where the event starts, field = JSON pointer) and the others go
        on; then turn it into Records.
     """
-    validator = load_validator(schema_dir)
+    validator = load_validator() if validate else None
     text = _decode(stream.read(), options.encoding)
     doc = _load_json(text)
     events_path, events = _event_list(doc)

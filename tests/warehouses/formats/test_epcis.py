@@ -17,15 +17,20 @@ from hypothesis import strategies as st
 
 from shipments.statuses import EVENT_CODES
 from tests.samples import SAMPLES
+from warehouses.formats import epcis
 from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
-from warehouses.formats.epcis import _with_bare_cbv_names, epc_to_key, load_validator, parse
+from warehouses.formats.epcis import (
+    SCHEMA_DIR,
+    _with_bare_cbv_names,
+    epc_to_key,
+    load_validator,
+    parse,
+)
 from warehouses.formats.epcis_codes import BIZSTEP_CODES, DISPOSITION_CODES, cbv_name
 
 EPCIS = SAMPLES / "epcis"
-SCHEMA_DIR = EPCIS / "schema"
 FIXTURES = Path(__file__).parent / "fixtures" / "epcis"
 CONTAINER = FIXTURES / "container_suifenhe_malaszewicze.jsonld"
-NO_SCHEMA = Path("/nonexistent/epcis-schema")  # makes parse skip validation
 
 CONTAINER_ID = "urn:epc:id:giai:6901234.TGHU8837461"
 PARCEL_1 = "urn:epc:id:sscc:6901234.0000000011"
@@ -37,12 +42,12 @@ def tz(hours: int) -> timezone:
     return timezone(timedelta(hours=hours))
 
 
-def run(data: bytes | str | dict[str, Any], *, schema_dir: Path | None = None) -> list[ParseItem]:
+def run(data: bytes | str | dict[str, Any], *, validate: bool = True) -> list[ParseItem]:
     if isinstance(data, dict):
         data = json.dumps(data, indent=2)
     if isinstance(data, str):
         data = data.encode("utf-8")
-    return list(parse(io.BytesIO(data), ParseOptions(), schema_dir=schema_dir))
+    return list(parse(io.BytesIO(data), ParseOptions(), validate=validate))
 
 
 def run_file(path: Path) -> list[ParseItem]:
@@ -106,7 +111,7 @@ def test_the_shared_samples_are_all_there() -> None:
 def test_every_sample_document_and_event_validates_against_the_official_schema(
     path: Path,
 ) -> None:
-    validator = load_validator(SCHEMA_DIR)
+    validator = load_validator()
     assert validator is not None
     doc = json.loads(path.read_text(encoding="utf-8"))
     assert validator.envelope_error(doc, ("epcisBody", "eventList")) is None
@@ -129,7 +134,7 @@ def _broken_copies(event: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def test_the_fast_schema_check_agrees_with_jsonschema_on_valid_and_broken_events() -> None:
-    validator = load_validator(SCHEMA_DIR)
+    validator = load_validator()
     assert validator is not None
     verdicts = {True: 0, False: 0}
     for path in [*SAMPLE_FILES, CONTAINER]:
@@ -519,9 +524,8 @@ def test_a_query_document_is_read_from_its_results_body() -> None:
 # --------------------------------------------------------------------------- without the schema
 
 
-def test_without_the_schema_records_say_they_were_not_validated(tmp_path: Path) -> None:
-    assert load_validator(tmp_path) is None
-    items = run(CONTAINER.read_bytes(), schema_dir=tmp_path)
+def test_without_validation_records_say_they_were_not_validated() -> None:
+    items = run(CONTAINER.read_bytes(), validate=False)
     assert len(records(items)) == len(run_file(CONTAINER))
     assert all(r.extra["schema_validated"] is False for r in records(items))
 
@@ -534,7 +538,7 @@ def test_without_the_schema_the_parsers_own_checks_still_reject_bad_events() -> 
             object_event(eventTime="yesterday"),
             object_event(eventTime="2024-02-30T08:00:00+08:00"),
         ),
-        schema_dir=NO_SCHEMA,
+        validate=False,
     )
     assert [(e.field, e.reason) for e in errors(items)] == [
         ("/epcisBody/eventList/0/eventTimeZoneOffset", "invalid time zone offset '+8'"),
@@ -550,7 +554,7 @@ def test_without_the_schema_the_parsers_own_checks_still_reject_bad_events() -> 
 def test_without_the_schema_an_event_time_without_offset_takes_the_separate_offset() -> None:
     (record,) = run(
         document(object_event(eventTime="2024-03-01T08:00:00", eventTimeZoneOffset="+08:00")),
-        schema_dir=NO_SCHEMA,
+        validate=False,
     )
     assert isinstance(record, Record)
     assert record.event_time == datetime(2024, 3, 1, 8, 0, tzinfo=tz(8))
@@ -560,21 +564,47 @@ def test_without_the_schema_an_event_time_without_offset_takes_the_separate_offs
 def test_without_any_offset_the_event_time_stays_naive() -> None:
     (record,) = run(
         document(object_event(eventTime="2024-03-01T08:00:00", eventTimeZoneOffset=None)),
-        schema_dir=NO_SCHEMA,
+        validate=False,
     )
     assert isinstance(record, Record)
     assert record.event_time == datetime(2024, 3, 1, 8, 0)
     assert "tz_source" not in record.extra
 
 
-def test_the_schema_folder_can_be_named_by_the_environment(
+def test_validation_is_active_by_default_from_the_schema_shipped_in_the_package() -> None:
+    # An unprefixed unknown field passes the parser's own checks; only the official schema's
+    # propertyNames rule refuses it, so this fails whenever validation is skipped.
+    event = object_event(hub_note="x")
+    (rejected,) = run(document(event))
+    assert isinstance(rejected, RecordError)
+    assert rejected.field == "/epcisBody/eventList/0/hub_note"
+    assert rejected.reason.startswith("does not match the EPCIS 2.0 schema: unknown field")
+    assert [type(item) for item in run(document(event), validate=False)] == [Record]
+    assert SCHEMA_DIR.parent == Path(epcis.__file__).resolve().parent
+    assert (SCHEMA_DIR / "LICENSE").is_file()
+
+
+def test_a_missing_schema_is_an_error_not_a_skipped_validation(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("HUB_EPCIS_SCHEMA_DIR", str(SCHEMA_DIR))
-    validator = load_validator(None)
-    assert validator is not None
-    assert validator.schema_dir == SCHEMA_DIR.resolve()
-    assert load_validator(tmp_path) is None
+    monkeypatch.setattr(epcis, "SCHEMA_DIR", tmp_path)
+    with pytest.raises(RuntimeError, match="EPCIS JSON Schema is missing from the package"):
+        epcis._read_schemas()
+
+
+def test_the_startup_check_reports_a_missing_schema(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from warehouses.checks import epcis_schema_check
+
+    assert epcis_schema_check() == []
+
+    def missing() -> None:
+        raise RuntimeError("the EPCIS JSON Schema is missing from the package")
+
+    monkeypatch.setattr(epcis, "load_validator", missing)
+    (error,) = epcis_schema_check()
+    assert error.id == "warehouses.E001"
 
 
 # --------------------------------------------------------------------------- codes
@@ -780,9 +810,9 @@ FIXTURE_BYTES = CONTAINER.read_bytes()
 FIXTURE_DOC = json.loads(FIXTURE_BYTES)
 
 
-def only_declared_outcomes(data: bytes, schema_dir: Path | None) -> None:
+def only_declared_outcomes(data: bytes, validate: bool) -> None:
     try:
-        for item in parse(io.BytesIO(data), ParseOptions(), schema_dir=schema_dir):
+        for item in parse(io.BytesIO(data), ParseOptions(), validate=validate):
             assert isinstance(item, Record | RecordError)
             assert len(item.raw) <= 2000
             assert item.line >= 1
@@ -806,7 +836,7 @@ def test_truncated_or_corrupted_bytes_give_only_records_errors_or_format_errors(
     data = bytearray(FIXTURE_BYTES)
     for position, value in flips:
         data[position] = value
-    only_declared_outcomes(bytes(data[:cut]), None if validate else NO_SCHEMA)
+    only_declared_outcomes(bytes(data[:cut]), validate)
 
 
 JSON_VALUES = st.recursive(
@@ -830,7 +860,7 @@ def test_any_json_value_in_any_event_field_gives_only_declared_outcomes(
 ) -> None:
     doc = copy.deepcopy(FIXTURE_DOC)
     doc["epcisBody"]["eventList"][index][key] = value
-    only_declared_outcomes(json.dumps(doc).encode(), None if validate else NO_SCHEMA)
+    only_declared_outcomes(json.dumps(doc).encode(), validate)
 
 
 @settings(max_examples=100, deadline=500)
@@ -841,5 +871,5 @@ def test_any_json_value_in_the_envelope_gives_only_declared_outcomes(
 ) -> None:
     doc = copy.deepcopy(FIXTURE_DOC)
     doc[envelope_key] = value
-    only_declared_outcomes(json.dumps(doc).encode(), NO_SCHEMA)
-    only_declared_outcomes(json.dumps(doc).encode(), None)
+    only_declared_outcomes(json.dumps(doc).encode(), False)
+    only_declared_outcomes(json.dumps(doc).encode(), True)
