@@ -24,8 +24,8 @@ from shipments.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from warehouses.identifiers import tracking_number_clean
 from warehouses.models import Warehouse
-from warehouses.normalize import tracking_number_clean
 
 
 @admin.register(Shop)

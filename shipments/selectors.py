@@ -26,7 +26,7 @@ from shipments.timeline import (
     timeline_from_rows,
     timeline_rows_from_json,
 )
-from warehouses.normalize import tracking_number_clean
+from warehouses.identifiers import tracking_number_clean
 
 M = TypeVar("M", bound=Model)
 

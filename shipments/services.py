@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from shipments.models import IdempotencyRecord, Shipment, Shop, ShopAPIKey
-from warehouses.normalize import tracking_number_clean
+from warehouses.identifiers import tracking_number_clean
 
 
 def shop_create(*, name: str, slug: str = "") -> Shop:

@@ -34,7 +34,7 @@ from shipments import selectors
 from shipments.models import Shipment, ShipmentEstimate
 from shipments.statuses import STAGE_ORDER, Stage
 from shipments.timeline import TimelineEntry, timeline_get
-from warehouses.normalize import tracking_number_clean
+from warehouses.identifiers import tracking_number_clean
 
 logger = logging.getLogger(__name__)
 

@@ -46,15 +46,13 @@ from shipments.recording import (
 )
 from warehouses.formats.base import Record, RecordError
 from warehouses.formats.ceb import match_documents
-from warehouses.models import InterchangeSeen, RetractedEvent
-from warehouses.normalize import (
-    _TRACKING,
-    FeedContext,
-    _FieldError,
-    normalize_event,
-    resolve_time,
+from warehouses.identifiers import (
     tracking_number_clean,
+    tracking_number_problem,
+    tracking_number_valid,
 )
+from warehouses.models import InterchangeSeen, RetractedEvent
+from warehouses.normalize import FeedContext, _FieldError, normalize_event, resolve_time
 
 if TYPE_CHECKING:
     from warehouses.models import FeedRun
@@ -156,10 +154,10 @@ def _parcel(record: Record, ctx: FeedContext) -> str:
     key = str(record.extra.get("epc_key") or "")
     mapped = ctx.identifier_mapping.get(given) or (ctx.identifier_mapping.get(key) if key else "")
     tracking = tracking_number_clean(mapped or given)
-    if tracking and not _TRACKING.match(tracking):
+    if tracking and not tracking_number_valid(tracking):
         raise _Rejected(
             "tracking_number",
-            f"tracking number {tracking[:80]!r} must be 3-64 letters, digits or -_./: "
+            f"{tracking_number_problem(tracking)} "
             "(map long identifiers such as EPCs in the feed's identifier mapping)",
         )
     return tracking

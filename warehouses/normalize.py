@@ -19,6 +19,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from shipments.recording import EventInput
 from shipments.statuses import EVENT_CODES
 from warehouses.formats.base import Record, RecordError
+from warehouses.identifiers import (
+    tracking_number_clean,
+    tracking_number_problem,
+    tracking_number_valid,
+)
 from warehouses.locations import LOCODES
 
 _NAIVE_FORMATS = (
@@ -31,7 +36,6 @@ _NAIVE_FORMATS = (
     "%Y%m%d%H%M",
 )
 _OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2}):?(\d{2})?$")
-_TRACKING = re.compile(r"^[A-Z0-9][A-Z0-9\-_./:]{2,63}$")
 _UNITS = {
     "kg": Decimal(1),
     "g": Decimal("0.001"),
@@ -69,11 +73,6 @@ class FeedContext:
 _MEMO_LIMIT = 4096
 # Tracking numbers: a batch's parcels (tens of thousands); emptied when full.
 _TRACKING_MEMO_LIMIT = 65_536
-
-
-def tracking_number_clean(value: str) -> str:
-    """Tracking numbers compare case- and space-insensitively (carriers print them both ways)."""
-    return "".join(value.split()).upper()
 
 
 def _reject(record: Record, field_name: str, reason: str) -> RecordError:
@@ -273,7 +272,7 @@ def _event(record: Record, ctx: FeedContext) -> EventInput:
         if ctx.identifier_mapping:
             tracking = ctx.identifier_mapping.get(tracking, tracking)
         tracking = tracking_number_clean(tracking)
-        if tracking and _TRACKING.match(tracking):
+        if tracking and tracking_number_valid(tracking):
             valid = True
             memo = ctx.tracking_memo
             if len(memo) >= _TRACKING_MEMO_LIMIT:
@@ -283,10 +282,7 @@ def _event(record: Record, ctx: FeedContext) -> EventInput:
     if not tracking and not unit:
         raise _FieldError("tracking_number", "missing tracking number (and no unit_id)")
     if tracking and not valid:
-        raise _FieldError(
-            "tracking_number",
-            f"tracking number {tracking[:80]!r} must be 3-64 letters, digits or -_./:",
-        )
+        raise _FieldError("tracking_number", tracking_number_problem(tracking))
     if len(unit) > 100:
         _check_length("unit_id", unit, 100)
     code, note = _code(record, ctx)

@@ -69,11 +69,16 @@ class MoneyField(_StrictDecimalField):
 
 class ShipmentRegisterSerializer(serializers.Serializer[Any]):
     tracking_number = StrictRegexField(
-        r"^\s*[A-Za-z0-9][A-Za-z0-9 \-]{2,63}\s*$",
+        # A carrier's number, or a case-sensitive GS1 identifier URI (docs/identifiers.md).
+        r"^\s*(?:[A-Za-z0-9][A-Za-z0-9 \-]{2,63}"
+        r"|(?:[Uu][Rr][Nn]:|[Hh][Tt][Tt][Pp][Ss]?://)[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+)\s*$",
         max_length=64,
         # The documented maxLength applies to the value as sent.
         trim_whitespace=False,
-        help_text="Letters, digits, dashes; spaces are ignored and letters uppercased.",
+        help_text=(
+            "Letters, digits, dashes; spaces are ignored and letters uppercased. An EPC URI "
+            "(urn:epc:id:...) or GS1 Digital Link URI keeps its case."
+        ),
     )
     order_number = StrictCharField(max_length=64, required=False, default="", allow_blank=True)
     carrier = StrictCharField(max_length=64, required=False, default="", allow_blank=True)

@@ -7,15 +7,17 @@ from shipments.api import views
 urlpatterns: list[URLPattern] = [
     path("shipments", views.ShipmentCollectionView.as_view(), name="api-shipments"),
     path("shipments/bulk", views.ShipmentBulkView.as_view(), name="api-shipments-bulk"),
+    # `path`, not `str`: a tracking number may contain "/" (a GS1 Digital Link URI, a carrier's
+    # "ABC/123"); the archive route comes first so that its suffix is not read as part of one.
     path(
-        "shipments/<str:tracking_number>",
-        views.ShipmentDetailView.as_view(),
-        name="api-shipment",
-    ),
-    path(
-        "shipments/<str:tracking_number>/archive",
+        "shipments/<path:tracking_number>/archive",
         views.ShipmentArchiveView.as_view(),
         name="api-shipment-archive",
+    ),
+    path(
+        "shipments/<path:tracking_number>",
+        views.ShipmentDetailView.as_view(),
+        name="api-shipment",
     ),
     path(
         "webhooks/endpoints",
