@@ -1,25 +1,11 @@
-"""Where the shared public sample messages live (never copied into the repository)."""
+"""Public sample messages from other projects, kept in the repository under tests/data/.
+
+Each file's source, commit and licence are listed in tests/data/README.md. Nothing here reads a
+path outside the repository: the suite must pass on a fresh clone.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _find() -> Path:
-    candidates = [
-        os.environ.get("HUB_SAMPLES_DIR", ""),
-        str(_ROOT.parent / "shared" / "samples"),
-        "/work/shared/samples",
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate, "README.md").is_file():
-            return Path(candidate)
-    raise RuntimeError(
-        "sample messages not found: set HUB_SAMPLES_DIR to the shared samples folder"
-    )
-
-
-SAMPLES = _find()
+SAMPLES = Path(__file__).resolve().parent / "data"

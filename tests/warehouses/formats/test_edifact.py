@@ -1,22 +1,22 @@
-"""UN/EDIFACT IFTSTA parser: shared samples, own fixtures, and fuzzing."""
+"""UN/EDIFACT IFTSTA parser: own interchange fixtures, inline fixtures, and fuzzing."""
 
 from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shipments.statuses import EVENT_CODES
-from tests.samples import SAMPLES
 from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
 from warehouses.formats.edifact import Delimiters, parse, parse_dtm, read_segments
 from warehouses.formats.edifact_codes import STATUS_EVENTS
 
-EDIFACT = SAMPLES / "edifact"
+EDIFACT = Path(__file__).parent / "fixtures" / "edifact"
 
 
 def run(payload: bytes, options: ParseOptions | None = None) -> list[ParseItem]:
@@ -42,66 +42,68 @@ def edi(text: str, encoding: str = "utf-8") -> bytes:
 
 
 # ------------------------------------------------------------------------------------------
-# Shared samples
+# Our interchange fixtures: a status report with an impossible date, and broken or unsupported
+# envelopes. Written by us: the public samples of the same kind (EdiFabric/X12.NET) carry no
+# licence, so they are not in the repository.
 
 
-def test_transport_status_sample_yields_its_three_good_statuses() -> None:
+def test_status_report_yields_its_three_good_statuses() -> None:
     got = [
         (r.line, r.tracking_number, r.event_code, r.partner_code, r.event_time)
-        for r in records(run_file("TransportStatus.txt"))
+        for r in records(run_file("StatusReport.txt"))
     ]
 
     assert got == [
-        (8, "4215A", "delivered", "21", datetime(2002, 2, 1, 14, 50)),
+        (8, "HB1001", "delivered", "21", datetime(2024, 5, 2, 16, 30)),
         # en route carries only DTM 40E: the document date (DTM 137) dates it.
-        (13, "5122C", "in_transit", "31", datetime(2002, 2, 4)),
-        (16, "5145E", "customs_rejected", "17", datetime(2002, 1, 15)),
+        (13, "HB1002", "in_transit", "31", datetime(2024, 5, 3)),
+        (16, "HB1003", "customs_rejected", "17", datetime(2024, 4, 29)),
     ]
 
 
-def test_transport_status_sample_keeps_references_dates_and_place() -> None:
-    delivered, en_route, refused = records(run_file("TransportStatus.txt"))
+def test_status_report_keeps_references_dates_and_place() -> None:
+    delivered, en_route, refused = records(run_file("StatusReport.txt"))
 
-    assert delivered.extra["references"] == {"DQ": ["5/2334"]}
+    assert delivered.extra["references"] == {"DQ": ["DN-5521"]}
     assert delivered.extra["event_time_qualifier"] == "334"
     assert delivered.extra["parties"] == {
-        "DP": "5411111123451",
-        "FW": "5422331123459",
-        "CZ": "5412345123453",
+        "DP": "4012345000023",
+        "FW": "4012345000009",
+        "CZ": "4012345000016",
     }
-    assert delivered.extra["message_ref"] == "ME000021"
+    assert delivered.extra["message_ref"] == "MSG0077"
     assert delivered.extra["message_type"] == "IFTSTA:D:01A:UN:EAN004"
-    assert delivered.extra["document_number"] == "95-455"
+    assert delivered.extra["document_number"] == "RPT-7781"
     assert delivered.description == "Delivery, completed"
     assert (
         delivered.raw
-        == "CNI+1+4215A'\nSTS+1+21'\nRFF+DQ:5/2334'\nDTM+334:200202011450:203'\n"
-        + ("NAD+DP+5411111123451::9'")
+        == "CNI+1+HB1001'\nSTS+1+21'\nRFF+DQ:DN-5521'\nDTM+334:202405021630:203'\n"
+        + ("NAD+DP+4012345000023::9'")
     )
     assert en_route.extra["event_time_qualifier"] == "137"
     assert en_route.extra["event_time_precision"] == "day"
-    assert en_route.extra["dates"] == {"40E": "2002-02-07T00:00:00"}
-    assert refused.location_name == "H.MCUSTOMS AND EXCISE LONDON HEATHROW AIRPORT"
+    assert en_route.extra["dates"] == {"40E": "2024-05-06T00:00:00"}
+    assert refused.location_name == "CUSTOMS OFFICE FRANKFURT AIRPORT"
     assert refused.location_code == ""
     assert refused.country == ""
     assert refused.extra["reason_code"] == "39"
 
 
-def test_transport_status_sample_rejects_each_status_dated_20020148_and_nothing_else() -> None:
-    got = [(e.line, e.field, e.reason) for e in errors(run_file("TransportStatus.txt"))]
+def test_status_report_rejects_each_status_dated_20240231_and_nothing_else() -> None:
+    got = [(e.line, e.field, e.reason) for e in errors(run_file("StatusReport.txt"))]
 
-    reason = "impossible date/time '20020148' for format 102 (CCYYMMDD)"
-    assert got == [(21, "DTM", reason), (26, "DTM", reason), (31, "DTM", reason)]
-
-
-def test_transport_status_rejections_show_the_consignment_and_its_sscc() -> None:
-    first = errors(run_file("TransportStatus.txt"))[0]
-
-    assert first.raw.startswith("CNI+4+7655S'\nSTS+1+49'\nDTM+334:20020148:102'")
-    assert "GIN+BJ+354107380000001068'" in first.raw
+    reason = "impossible date/time '20240231' for format 102 (CCYYMMDD)"
+    assert got == [(21, "DTM", reason), (26, "DTM", reason)]
 
 
-def test_corrupt_unb_sample_is_a_format_error_at_segment_1() -> None:
+def test_status_report_rejections_show_the_consignment_and_its_sscc() -> None:
+    first = errors(run_file("StatusReport.txt"))[0]
+
+    assert first.raw.startswith("CNI+4+HB1004'\nSTS+1+49'\nDTM+334:20240231:102'")
+    assert "GIN+BJ+340123450000000018'" in first.raw
+
+
+def test_a_corrupt_unb_is_a_format_error_at_segment_1() -> None:
     with pytest.raises(FormatError) as caught:
         run_file("CorruptUnb.txt")
 
@@ -110,7 +112,7 @@ def test_corrupt_unb_sample_is_a_format_error_at_segment_1() -> None:
     assert caught.value.reason == "interchange must begin with UNB, found segment tag 'NB'"
 
 
-def test_corrupt_unh_sample_rejects_only_the_broken_message() -> None:
+def test_a_corrupt_unh_rejects_only_the_broken_message() -> None:
     got = [(e.line, e.field, e.reason) for e in run_file("CorruptUnh.txt")]
 
     assert got == [
@@ -120,21 +122,21 @@ def test_corrupt_unh_sample_rejects_only_the_broken_message() -> None:
             "expected a message header UNH, found segment tag 'NH'; message skipped up to its UNT",
         ),
         # The second message is intact but is a purchase order, not a status report.
-        (40, "UNH02", "unsupported message type ORDERS"),
+        (11, "UNH02", "unsupported message type ORDERS"),
     ]
 
 
-def test_despatch_advice_sample_is_an_unsupported_message_not_a_crash() -> None:
+def test_a_despatch_advice_is_an_unsupported_message_not_a_crash() -> None:
     got = [(e.line, e.field, e.reason) for e in run_file("DespatchAdvice.txt")]
 
     assert got == [
         (2, "UNH02", "unsupported message type DESADV"),
-        # The sample's UNZ claims two messages; the interchange holds one.
-        (42, "UNZ01", "UNZ01 control count is '2' but the interchange holds 1 message(s)"),
+        # The UNZ claims two messages; the interchange holds one.
+        (10, "UNZ01", "UNZ01 control count is '2' but the interchange holds 1 message(s)"),
     ]
 
 
-def test_instruction_sample_is_an_unsupported_message() -> None:
+def test_an_instruction_is_an_unsupported_message() -> None:
     got = [(e.line, e.field, e.reason) for e in run_file("Instruction.txt")]
 
     assert got == [(2, "UNH02", "unsupported message type IFTMIN")]
@@ -563,7 +565,7 @@ def test_every_mapped_status_code_is_an_event_code_of_the_hub() -> None:
 
 def _samples() -> list[bytes]:
     return [
-        (EDIFACT / "TransportStatus.txt").read_bytes(),
+        (EDIFACT / "StatusReport.txt").read_bytes(),
         edi(UNA_D21A),
         several(),
     ]

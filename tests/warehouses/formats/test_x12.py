@@ -14,14 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shipments.statuses import EVENT_CODES
-from tests.samples import SAMPLES
 from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
 from warehouses.formats.x12 import interchange_ids, parse
 from warehouses.formats.x12_codes import STATUS_CODES, TIME_CODES
 
-X12 = SAMPLES / "x12"
 FIXTURES = Path(__file__).parent / "fixtures" / "x12"
-SAMPLE_ID = "SENDER1/RECEIVER1/000000263"
+STATUS_ID = "HUBCARRIER/HUBRECEIVER/000000731"
+DUPLICATE_ID = "HUBCARRIER/HUBRECEIVER/000000737"
 FIXTURE_ID = "HUBSENDER/HUBRECEIVER/000000901"
 
 
@@ -78,95 +77,97 @@ def status_interchange(*body: str, control: str = "000000001") -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
-# Public samples
+# Our one-set fixtures: each file carries one trap a partner's interchange can hold (a wrong GE01
+# count, a placeholder date, a garbled header, a repeated interchange). Written by us: the public
+# samples of the same kind (EdiFabric/X12.NET) carry no licence, so they are not in the repository.
 
 
-def test_shipment_status_sample_yields_the_x3_arrival_in_chicago_time_at_decorah() -> None:
-    items = run_file(X12 / "ShipmentStatus.txt")
+def test_status_fixture_yields_the_x3_arrival_in_chicago_time_at_dubuque() -> None:
+    items = run_file(FIXTURES / "Status214.txt")
     [record] = records(items)
     assert record.line == 12
-    assert record.tracking_number == "123456"  # B10-02 is empty, so B10-01
+    assert record.tracking_number == "PRO778"  # B10-02 is empty, so B10-01
     assert record.event_code == "arrived"
     assert record.partner_code == "X3"
-    assert record.event_time == datetime(1997, 9, 25, 8, 30)
-    assert record.time_zone == "America/Chicago"
-    assert record.location_name == "DECORAH, IA"
+    assert record.event_time == datetime(2024, 9, 18, 7, 15)
+    assert record.time_zone == "America/Chicago"  # AT7-07 CT
+    assert record.location_name == "DUBUQUE, IA"
     assert record.country == "US"
-    assert record.carrier == "BAWC"
+    assert record.carrier == "HBCX"
     assert record.description == "Arrived at pick-up location"
-    assert record.raw.startswith("B10*123456**BAWC**RU*ROUTE1~AT7*X3*NS")
-    assert record.extra["interchange"] == SAMPLE_ID
-    assert record.extra["references"] == {"L11:EQ": "55555555", "B10-01": "123456"}
+    assert record.raw.startswith("B10*PRO778**HBCX**RU*ROUTE9~AT7*X3*NS")
+    assert record.extra["interchange"] == STATUS_ID
+    assert record.extra["references"] == {"L11:EQ": "TRL4821", "B10-01": "PRO778"}
     assert record.extra["time_code"] == "CT"
     assert record.extra["location_source"] == "N1:SF"
-    assert record.extra["latitude"] == pytest.approx(43.31)
-    assert record.extra["longitude"] == pytest.approx(-91.790556)
-    # The sample's GE01 claims two sets for one: reported, the good set is kept.
+    # MS1 0903952 W / 0423000 N: 90 deg 39' 52" W, 42 deg 30' 00" N
+    assert record.extra["latitude"] == pytest.approx(42.5)
+    assert record.extra["longitude"] == pytest.approx(-90.664444)
+    # GE01 claims two sets for one: reported, the good set is kept.
     assert errors(items) == [
-        (15, "GE01", "GE01 says 2 transaction sets but functional group 000000001 holds 1")
+        (15, "GE01", "GE01 says 2 transaction sets but functional group 731 holds 1")
     ]
 
 
-def test_warehouse_shipping_advice_sample_is_rejected_for_its_placeholder_ship_date() -> None:
-    items = run_file(X12 / "WarehouseShippingAdvice.txt")
+def test_warehouse_shipping_advice_with_a_placeholder_ship_date_is_rejected() -> None:
+    items = run_file(FIXTURES / "Advice945PlaceholderDate.txt")
     assert records(items) == []
     assert errors(items) == [
         (4, "W06-03", "invalid date 'CCYYMMDD', expected CCYYMMDD"),
-        (25, "GE01", "GE01 says 2 transaction sets but functional group 000000001 holds 1"),
+        (10, "GE01", "GE01 says 2 transaction sets but functional group 732 holds 1"),
     ]
     rejected = items[0]
     assert isinstance(rejected, RecordError)
-    assert rejected.raw.startswith("ST*945*0001~W06*X*12345*CCYYMMDD")
+    assert rejected.raw.startswith("ST*945*0001~W06*N*ORD5521*CCYYMMDD")
 
 
-def test_ship_notice_sample_yields_one_info_received_record_for_its_shipment_hl() -> None:
-    items = run_file(X12 / "ShipNotice.txt")
+def test_ship_notice_fixture_yields_one_info_received_record_for_its_shipment_hl() -> None:
+    items = run_file(FIXTURES / "Notice856.txt")
     [record] = records(items)
     assert record.line == 5  # HL*1**S
     assert record.event_code == "info_received"
     assert record.partner_code == "856"
-    assert record.tracking_number == "01140824"
-    assert record.event_time == datetime(2005, 10, 15, 13, 45)
+    assert record.tracking_number == "SHP90210"  # BSN-02
+    assert record.event_time == datetime(2024, 4, 2, 9, 30)
     assert record.time_zone == ""
-    assert record.weight_kg == Decimal("20675.647")  # 45582 LB
-    assert record.carrier == "JBHT"
-    assert record.transport_mode == "road"
-    assert record.location_name == "SUPPLIER NAME"
+    assert record.weight_kg == Decimal("54.431")  # 120 LB x 0.45359237
+    assert record.carrier == "ODFL"
+    assert record.transport_mode == "road"  # TD5-04 M
+    assert record.location_name == "ACME SUPPLY"
     # two purchase orders in one shipment: listed, none picked arbitrarily
     assert record.order_number == ""
-    assert record.extra["order_numbers"] == ["9988776655", "2288115555"]
-    assert record.extra["packages"] == ["00000010012345614785", "00000010012378945698"]
+    assert record.extra["order_numbers"] == ["PO1111", "PO2222"]
+    assert record.extra["packages"] == ["00012345670000000017", "00012345670000000024"]
     references = record.extra["references"]
     assert isinstance(references, dict)
-    assert references["REF:BM"] == "01140824"
-    assert references["REF:CN"] == "082131"
+    assert references["REF:BM"] == "BOL90210"
+    assert references["REF:CN"] == "PRO4455"
     assert record.extra["warnings"] == [
-        "DTM*011 at segment 12: invalid date '200', expected CCYYMMDD"
+        "DTM*011 at segment 10: invalid date '2024', expected CCYYMMDD"
     ]
     assert errors(items) == [
-        (47, "GE01", "GE01 says 2 transaction sets but functional group 000000001 holds 1")
+        (29, "GE01", "GE01 says 2 transaction sets but functional group 733 holds 1")
     ]
 
 
-def test_rail_carrier_shipment_sample_is_reported_as_an_unsupported_set() -> None:
-    items = run_file(X12 / "RailCarrierShipment.txt")
+def test_a_rail_carrier_shipment_is_reported_as_an_unsupported_set() -> None:
+    items = run_file(FIXTURES / "Rail404.txt")
     assert records(items) == []
     assert errors(items) == [
         (3, "ST01", "unsupported transaction set 404 (supported: 214, 856, 945)"),
-        (30, "GE01", "GE01 says 2 transaction sets but functional group 000000001 holds 1"),
     ]
 
 
-def test_corrupt_isa_sample_raises_a_format_error_on_segment_one() -> None:
+def test_a_corrupt_isa_raises_a_format_error_on_segment_one() -> None:
     with pytest.raises(FormatError) as caught:
-        run_file(X12 / "CorruptIsa.txt")
+        run_file(FIXTURES / "CorruptIsa.txt")
     assert caught.value.line == 1
     assert caught.value.field == "ISA"
     assert caught.value.reason == "expected an ISA interchange header, found 'SA*00*    '"
 
 
-def test_corrupt_st_sample_rejects_the_garbled_set_and_reports_the_next_one() -> None:
-    items = run_file(X12 / "CorruptSt.txt")
+def test_a_corrupt_st_rejects_the_garbled_set_and_reports_the_next_one() -> None:
+    items = run_file(FIXTURES / "CorruptSt.txt")
     assert records(items) == []
     # GE*2 counts the garbled set too, so no group error follows.
     assert errors(items) == [
@@ -175,32 +176,39 @@ def test_corrupt_st_sample_rejects_the_garbled_set_and_reports_the_next_one() ->
             "ST",
             "expected an ST transaction set header, found 'T'; segments up to the next SE skipped",
         ),
-        (18, "ST01", "unsupported transaction set 850 (supported: 214, 856, 945)"),
+        (9, "ST01", "unsupported transaction set 850 (supported: 214, 856, 945)"),
     ]
 
 
-def test_duplicate_interchange_sample_skips_the_second_copy() -> None:
-    items = run_file(X12 / "DuplicateInterchange.txt")
+def test_a_duplicate_interchange_is_skipped_the_second_time() -> None:
+    items = run_file(FIXTURES / "DuplicateInterchange.txt")
     assert errors(items) == [
         (3, "ST01", "unsupported transaction set 850 (supported: 214, 856, 945)"),
         (
-            20,
+            11,
             "ISA13",
-            "duplicate interchange control number 000000263 from sender SENDER1 "
+            "duplicate interchange control number 000000737 from sender HUBCARRIER "
             "(first seen in the ISA at segment 1); interchange skipped",
         ),
     ]
-    with (X12 / "DuplicateInterchange.txt").open("rb") as stream:
-        assert interchange_ids(stream) == [SAMPLE_ID, SAMPLE_ID]
+    with (FIXTURES / "DuplicateInterchange.txt").open("rb") as stream:
+        assert interchange_ids(stream) == [DUPLICATE_ID, DUPLICATE_ID]
 
 
 @pytest.mark.parametrize(
-    "name",
-    ["ShipmentStatus.txt", "WarehouseShippingAdvice.txt", "ShipNotice.txt", "CorruptSt.txt"],
+    ("name", "control"),
+    [
+        ("Status214.txt", "731"),
+        ("Advice945PlaceholderDate.txt", "732"),
+        ("Notice856.txt", "733"),
+        ("CorruptSt.txt", "736"),
+    ],
 )
-def test_interchange_ids_lists_the_sender_receiver_and_control_number(name: str) -> None:
-    with (X12 / name).open("rb") as stream:
-        assert interchange_ids(stream) == [SAMPLE_ID]
+def test_interchange_ids_lists_the_sender_receiver_and_control_number(
+    name: str, control: str
+) -> None:
+    with (FIXTURES / name).open("rb") as stream:
+        assert interchange_ids(stream) == [f"HUBCARRIER/HUBRECEIVER/000000{control}"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,15 +578,16 @@ def test_every_mapped_status_code_is_in_the_hub_vocabulary() -> None:
 
 
 SAMPLE_BYTES = [
-    (X12 / name).read_bytes()
+    (FIXTURES / name).read_bytes()
     for name in (
-        "ShipmentStatus.txt",
-        "WarehouseShippingAdvice.txt",
-        "ShipNotice.txt",
+        "Status214.txt",
+        "Advice945PlaceholderDate.txt",
+        "Notice856.txt",
         "CorruptSt.txt",
         "DuplicateInterchange.txt",
+        "MultiGroup.txt",
     )
-] + [(FIXTURES / "MultiGroup.txt").read_bytes()]
+]
 
 
 @st.composite
