@@ -359,16 +359,17 @@ def _record(
         )
         for r in batch.rejects
     ]
-    rejects += [
-        RejectedRecord(
-            run_id=run.pk,
-            line=line,
-            field="",
-            reason=f"duplicate row: the same event as line {first} of this file (kept once)",
-            raw="",
+    if result.repeated_lines:
+        # A row repeating an earlier row of the same file is a duplicate, not a reject: there
+        # is nothing to fix, so it is counted in `duplicates` and logged, never sent to triage.
+        line, first = result.repeated_lines[0]
+        logger.info(
+            "run %s: %s row(s) repeat an earlier row of the file (kept once), e.g. line %s = %s",
+            run.pk,
+            len(result.repeated_lines),
+            line,
+            first,
         )
-        for line, first in result.repeated_lines
-    ]
     if rejects:
         RejectedRecord.objects.bulk_create(rejects, ignore_conflicts=True)
     FeedRun.objects.filter(pk=run.pk).update(

@@ -230,17 +230,19 @@ def test_an_unterminated_quote_is_rejected_with_its_line(feed: Feed, ingest: Ing
     assert Shipment.objects.filter(tracking_number="GOOD1").exists()
 
 
-def test_a_duplicate_row_inside_one_file_is_kept_once_and_reported(
-    feed: Feed, ingest: Ingest
+def test_a_duplicate_row_inside_one_file_is_kept_once_and_is_not_a_rejection(
+    feed: Feed, ingest: Ingest, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Issue 13 item 7: the repeated row used to be stored as a "duplicate row" reject too, which
+    # made a clean file `partial` and put a record with nothing to fix in the triage queue.
     row = "HB1,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,"
-    run = ingest(feed, hub_csv(row, "HB2,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,", row))
+    with caplog.at_level("INFO", logger="warehouses.services"):
+        run = ingest(feed, hub_csv(row, "HB2,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,", row))
     assert TrackingEvent.objects.count() == 2
-    assert (run.events_created, run.duplicates) == (2, 1)
-    reject = RejectedRecord.objects.get(run=run)
-    assert reject.line == 4
-    assert "line 2" in reject.reason
-    assert run.status == FeedRun.Status.PARTIAL
+    assert (run.events_created, run.duplicates, run.rejected) == (2, 1, 0)
+    assert not RejectedRecord.objects.filter(run=run).exists()
+    assert run.status == FeedRun.Status.SUCCEEDED
+    assert "1 row(s) repeat an earlier row of the file (kept once), e.g. line 4 = 2" in caplog.text
 
 
 def test_json_lines_and_json_arrays_with_a_field_mapping(ingest: Ingest) -> None:
