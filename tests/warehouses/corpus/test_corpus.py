@@ -139,6 +139,30 @@ case(
     ),
 )
 
+# The load tender (204) and its response (990) for the same shipment 75027674, as the carrier
+# sent them: a line feed is their segment terminator (the character after ISA-16). The hub does
+# not track tenders: nothing is created. The 990 is rejected by name at its ST (segment 3). The
+# 204's SE says 41 segments but ST (3) to SE (40) holds 38: a set whose count is wrong is
+# rejected for that at its SE, before its type matters (as an X12 997 would report it).
+case(
+    "x12/204 load tender, newline-terminated",
+    Case(
+        "corpus/x12/edi-net_204-MGCTLYST-SAMPLE.EDI",
+        "x12",
+        "failed",
+        rejects=(Reject(40, ("SE01", "41", "38")),),
+    ),
+)
+case(
+    "x12/990 tender response, newline-terminated",
+    Case(
+        "corpus/x12/edi-net_990-MGCTLYST-SAMPLE.EDI",
+        "x12",
+        "failed",
+        rejects=(Reject(3, ("990",)),),
+    ),
+)
+
 # ------------------------------------------------------------------------------ EDIFACT
 
 # IFTSTA D00B from a rail carrier: STS+1+P::HS:Rail Departed from In-Transit Locat. "P" is the
@@ -179,6 +203,32 @@ case(
             ),
         ),
         rejects=(Reject(33, ("2805570",)),),
+        shipments={"ABCD224O4023815X": "in_transit"},
+        code_mapping={"P": "departed"},
+        missing="the feed's code mapping applies to EDIFACT STS codes (issue 13 item 3)",
+    ),
+)
+
+# The same status as one line with no line breaks, in an interchange whose UNZ reference matches
+# its UNB (3724322): on a feed mapping P -> departed it is one clean departure, 07:10 EST at
+# Syracuse (USSYR) = 12:10Z, with nothing to reject.
+case(
+    "edifact/IFTSTA rail departure on one line, P mapped",
+    Case(
+        "corpus/edifact/edifact-types_iftsta_with_unb.edi",
+        "edifact",
+        "succeeded",
+        events=(
+            Event(
+                "ABCD224O4023815X",
+                "departed",
+                "2022-11-19T12:10:00+00:00",
+                "locode",
+                "SYRACUSE",
+                "USSYR",
+                "US",
+            ),
+        ),
         shipments={"ABCD224O4023815X": "in_transit"},
         code_mapping={"P": "departed"},
         missing="the feed's code mapping applies to EDIFACT STS codes (issue 13 item 3)",
@@ -339,6 +389,54 @@ case(
     ),
 )
 
+# Line 14 repeats the shipping event with an errorDeclaration: it withdraws an event the hub never
+# recorded, so it is rejected (an operator must see it) and leaves no parcel .2017 behind. Line 44
+# is the receiving of .2018 at 20:33:31.116-06:00 = 02:33:31.116Z next day.
+case(
+    "epcis/error declaration of an unknown event, then a receiving",
+    Case(
+        "corpus/epcis/openepcis_ObjectEvent_with_error_declaration.json",
+        "epcis",
+        "partial",
+        events=(
+            Event(
+                SGTIN_2018,
+                "warehouse_received",
+                "2005-04-05T02:33:31.116000+00:00",
+                "explicit",
+                "urn:epc:id:sgln:0012345.11111.400",
+            ),
+        ),
+        rejects=(Reject(14, ("error declaration",)),),
+        shipments={SGTIN_2018: "in_transit"},
+    ),
+)
+
+# One event naming fourteen identifiers of every GS1 key type (among them the mixed-case GIAI
+# serial "AAbb"), with bizStep "other": not a tracking step, so the event is rejected and none of
+# the fourteen becomes a shipment.
+case(
+    "epcis/every GS1 key with bizStep other",
+    Case(
+        "corpus/epcis/openepcis_epcisDocWithAllGS1Keys.json",
+        "epcis",
+        "failed",
+        rejects=(Reject(10, ("'other'",)),),
+    ),
+)
+
+# Two ObjectEvents without the mandatory "action" (the second also without
+# eventTimeZoneOffset): both rejected by the schema, no parcel created.
+case(
+    "epcis/events missing mandatory fields",
+    Case(
+        "corpus/epcis/openepcis_invalid_Combination_of_events_with_missing_mandatory_fields.json",
+        "epcis",
+        "failed",
+        rejects=(Reject(10, ("action",)), Reject(30)),
+    ),
+)
+
 # ---------------------------------------------------------------------------------- CEB
 
 # CEB times are China time by the specification (Asia/Shanghai, UTC+8, no DST): the zone is the
@@ -405,6 +503,47 @@ case(
             ),
         ),
         shipments={"L201603081138001": "in_transit"},
+    ),
+)
+
+# 607 master waybill (总分单) declared, appTime 20180507153001 = 07:30:01Z.
+case(
+    "ceb/607 export master waybill declared",
+    Case(
+        "ceb/export/CEB607Message.xml",
+        "ceb",
+        "succeeded",
+        events=(
+            Event(
+                "L2018050700001",
+                "customs_export_submitted",
+                "2018-05-07T07:30:01+00:00",
+                "separate_field",
+                country="CN",
+            ),
+        ),
+        shipments={"L2018050700001": "in_transit"},
+    ),
+)
+
+# 506 receipt of the export waybill, returnStatus 2 (sent to customs), returnTime with
+# milliseconds 20180507153001001 = 15:30:01.001 +08:00 = 07:30:01.001Z.
+case(
+    "ceb/506 export waybill receipt with milliseconds",
+    Case(
+        "ceb/export/CEB506Message.xml",
+        "ceb",
+        "succeeded",
+        events=(
+            Event(
+                "L2018050700001",
+                "customs_export_submitted",
+                "2018-05-07T07:30:01.001000+00:00",
+                "separate_field",
+                country="CN",
+            ),
+        ),
+        shipments={"L2018050700001": "in_transit"},
     ),
 )
 
