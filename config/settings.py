@@ -128,9 +128,10 @@ CELERY_TIMEZONE = "UTC"
 # admin edits (warehouses.services.feed_schedule_set).
 CELERY_BEAT_SCHEDULE = {
     "scan-inboxes": {"task": "warehouses.tasks.scan_inboxes", "schedule": 30.0},
+    # Re-sends runs that lost their message or their worker (warehouses/run_lifecycle.py).
     "requeue-stuck-runs": {
         "task": "warehouses.tasks.requeue_stuck_runs",
-        "schedule": crontab(),
+        "schedule": float(envint("INGEST_SWEEP_EVERY_SECONDS", 30)),
     },
 }
 
@@ -140,6 +141,19 @@ INGEST_BATCH_SIZE = envint("INGEST_BATCH_SIZE", 20000)
 INGEST_ASYNC_COMMIT = envbool("INGEST_ASYNC_COMMIT", True)
 INGEST_MAX_PAYLOAD_BYTES = envint("INGEST_MAX_PAYLOAD_BYTES", 512 * 1024 * 1024)
 INGEST_MAX_LINE_BYTES = envint("INGEST_MAX_LINE_BYTES", 1_000_000)
+# Run lifecycle (docs/reliability.md): a run is claimed at most this many times, then fails.
+INGEST_MAX_ATTEMPTS = envint("INGEST_MAX_ATTEMPTS", 5)
+# A worker beats at least this often while it parses; a `running` run silent for
+# INGEST_STALE_AFTER_SECONDS has lost its worker and the sweep sends it again.
+INGEST_HEARTBEAT_SECONDS = envint("INGEST_HEARTBEAT_SECONDS", 5)
+INGEST_STALE_AFTER_SECONDS = envint("INGEST_STALE_AFTER_SECONDS", 60)
+# A `queued` run whose message could not be published is sent by the sweep once this old; one
+# whose message went out but was never taken, after INGEST_LOST_AFTER_SECONDS.
+INGEST_UNSENT_GRACE_SECONDS = envint("INGEST_UNSENT_GRACE_SECONDS", 30)
+INGEST_LOST_AFTER_SECONDS = envint("INGEST_LOST_AFTER_SECONDS", 600)
+INGEST_SWEEP_LIMIT = envint("INGEST_SWEEP_LIMIT", 500)
+# Wait before the next attempt of a run whose attempt raised: base * 2^(attempt - 1), capped.
+INGEST_RETRY_BASE_SECONDS = envint("INGEST_RETRY_BASE_SECONDS", 15)
 INBOX_ROOT = Path(envstr("INBOX_ROOT", str(BASE_DIR / ".local" / "inbox")))
 HTTP_FETCH_TIMEOUT = float(envstr("HTTP_FETCH_TIMEOUT", "30"))
 # Feeds name a secret here (Feed.auth_secret_name) instead of storing credentials in the DB:

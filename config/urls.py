@@ -16,6 +16,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 # Unknown URLs under /api/ answer in the API's JSON error shape; others get the normal page.
 handler404 = "shipments.api.errors.not_found"
 handler400 = "shipments.api.errors.bad_request"
+handler500 = "shipments.api.errors.internal_error"
 
 urlpatterns = [
     # The shops' API first: its detail read is the hottest path, and Django tries patterns in

@@ -33,6 +33,10 @@ class FeedHealthRow:
     runs_7d: int
     records_7d: int
     rejected_7d: int
+    # Live: runs of the last 7 days that ended `failed`, and the latest one's id and error.
+    failed_7d: int
+    last_failure_id: int | None
+    last_failure_error: str
     lag: timedelta | None
     state: str  # ok | quiet | failing | idle
 
@@ -112,13 +116,25 @@ def feed_health(*, now: datetime) -> list[FeedHealthRow]:
         """
         SELECT f.id, f.code, f.name, w.code, f.active, h.last_run_id, h.last_run_at,
                coalesce(h.last_run_status, ''), h.last_success_at, h.every_seconds,
-               coalesce(h.runs_7d, 0), coalesce(h.records_7d, 0), coalesce(h.rejected_7d, 0)
+               coalesce(h.runs_7d, 0), coalesce(h.records_7d, 0), coalesce(h.rejected_7d, 0),
+               coalesce(fail.n, 0), fail.last_id, coalesce(fail.last_error, '')
         FROM warehouses_feed f
         JOIN warehouses_warehouse w ON w.id = f.warehouse_id
         LEFT JOIN operations_feedhealth h ON h.feed_id = f.id
+        -- Failed runs are few and indexed (feedrun_feed_failed): read live, so a run that
+        -- failed a minute ago shows before the next refresh.
+        LEFT JOIN LATERAL (
+            SELECT count(*) AS n,
+                   (array_agg(r.id ORDER BY r.created_at DESC, r.id DESC))[1] AS last_id,
+                   (array_agg(left(r.error, 300) ORDER BY r.created_at DESC, r.id DESC))[1]
+                       AS last_error
+            FROM warehouses_feedrun r
+            WHERE r.feed_id = f.id AND r.status = 'failed'
+              AND r.created_at >= %(since)s
+        ) fail ON true
         ORDER BY f.active DESC, f.code
         """,
-        {},
+        {"since": now - timedelta(days=7)},
     )
     result = []
     for row in rows:

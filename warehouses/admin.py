@@ -142,6 +142,9 @@ class FeedRunAdmin(admin.ModelAdmin[FeedRun]):
         "rejected_link",
         "shipments_touched",
         "duration",
+        "attempts",
+        "heartbeat_at",
+        "short_error",
         "created_at",
     )
     list_filter = ("status", "source", "feed__warehouse", "feed")
@@ -154,7 +157,7 @@ class FeedRunAdmin(admin.ModelAdmin[FeedRun]):
     # Polls progress/ while the run is queued or running (issue 5).
     change_form_template = "admin/warehouses/feedrun/change_form.html"
 
-    @admin.action(description="Re-run selected runs (after fixing the feed's mapping)")
+    @admin.action(description="Re-run selected runs (a failed run, or after fixing the mapping)")
     def rerun(self, request: HttpRequest, queryset: QuerySet[FeedRun]) -> None:
         for run in queryset:
             try:
@@ -214,6 +217,11 @@ class FeedRunAdmin(admin.ModelAdmin[FeedRun]):
             return "0"
         url = reverse("admin:warehouses_rejectedrecord_changelist") + f"?run__id__exact={obj.pk}"
         return format_html('<a href="{}">{}</a>', url, obj.rejected)
+
+    @admin.display(description="error")
+    def short_error(self, obj: FeedRun) -> str:
+        # The full text (last error, attempt, where its traceback is) is on the run's page.
+        return obj.error if len(obj.error) <= 120 else obj.error[:119] + "…"
 
     @admin.display(description="duration")
     def duration(self, obj: FeedRun) -> str:

@@ -146,14 +146,36 @@ class FeedRun(models.Model):
     shipments_touched = models.IntegerField(default=0)
     # Checkpoint: records fully committed. A retried run resumes after it (nothing twice).
     records_processed = models.IntegerField(default=0)
+    # Claims of the run by a worker (an attempt that died or raised counts; a busy feed's wait
+    # does not); INGEST_MAX_ATTEMPTS of them and the run fails (warehouses/run_lifecycle.py).
     attempts = models.SmallIntegerField(default=0)
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=dj_timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Written by the worker holding the run (claim, every batch, every few seconds of parsing):
+    # a `running` run whose heartbeat stops is taken over by the stuck-run sweep.
+    heartbeat_at = models.DateTimeField("last heartbeat", null=True, blank=True)
+    # When its ingest message was published (or, for a retry, falls due); null while no message
+    # is known to be on its way (the broker was down): the sweep sends one.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["feed", "-created_at"], name="feedrun_feed_created")]
+        indexes = [
+            models.Index(fields=["feed", "-created_at"], name="feedrun_feed_created"),
+            # The stuck-run sweep reads only unfinished runs; this keeps it off the history.
+            models.Index(
+                fields=["id"],
+                condition=Q(status__in=["queued", "running"]),
+                name="feedrun_unfinished",
+            ),
+            # Feed health's "last failure" per feed (operations dashboard).
+            models.Index(
+                fields=["feed", "-created_at"],
+                condition=Q(status="failed"),
+                name="feedrun_feed_failed",
+            ),
+        ]
         constraints = [
             # The same payload twice on one feed is recognised by the database, even when two
             # deliveries race: the loser becomes a `duplicate` run pointing at the winner.

@@ -37,7 +37,7 @@ from psycopg.generators import fetch_many
 from psycopg.generators import send as send_generator
 
 from shipments.recording import EventInput, PreparedEvents, events_prepare, events_record_start
-from warehouses import ingest_kinds
+from warehouses import ingest_kinds, run_lifecycle
 from warehouses.formats import get_parser
 from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
 from warehouses.models import Feed, FeedRun, RejectedRecord, Warehouse
@@ -104,6 +104,8 @@ def feed_run_create(
     """
     stored = payload_store(content=content)
     fields = {
+        # Sent once the transaction commits; the sweep sends runs created without a message.
+        "enqueued_at": timezone.now() if enqueue else None,
         "feed": feed,
         "source": source,
         "original_name": original_name[:300],
@@ -136,9 +138,7 @@ def feed_run_create(
                 error=f"same payload as run {original.pk if original else '?'}: nothing to do",
             )
     if enqueue:
-        from warehouses.tasks import ingest_run
-
-        transaction.on_commit(lambda: ingest_run.delay(run.pk))
+        transaction.on_commit(lambda: run_lifecycle.run_send(run.pk))
     return run
 
 
@@ -374,6 +374,7 @@ def _record(
         RejectedRecord.objects.bulk_create(rejects, ignore_conflicts=True)
     FeedRun.objects.filter(pk=run.pk).update(
         records_processed=processed,
+        heartbeat_at=Now(),
         records=F("records") + batch.count,
         events_created=F("events_created") + result.created,
         duplicates=F("duplicates") + result.duplicates,
@@ -401,43 +402,74 @@ def _records(run: FeedRun, stream: IO[bytes]) -> Iterator[ParseItem]:
         yield RecordError(line=exc.line, raw=exc.raw, field=exc.field, reason=exc.reason)
 
 
-def feed_run_execute(*, run_id: int, progress: Callable[[FeedRun], None] | None = None) -> FeedRun:
+def feed_run_execute(
+    *,
+    run_id: int,
+    progress: Callable[[FeedRun], None] | None = None,
+    log_hint: str = "",
+    retry: bool = True,
+) -> FeedRun:
     """Execute a run (idempotent): claim it, stream parse -> normalize -> record, finish it.
 
-    Raises FeedBusy when another run of the same feed holds the feed's lock.
+    Raises FeedBusy when another run of the same feed holds the feed's lock. An attempt that
+    raises is recorded on the run (run_lifecycle.run_attempt_failed: queued again with a retry
+    due, or `failed` after the last attempt, or at once without `retry`) and the error re-raised;
+    `log_hint` says where its traceback is.
     """
     run = FeedRun.objects.select_related("feed__warehouse").get(pk=run_id)
-    if run.status not in (FeedRun.Status.QUEUED, FeedRun.Status.RUNNING):
+    if run.status not in run_lifecycle.UNFINISHED:
         return run
     with _feed_lock(run.feed_id) as locked:
         if not locked:
+            if run_lifecycle.held_elsewhere(run):
+                logger.info("run %s is running on a live worker: this message is a repeat", run_id)
+                return run
             raise FeedBusy(f"feed {run.feed_id} is busy")
         # Holding the feed lock, a `running` run is one whose worker died: resume it.
         claimed = FeedRun.objects.filter(
-            pk=run_id, status__in=[FeedRun.Status.QUEUED, FeedRun.Status.RUNNING]
+            pk=run_id,
+            status__in=run_lifecycle.UNFINISHED,
+            attempts__lt=settings.INGEST_MAX_ATTEMPTS,
         ).update(
             status=FeedRun.Status.RUNNING,
             started_at=Coalesce(F("started_at"), Now()),
+            heartbeat_at=Now(),
             attempts=F("attempts") + 1,
         )
-        if not claimed:
-            run.refresh_from_db()
-            return run
         run.refresh_from_db()
-        for attempt in range(1, _RACE_ATTEMPTS + 1):
-            try:
-                _execute(run, progress)
-                break
-            except IntegrityError as exc:
-                if attempt == _RACE_ATTEMPTS or not _lost_shipment_race(exc):
-                    raise
-                # Its batch rolled back whole; the checkpoint is the last batch committed.
-                logger.info(
-                    "run %s: a shipment of a batch was created concurrently; resuming", run.pk
-                )
+        if not claimed:
+            if run.status in run_lifecycle.UNFINISHED:
+                run_lifecycle.run_give_up(run=run)
                 run.refresh_from_db()
+            return run
+        if run.attempts > 1:
+            logger.info(
+                "run %s: attempt %s of %s resumes after record %s",
+                run.pk,
+                run.attempts,
+                settings.INGEST_MAX_ATTEMPTS,
+                run.records_processed,
+            )
+        try:
+            _execute_with_races(run, progress)
+        except Exception as exc:
+            run_lifecycle.run_attempt_failed(run=run, exc=exc, log_hint=log_hint, retry=retry)
+            raise
     run.refresh_from_db()
     return run
+
+
+def _execute_with_races(run: FeedRun, progress: Callable[[FeedRun], None] | None) -> None:
+    for attempt in range(1, _RACE_ATTEMPTS + 1):
+        try:
+            _execute(run, progress)
+            return
+        except IntegrityError as exc:
+            if attempt == _RACE_ATTEMPTS or not _lost_shipment_race(exc):
+                raise
+            # Its batch rolled back whole; the checkpoint is the last batch committed.
+            logger.info("run %s: a shipment of a batch was created concurrently; resuming", run.pk)
+            run.refresh_from_db()
 
 
 # A batch creating a shipment that another transaction creates at the same moment fails at
@@ -486,18 +518,24 @@ def _execute_batches(run: FeedRun, progress: Callable[[FeedRun], None] | None) -
     error = ""
     batch_size = settings.INGEST_BATCH_SIZE
     pending = _PendingCommit()
+    heartbeat = run_lifecycle.Heartbeat(run.pk)
     try:
         try:
             with default_storage.open(run.payload_name, "rb") as stream:
                 for item in _records(run, stream):
                     index += 1
+                    if not index & 255:
+                        if pending.copying:
+                            pending.poll()
+                        # A long batch (slow format, skipping to the checkpoint) still beats.
+                        if not pending.busy and heartbeat.due():
+                            heartbeat.beat()
                     if index <= skip:
                         continue
                     batch.add(item, ctx)
-                    if pending.copying and not index & 255:
-                        pending.poll()
                     if batch.count >= batch_size:
                         _flush(run, batch, index, pending)
+                        heartbeat.carried()
                         gc.collect(1)
                         if progress:
                             pending.wait()
@@ -546,13 +584,6 @@ def _finish(run: FeedRun, error: str) -> None:
         run.duplicates,
         run.rejected,
     )
-
-
-def feed_run_fail(*, run_id: int, error: str) -> None:
-    """Give up on a run after its retries (the error stays on the run for operators)."""
-    FeedRun.objects.filter(
-        pk=run_id, status__in=[FeedRun.Status.QUEUED, FeedRun.Status.RUNNING]
-    ).update(status=FeedRun.Status.FAILED, error=error[:4000], finished_at=Now())
 
 
 # --- transports ------------------------------------------------------------------------------

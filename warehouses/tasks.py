@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from celery import Task, shared_task
-from django.db import OperationalError
-from django.utils import timezone
+from celery.exceptions import Reject
 
-from warehouses import services
+from warehouses import run_lifecycle, services
 from warehouses.models import Feed, FeedRun
 
 logger = logging.getLogger(__name__)
@@ -17,17 +15,34 @@ logger = logging.getLogger(__name__)
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def ingest_run(self: Task, run_id: int) -> str:
+    hint = f"see the worker log for run {run_id}, task {self.request.id}"
     try:
-        run = services.feed_run_execute(run_id=run_id)
+        run = services.feed_run_execute(run_id=run_id, log_hint=hint)
     except services.FeedBusy:
         # One run per feed at a time; this one waits its turn without holding a worker.
-        raise self.retry(countdown=5) from None
-    except OperationalError as exc:
-        if self.request.retries >= 8:
-            services.feed_run_fail(run_id=run_id, error=f"database unavailable: {exc}")
-            raise
-        raise self.retry(countdown=min(300, 2**self.request.retries * 5)) from exc
+        return _again(self, run_id, countdown=5)
+    except Exception:
+        # The attempt is recorded on the run (or the database is down): retry when it is due.
+        countdown = run_lifecycle.next_attempt_in(run_id=run_id, retries=self.request.retries)
+        if countdown is None:
+            return FeedRun.Status.FAILED
+        return _again(self, run_id, countdown=countdown)
     return run.status
+
+
+def _again(task: Task, run_id: int, *, countdown: int) -> str:
+    """Publish the retry; if the broker refuses it, the sweep sends the run instead of the
+    message being dropped (Celery turns a failed retry publish into a Reject without requeue)."""
+    try:
+        raise task.retry(countdown=countdown)
+    except Reject as exc:
+        logger.warning(
+            "run %s: its retry could not be published (%s); the stuck-run sweep sends it",
+            run_id,
+            exc.args[0] if exc.args else exc,
+        )
+        run_lifecycle.run_mark_unsent(run_id=run_id)
+        return "unsent"
 
 
 @shared_task(bind=True, acks_late=True, max_retries=6)
@@ -52,11 +67,5 @@ def scan_inboxes() -> int:
 
 @shared_task(acks_late=True)
 def requeue_stuck_runs() -> int:
-    """Runs whose message was lost (broker restart) or whose worker died get another turn."""
-    cutoff = timezone.now() - timedelta(minutes=10)
-    stuck = FeedRun.objects.filter(
-        status__in=[FeedRun.Status.QUEUED, FeedRun.Status.RUNNING], created_at__lt=cutoff
-    ).values_list("pk", flat=True)[:500]
-    for run_id in stuck:
-        ingest_run.delay(run_id)
-    return len(stuck)
+    """Runs that lost their message (broker down, lost retry) or their worker get another turn."""
+    return len(run_lifecycle.runs_resend_stuck())

@@ -139,9 +139,14 @@ class PayloadView(FeedAPIView):
         responses={
             202: OpenApiResponse(RunSerializer, description="Stored; ingestion queued"),
             200: OpenApiResponse(RunSerializer, description="Same payload as an earlier run"),
-            **error_responses(400, 404, 413),
+            **error_responses(400, 404, 413, 503),
         },
-        description="The body is one file in the feed's format (size-capped). Poll the run.",
+        description=(
+            "The body is one file in the feed's format (size-capped). Poll the run. 202 means "
+            "stored: the run is ingested even if the hub's queue is briefly down (it is queued "
+            "when the queue is back). 503 (with Retry-After): send it again later; a payload the "
+            "hub did store is then answered as a duplicate."
+        ),
     )
     def post(self, request: Request, feed_code: str) -> Response:
         feed = _own_feed(request, feed_code)

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from warehouses import services
+from warehouses import run_lifecycle, services
 from warehouses.models import Feed, FeedRun, Warehouse
 
 
@@ -48,9 +48,24 @@ class Command(BaseCommand):
                 reprocess=options["reprocess"],
                 enqueue=False,
             )
+        crashed = None
         if run.status != FeedRun.Status.DUPLICATE:
             progress = self._progress(options["json"], path, feed)
-            run = services.feed_run_execute(run_id=run.pk, progress=progress)
+            try:
+                # No retries in-process: the first error ends the run `failed` with its reason
+                # (the operator is right here and can re-run it from the admin).
+                run = services.feed_run_execute(
+                    run_id=run.pk,
+                    progress=progress,
+                    retry=False,
+                    log_hint="see the ingest command's output",
+                )
+            except Exception as exc:
+                crashed = exc
+                run.refresh_from_db()
+            except KeyboardInterrupt:
+                run_lifecycle.run_interrupted(run_id=run.pk, why="interrupted (Ctrl-C)")
+                raise
             if progress is not None:
                 progress.done(run)
         result = {
@@ -67,7 +82,12 @@ class Command(BaseCommand):
         }
         if options["json"]:
             self.stdout.write(json.dumps(result, ensure_ascii=False))
-            return
+        else:
+            self._report(run, result)
+        if crashed is not None:
+            raise CommandError(f"run {run.pk} failed: {type(crashed).__name__}: {crashed}")
+
+    def _report(self, run: FeedRun, result: dict[str, Any]) -> None:
         for key, value in result.items():
             self.stdout.write(f"{key:>18}: {value}")
         if run.rejected:
