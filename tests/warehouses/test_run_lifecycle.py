@@ -48,8 +48,8 @@ def broker(url: str) -> Iterator[None]:
     saved = app.conf.broker_url
 
     def reset() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # Forget the cached pools (kombu keeps them per URL: closing one would break it for
+        # every later user of that URL).
         app._pool = None
         app.amqp._producer_pool = None
 
