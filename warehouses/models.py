@@ -213,9 +213,21 @@ class RejectedRecord(models.Model):
     replayed_in = models.ForeignKey(
         FeedRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="replayed_rejects"
     )
+    # The partner code as the feed's code mapping writes it ("VD", "bizstep:weighing"), when the
+    # record was rejected because that code has no event code: the admin counts these per feed
+    # without parsing reasons, and maps them in one click (docs/mapping.md).
+    unknown_code = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
-        indexes = [models.Index(fields=["run", "line"], name="rejected_run_line")]
+        indexes = [
+            models.Index(fields=["run", "line"], name="rejected_run_line"),
+            # Few rows are code rejects: a partial index keeps counting them cheap.
+            models.Index(
+                fields=["run", "unknown_code"],
+                name="rejected_unknown_code",
+                condition=~Q(unknown_code=""),
+            ),
+        ]
         constraints = [
             # A retried run re-reads its last unfinished batch; the same reject is kept once.
             models.UniqueConstraint(

@@ -59,9 +59,9 @@ class FeedContext:
     warehouse_locode: str = ""
     warehouse_country: str = ""
     identifier_mapping: dict[str, str] = field(default_factory=dict)
-    # (partner code, event code) -> what `_code` made of it: a feed uses a handful of codes over
-    # millions of records, so each is resolved once per run.
-    code_memo: dict[tuple[str, str], tuple[str, str] | _FieldError] = field(
+    # (partner code, suggestion, note, untracked) -> what `_code` made of it: a feed uses a
+    # handful of codes over millions of records, so each is resolved once per run.
+    code_memo: dict[tuple[str, str, str, bool], tuple[str, str] | _FieldError] = field(
         default_factory=dict, compare=False, repr=False
     )
     # Tracking number as given -> clean and valid (a parcel's events repeat it); only valid
@@ -75,8 +75,14 @@ _MEMO_LIMIT = 4096
 _TRACKING_MEMO_LIMIT = 65_536
 
 
-def _reject(record: Record, field_name: str, reason: str) -> RecordError:
-    return RecordError(line=record.line, raw=record.raw, field=field_name, reason=reason)
+def _reject(record: Record, field_name: str, reason: str, unknown_code: str = "") -> RecordError:
+    return RecordError(
+        line=record.line,
+        raw=record.raw,
+        field=field_name,
+        reason=reason,
+        unknown_code=unknown_code,
+    )
 
 
 def _zone(name: str) -> timezone | ZoneInfo:
@@ -181,15 +187,17 @@ def resolve_time(record: Record, ctx: FeedContext, location_code: str) -> tuple[
 
 
 class _FieldError(Exception):
-    def __init__(self, field_name: str, reason: str) -> None:
+    def __init__(self, field_name: str, reason: str, unknown_code: str = "") -> None:
         super().__init__(reason)
         self.field = field_name
         self.reason = reason
+        # Set when the record is rejected because this partner code has no event code.
+        self.unknown_code = unknown_code
 
 
 def _code(record: Record, ctx: FeedContext) -> tuple[str, str]:
-    """(event code, description addition) from the feed's mapping or the vocabulary."""
-    key = (record.partner_code, record.event_code)
+    """(event code, description addition): the one rule of docs/mapping.md, for every format."""
+    key = (record.partner_code, record.event_code, record.code_note, record.code_untracked)
     known = ctx.code_memo.get(key)
     if known is None:
         try:
@@ -200,17 +208,26 @@ def _code(record: Record, ctx: FeedContext) -> tuple[str, str]:
         if len(ctx.code_memo) < _MEMO_LIMIT:
             ctx.code_memo[key] = known
     if isinstance(known, _FieldError):
-        raise _FieldError(known.field, known.reason)
+        # The field is the record's own (an EPCIS pointer names the event's index).
+        raise _FieldError(record.code_field or known.field, known.reason, known.unknown_code)
     return known
 
 
+def _mapped(mapping: dict[str, str], partner: str) -> str | None:
+    """The feed's event code for a partner code: exact spelling first, then any case."""
+    found = mapping.get(partner) or mapping.get(partner.upper())
+    if found is None:
+        lowered = partner.lower()
+        found = next((v for k, v in mapping.items() if k.lower() == lowered), None)
+    return found
+
+
 def _code_resolve(record: Record, ctx: FeedContext) -> tuple[str, str]:
+    """1. the feed's code mapping; 2. the format's standard table (the parser's suggestion,
+    or for CSV/JSON a code of the hub's own vocabulary); 3. the feed's unknown-code policy."""
     partner = record.partner_code.strip()
-    if partner:
-        mapped = ctx.code_mapping.get(partner) or ctx.code_mapping.get(partner.upper())
-        if mapped is None:
-            lowered = {k.lower(): v for k, v in ctx.code_mapping.items()}
-            mapped = lowered.get(partner.lower())
+    if partner and ctx.code_mapping:
+        mapped = _mapped(ctx.code_mapping, partner)
         if mapped:
             if mapped not in EVENT_CODES:
                 raise _FieldError(
@@ -224,13 +241,19 @@ def _code_resolve(record: Record, ctx: FeedContext) -> tuple[str, str]:
         return record.event_code, ""
     if not partner:
         raise _FieldError("event_code", "missing event code")
-    if partner.lower() in EVENT_CODES:
+    if not record.code_note and partner.lower() in EVENT_CODES:
         return partner.lower(), ""
+    note = record.code_note or f"unknown partner code {partner!r}"
+    how = f"map {partner!r} to an event code in the feed's code mapping"
+    if record.code_untracked:
+        # A code the standard knows as no tracking event: never an exception by policy.
+        raise _FieldError("event_code", f"{note}; to record it, {how}", partner)
     if ctx.unknown_code_policy == "exception":
         return "exception", f"unmapped partner code {partner!r}"
     raise _FieldError(
         "event_code",
-        f"unknown partner code {partner!r}: add it to the feed's code mapping",
+        f"{note}: {how}, or set the feed's unknown-code policy to exception",
+        partner,
     )
 
 
@@ -355,4 +378,4 @@ def normalize_event(record: Record, ctx: FeedContext) -> EventInput | RecordErro
     try:
         return _event(record, ctx)
     except _FieldError as exc:
-        return _reject(record, exc.field, exc.reason)
+        return _reject(record, exc.field, exc.reason, exc.unknown_code)

@@ -356,6 +356,7 @@ def _record(
             field=r.field[:100],
             reason=r.reason[:2000],
             raw=r.raw,
+            unknown_code=r.unknown_code[:200],
         )
         for r in batch.rejects
     ]

@@ -26,7 +26,9 @@ def test_a_repeated_bad_code_gets_the_same_reason_on_every_line() -> None:
             line=n,
             raw=f"line {n}",
             field="event_code",
-            reason="unknown partner code 'ZZ9': add it to the feed's code mapping",
+            reason="unknown partner code 'ZZ9': map 'ZZ9' to an event code in the feed's code "
+            "mapping, or set the feed's unknown-code policy to exception",
+            unknown_code="ZZ9",
         )
         for n in (2, 3)
     ]

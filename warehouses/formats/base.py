@@ -48,6 +48,9 @@ class RecordError:
     raw: str
     reason: str
     field: str = ""
+    # The partner code, as the feed's code mapping writes it, when the record was rejected
+    # because that code has no event code (the admin counts and maps these: docs/mapping.md).
+    unknown_code: str = ""
 
 
 @dataclass(slots=True)
@@ -55,10 +58,17 @@ class Record:
     """One logical record from a payload, in the hub's vocabulary where the parser knows it.
 
     `event_time` is either a string the normalizer parses (ISO 8601, with or without offset) or a
-    `datetime` the parser built (naive = local to somewhere, aware = explicit offset). Parsers of
-    standards that carry their own code lists map to `event_code` themselves (with the standard's
-    code kept in `partner_code`); CSV/JSON parsers leave `event_code` empty when the feed maps
-    partner codes.
+    `datetime` the parser built (naive = local to somewhere, aware = explicit offset).
+
+    Codes (one model for every format, docs/mapping.md): `partner_code` is the partner's code as
+    the feed's code mapping writes it ("VD", "AF", "bizstep:shipping"); `event_code` is what the
+    format's standard table suggests for it ("" when the table has no event for it). The parser
+    never rejects a record for its code: the normalizer decides, feed mapping first, then the
+    suggestion, then the feed's unknown-code policy. Without a suggestion, `code_note` says why
+    ("unknown status code 'VD' (not in UN/ECE Rec 24)"), `code_field` names where the code is
+    (STS02, AT7-01, a JSON pointer), and `code_untracked` marks a code the standard knows but that
+    is not a tracking event (EPCIS `commissioning`): rejected unless mapped, whatever the policy.
+    CSV/JSON parsers leave `event_code` empty; there the hub's own codes are the standard table.
     """
 
     line: int
@@ -69,6 +79,9 @@ class Record:
     unit_kind: str = ""  # container, uld, pallet, bag, train, flight
     event_code: str = ""
     partner_code: str = ""
+    code_field: str = ""
+    code_note: str = ""
+    code_untracked: bool = False
     event_time: str | datetime | None = None
     time_zone: str = ""  # IANA zone given by the record itself
     location_name: str = ""

@@ -19,6 +19,9 @@ Conventions:
   number; in the shared sample `4215A`, `5122C` ... while `RFF+DQ` there is a delivery-note number,
   not a consignment identity). Without it: the first SSCC (GIN BJ) of the status, then RFF CN, BM,
   AAS. `extra["tracking_number_source"]` says which one was used.
+- Status code: `partner_code` is STS-02 (C555 4405) as sent, `event_code` the UN/ECE Rec 24
+  table's suggestion or "" for a code outside it; the normalizer applies the feed's code mapping
+  and unknown-code policy (docs/mapping.md), so a status is never rejected here for its code.
 - Event time: DTM 334 (status event), then DTM 7 (effective) of the status group, then of the
   consignment, then the message's DTM 137 (document date; EANCOM en-route reports often carry only
   that). `extra["event_time_qualifier"]` names the DTM used. Formats 303/304/205 carry a zone and
@@ -675,12 +678,9 @@ class _Iftsta:
         code = sts.get(2, 0).strip()
         if not code:
             raise _RejectError(sts, "STS02", "status has no status code (STS-02)")
-        mapped = event_for_status(code)
-        if mapped is None:
-            raise _RejectError(
-                sts, "STS02", f"unknown status code {code!r} (not mapped from UN/ECE Rec 24)"
-            )
-        event_code, code_name = mapped
+        # The normalizer decides the event (feed mapping, then this table, then the feed's
+        # policy): a carrier's own code (`STS+1+VD::22`) is onboarded by mapping it.
+        event_code, code_name = event_for_status(code) or ("", "")
 
         # Every date of the status group must be real, not only the one we use.
         dates: dict[str, str] = {}
@@ -731,6 +731,9 @@ class _Iftsta:
             extra["references"] = references
         if dates:
             extra["dates"] = dates
+        if sts.get(2, 2):
+            # C555 3055: the agency whose code list the status code is from (6 = UN/ECE).
+            extra["status_code_agency"] = sts.get(2, 2)
         if sts.get(3, 0):
             extra["reason_code"] = sts.get(3, 0)
         if sts.get(3, 3):
@@ -749,6 +752,10 @@ class _Iftsta:
             tracking_number=tracking,
             event_code=event_code,
             partner_code=code,
+            code_field="STS02",
+            code_note=""
+            if event_code
+            else f"unknown status code {code!r} (not mapped from UN/ECE Rec 24)",
             event_time=event_time,
             description=sts.get(2, 3) or code_name,
             extra=extra,

@@ -6,7 +6,8 @@ the list behind data element 4405 (C555, directories D.99B and later) and its pr
 the shared sample `TransportStatus.txt` sends 21 delivered, 31 en route, 17 customs refused,
 49 lost). Only codes with a clear equivalent in the hub's vocabulary are mapped; everything else
 (operational codes such as "waiting for a pilot", equipment leasing, provisioning) is left out on
-purpose so that the parser rejects it with the code named instead of guessing an event.
+purpose: such a code is rejected with the code named (or recorded as an exception, by the
+feed's policy) unless the feed's code mapping maps it, instead of the hub guessing an event.
 
 Note that Rec 24 code 2 is "Loading, authorized" and 3 is "Arrival, in defective condition"; the
 loading and unloading events are 48 ("Loading, completed onto a means of transport"), 29

@@ -4,8 +4,12 @@ What comes out, per event of the document's eventList:
 
 - ObjectEvent: one Record of kind "event" per EPC in epcList (tracking_number = the EPC exactly as
   given; extra["epc_key"] = `epc_to_key(epc)` for the feed's identifier mapping). The event code
-  comes from bizStep and disposition through `epcis_codes`. An event with only a quantityList
-  (class-level quantities, no EPCs) names no parcel and yields nothing, without an error.
+  comes from bizStep and disposition through `epcis_codes` as a suggestion: partner_code is
+  "bizstep:<name>" or "disp:<name>" and the normalizer applies the feed's code mapping and
+  unknown-code policy first (docs/mapping.md); a value outside the CBV has no suggestion, a CBV
+  step that tracks nothing (commissioning) is rejected unless mapped. An event with only a
+  quantityList (class-level quantities, no EPCs) names no parcel and yields nothing, without
+  an error.
 - AggregationEvent:
   - ADD: one Record of kind "membership" per childEPC (unit_id = parentID, event_time = the time
     the child was loaded, extra["action"] = "ADD");
@@ -14,8 +18,8 @@ What comes out, per event of the document's eventList:
     one membership Record with an empty tracking_number and extra["all_children"] = True;
   - ADD and DELETE also give an "event" Record on the unit (unit_id = parentID, empty
     tracking_number) when their bizStep maps to an event code (loading -> loaded, unloading ->
-    unloaded); a known step without an event (packing) adds nothing, an unknown one adds a
-    RecordError naming it next to the memberships, which stay valid;
+    unloaded) or is outside the CBV (the feed's mapping or policy decides); a CBV step without
+    an event (packing) adds nothing;
   - OBSERVE: one "event" Record on the unit (unit_id = parentID, empty tracking_number); the
     pipeline spreads it to the parcels inside the unit at that moment. Without a parentID the
     children are reported one by one, like an ObjectEvent.
@@ -409,6 +413,8 @@ def parse(
         for item in items:
             if isinstance(item, RecordError):
                 item.field = pointer + "/" + item.field
+            elif item.code_field:
+                item.code_field = pointer + "/" + item.code_field
             yield item
 
 
@@ -647,14 +653,13 @@ def _object_event(event: dict[str, Any], common: _Common) -> list[ParseItem]:
     epcs = _str_list(event, "epcList")
     if not epcs:
         return []  # quantityList only: class-level quantities name no parcel
-    code, partner = _required_code(event)
+    code = _required_code(event)
     order = _single_purchase_order(common)
     return [
         common.record(
             kind="event",
             tracking_number=epc,
-            event_code=code,
-            partner_code=partner,
+            **code.values(),
             event_time=common.event_time,
             order_number=order,
             extra={"epc_key": epc_to_key(epc)},
@@ -673,12 +678,11 @@ def _aggregation_event(event: dict[str, Any], common: _Common) -> list[ParseItem
         raise _Reject(f"AggregationEvent {action} without parentID", "parentID")
     unit = {"unit_id": parent, "extra": {"unit_key": epc_to_key(parent)}}
     if action == "OBSERVE":
-        code, partner = _required_code(event)
+        code = _required_code(event)
         return [
             common.record(
                 kind="event",
-                event_code=code,
-                partner_code=partner,
+                **code.values(),
                 event_time=common.event_time,
                 unit_id=parent,
                 extra={"unit_key": epc_to_key(parent), "child_epcs": children},
@@ -707,16 +711,17 @@ def _aggregation_event(event: dict[str, Any], common: _Common) -> list[ParseItem
             )
         )
     try:
-        unit_code, partner = _event_code(event)
+        unit_code = _event_code(event)
     except _Reject as rejected:
         items.append(RecordError(common.line, common.raw, rejected.reason, rejected.field))
         return items
-    if unit_code:
+    # A load or unload is an event on the unit too when its step is one (or is outside the CBV,
+    # for the feed's mapping and policy to decide); a CBV step that tracks nothing adds none.
+    if unit_code.tracked:
         items.append(
             common.record(
                 kind="event",
-                event_code=unit_code,
-                partner_code=partner,
+                **unit_code.values(),
                 event_time=common.event_time,
                 **unit,
             )
@@ -746,19 +751,18 @@ def _transaction_event(event: dict[str, Any], common: _Common) -> list[ParseItem
                 )
             )
     try:
-        code, partner = _event_code(event)
+        code = _event_code(event)
     except _Reject as rejected:
         items.append(RecordError(common.line, common.raw, rejected.reason, rejected.field))
         return items
-    if code:
+    if code.tracked:
         order = _single_purchase_order(common)
         for epc in epcs:
             items.append(
                 common.record(
                     kind="event",
                     tracking_number=epc,
-                    event_code=code,
-                    partner_code=partner,
+                    **code.values(),
                     event_time=common.event_time,
                     unit_id=parent,
                     order_number=order,
@@ -766,6 +770,7 @@ def _transaction_event(event: dict[str, Any], common: _Common) -> list[ParseItem
                 )
             )
     if not items and (epcs or parent):
+        partner = _optional_str(event, "bizStep") or _optional_str(event, "disposition")
         step = f"its bizStep/disposition {partner!r} is not a parcel tracking event"
         raise _Reject(
             "TransactionEvent links no purchase order (po) and "
@@ -815,42 +820,77 @@ def _retraction(event: dict[str, Any], line: int, raw: str, ctx: _Context) -> Re
 # --------------------------------------------------------------------------- codes
 
 
-def _event_code(event: dict[str, Any]) -> tuple[str | None, str]:
-    """(hub event code or None when the step is known but tracks nothing, partner code).
+@dataclass(frozen=True, slots=True)
+class _Code:
+    """What the CBV tables say about an event's bizStep and disposition (docs/mapping.md).
 
-    Raises _Reject for a bizStep or disposition outside the CBV: it is not guessed.
+    `partner` is the key a feed's code mapping uses: "bizstep:<name>" or "disp:<name>", the bare
+    CBV name for CBV values and the value as sent for any other ("bizstep:urn:acme:weighing").
+    """
+
+    event_code: str  # the table's suggestion, "" for none
+    partner: str  # "" when the event has neither bizStep nor disposition
+    note: str = ""  # why there is no suggestion
+    untracked: bool = False  # a CBV value that is no parcel tracking event (commissioning)
+    field: str = "bizStep"
+
+    @property
+    def tracked(self) -> bool:
+        """Whether the event gives a tracking event unless the feed maps it otherwise."""
+        return bool(self.partner) and not self.untracked
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "event_code": self.event_code,
+            "partner_code": self.partner,
+            "code_field": self.field,
+            "code_note": self.note,
+            "code_untracked": self.untracked,
+        }
+
+
+def _event_code(event: dict[str, Any]) -> _Code:
+    """The suggestion of the CBV tables for an event, and the partner code it is mapped under.
+
+    A value outside the CBV is not guessed: it has no suggestion, and the normalizer applies
+    the feed's code mapping, then its unknown-code policy.
     """
     step = _optional_str(event, "bizStep")
     disposition = _optional_str(event, "disposition")
-    step_code: str | None = None
-    if step:
-        name = cbv_name(step, "bizstep")
-        if name not in BIZSTEP_CODES:
-            raise _Reject(f"unknown bizStep {step!r}", "bizStep")
-        step_code = BIZSTEP_CODES[name]
-    if disposition:
-        name = cbv_name(disposition, "disp")
-        if name not in DISPOSITION_CODES:
-            raise _Reject(f"unknown disposition {disposition!r}", "disposition")
-        disposition_code = DISPOSITION_CODES[name]
-        if disposition_code and (name in OVERRIDING_DISPOSITIONS or step_code is None):
-            return disposition_code, disposition
-    if step_code:
-        return step_code, step or ""
-    return None, step or disposition or ""
-
-
-def _required_code(event: dict[str, Any]) -> tuple[str, str]:
-    code, partner = _event_code(event)
-    if code is None:
-        if not partner:
-            raise _Reject("event has neither bizStep nor disposition", "bizStep")
-        disposition = _optional_str(event, "disposition")
-        what = f"bizStep {partner!r}" + (
-            f" with disposition {disposition!r}" if disposition else ""
+    step_name = cbv_name(step, "bizstep") if step else ""
+    disp_name = cbv_name(disposition, "disp") if disposition else ""
+    if step and step_name not in BIZSTEP_CODES:
+        return _Code("", f"bizstep:{step_name}", f"unknown bizStep {step!r}")
+    if disposition and disp_name not in DISPOSITION_CODES:
+        return _Code(
+            "", f"disp:{disp_name}", f"unknown disposition {disposition!r}", field="disposition"
         )
-        raise _Reject(f"{what} is not a parcel tracking event", "bizStep")
-    return code, partner
+    step_code = BIZSTEP_CODES[step_name] if step else None
+    if disposition:
+        disposition_code = DISPOSITION_CODES[disp_name]
+        if disposition_code and (disp_name in OVERRIDING_DISPOSITIONS or step_code is None):
+            return _Code(disposition_code, f"disp:{disp_name}", field="disposition")
+    if step_code:
+        return _Code(step_code, f"bizstep:{step_name}")
+    if step:
+        what = f"bizStep {step!r}" + (f" with disposition {disposition!r}" if disposition else "")
+        return _Code("", f"bizstep:{step_name}", f"{what} is not a parcel tracking event", True)
+    if disposition:
+        return _Code(
+            "",
+            f"disp:{disp_name}",
+            f"disposition {disposition!r} is not a parcel tracking event",
+            True,
+            "disposition",
+        )
+    return _Code("", "")
+
+
+def _required_code(event: dict[str, Any]) -> _Code:
+    code = _event_code(event)
+    if not code.partner:
+        raise _Reject("event has neither bizStep nor disposition", "bizStep")
+    return code
 
 
 def _single_purchase_order(common: _Common) -> str:

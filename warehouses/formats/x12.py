@@ -44,6 +44,7 @@ from warehouses.formats.x12_codes import (
     TIME_CODES,
     TRANSPORT_METHODS,
     WEIGHT_UNITS,
+    StatusCode,
 )
 
 __all__ = ["interchange_ids", "parse"]
@@ -872,11 +873,9 @@ def _status_record(
             else "AT7 has neither a shipment status (AT7-01) nor an appointment (AT7-03)"
         )
         return RecordError(at7.line, raw, reason, "AT7-01")
-    mapped = STATUS_CODES.get(code)
-    if mapped is None:
-        return RecordError(
-            at7.line, raw, f"unknown shipment status code {code!r} (element 1650)", "AT7-01"
-        )
+    # A code outside the table is the normalizer's to decide (feed mapping, then the feed's
+    # unknown-code policy): a carrier's own code is onboarded by mapping it (docs/mapping.md).
+    mapped = STATUS_CODES.get(code) or StatusCode("", "")
     # Versions before 004010 wrote AT7-05 as YYMMDD followed by a century element, shifting the
     # time and time code one place to the right.
     if len(at7.el(5)) == 6 and len(at7.el(6)) == 2:
@@ -900,7 +899,8 @@ def _status_record(
     reason_code = at7.el(2)
     description = mapped.description
     if reason_code in REASON_CODES and reason_code != "NS":
-        description = f"{description} ({REASON_CODES[reason_code]})"
+        reason_text = REASON_CODES[reason_code]
+        description = f"{description} ({reason_text})" if description else reason_text
     extra = _base_extra(tx, envelope)
     extra["references"] = references
     extra["status_reason"] = reason_code
@@ -915,6 +915,10 @@ def _status_record(
         tracking_number=tracking,
         event_code=mapped.event_code,
         partner_code=code,
+        code_field="AT7-01",
+        code_note=""
+        if mapped.event_code
+        else f"unknown shipment status code {code!r} (element 1650)",
         event_time=when.value,
         time_zone=when.zone,
         description=description,

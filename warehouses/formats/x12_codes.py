@@ -3,8 +3,8 @@
 Sources: the public X12 element code lists (1650 shipment status, 1651 status reason, 623 time
 code, 91 transportation method, 355/188 units of measure). Only codes whose meaning is clear
 enough to map to the hub vocabulary (shipments/statuses.py EVENT_CODES) are listed; any other
-code makes the parser yield a RecordError naming it, so an operator can extend this table instead
-of the hub guessing.
+code is rejected with the code named (or recorded as an exception, by the feed's policy) unless
+the feed's code mapping maps it (docs/mapping.md), instead of the hub guessing.
 """
 
 from __future__ import annotations

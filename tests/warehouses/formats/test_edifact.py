@@ -256,6 +256,8 @@ def test_several_consignments_and_statuses_become_one_record_per_status() -> Non
             "21",
             datetime(2024, 3, 6, 10, 15, tzinfo=timezone(timedelta(hours=3))),
         ),
+        # Outside UN/ECE Rec 24: no suggestion, the feed's mapping or policy decides.
+        (21, "TRK003", "", "999", datetime(2024, 3, 6, 10, 0)),
     ]
 
 
@@ -282,11 +284,17 @@ def test_order_reference_carrier_mode_and_weight_are_mapped() -> None:
     assert picked_up.weight_kg == Decimal("12.5")
 
 
-def test_an_unknown_status_code_and_a_bad_unt_count_are_precise_rejections() -> None:
+def test_an_unknown_status_code_is_left_to_the_feeds_mapping_with_its_reason() -> None:
+    unknown = records(run(several()))[3]
+
+    assert (unknown.partner_code, unknown.event_code, unknown.code_field) == ("999", "", "STS02")
+    assert unknown.code_note == "unknown status code '999' (not mapped from UN/ECE Rec 24)"
+
+
+def test_a_bad_unt_count_is_a_precise_rejection() -> None:
     got = [(e.line, e.field, e.reason) for e in errors(run(several()))]
 
     assert got == [
-        (21, "STS02", "unknown status code '999' (not mapped from UN/ECE Rec 24)"),
         (
             29,
             "UNT01",

@@ -192,7 +192,9 @@ SAMPLE_EXPECTATIONS: dict[str, list[tuple[int, str, str, str, datetime | None]]]
         (46, "error", "", "/epcisBody/eventList/1/type", None),
     ],
     "Example-TransactionEvents-2020_07_03y.jsonld": [
-        (7, "error", "", "/epcisBody/eventList/0/bizStep", None),
+        # A bizStep outside the CBV: no suggestion, the feed's mapping or policy decides.
+        (7, "event", "urn:epc:id:gsrn:95252084.000000001", "",
+         datetime(2019, 10, 4, 14, 12, tzinfo=tz(1))),
         (17, "event", "urn:epc:id:giai:952005385.w2", "in_transit",
          datetime(2014, 12, 12, 12, 0, tzinfo=tz(2))),
     ],
@@ -236,7 +238,7 @@ def test_sample_times_keep_the_instant_and_carry_the_local_offset() -> None:
 
 def test_an_object_event_keeps_event_id_bizstep_location_and_the_single_purchase_order() -> None:
     first = records(run_file(EPCIS / "Example_9.6.1-ObjectEvent.jsonld"))[0]
-    assert first.partner_code == "shipping"
+    assert first.partner_code == "bizstep:shipping"
     assert first.extra["event_id"] == (
         "ni:///sha-256;df7bb3c352fef055578554f09f5e2aa41782150ced7bd0b8af24dd3ccb30ba69?ver=CBV2.0"
     )
@@ -277,11 +279,15 @@ def test_error_declarations_in_the_samples_become_retractions_of_the_declared_ev
     assert corrective.reason == "unsupported EPCIS event type 'TransformationEvent'"
 
 
-def test_an_unknown_bizstep_is_rejected_with_its_name() -> None:
-    rejected = errors(run_file(EPCIS / "Example-TransactionEvents-2020_07_03y.jsonld"))
-    assert [e.reason for e in rejected] == [
-        "unknown bizStep 'http://epcis.example.org/hc/bizstep/summarising_discharge'"
-    ]
+def test_an_unknown_bizstep_is_left_to_the_feeds_mapping_with_its_name() -> None:
+    items = run_file(EPCIS / "Example-TransactionEvents-2020_07_03y.jsonld")
+    assert errors(items) == []
+    unknown = records(items)[0]
+    step = "http://epcis.example.org/hc/bizstep/summarising_discharge"
+    assert (unknown.event_code, unknown.partner_code) == ("", f"bizstep:{step}")
+    assert unknown.code_field == "/epcisBody/eventList/0/bizStep"
+    assert unknown.code_note == f"unknown bizStep {step!r}"
+    assert not unknown.code_untracked
 
 
 # --------------------------------------------------------------------------- our container fixture
@@ -322,7 +328,7 @@ def test_loading_parcels_into_a_container_gives_memberships_and_a_loaded_event_o
         assert member.extra["unit_key"] == "giai:6901234TGHU8837461"
     (unit_event,) = [r for r in loading if r.kind == "event"]
     assert (unit_event.unit_id, unit_event.tracking_number) == (CONTAINER_ID, "")
-    assert (unit_event.event_code, unit_event.partner_code) == ("loaded", "loading")
+    assert (unit_event.event_code, unit_event.partner_code) == ("loaded", "bizstep:loading")
     # the master data of the document header names the read point and gives its UN/LOCODE
     assert unit_event.location_name == "Suifenhe railway station"
     assert (unit_event.location_code, unit_event.country) == ("CNSFH", "CN")
@@ -353,7 +359,9 @@ def test_a_departure_given_in_utc_is_shown_in_the_local_offset_of_suifenhe(
     container_items: list[ParseItem],
 ) -> None:
     (departed,) = [r for r in records(container_items) if r.event_code == "departed"]
-    assert departed.partner_code == "https://ref.gs1.org/cbv/BizStep-departing"
+    # The mapping key is the bare CBV name whatever the spelling; extra keeps the value as sent.
+    assert departed.partner_code == "bizstep:departing"
+    assert departed.extra["biz_step"] == "https://ref.gs1.org/cbv/BizStep-departing"
     assert departed.event_time == datetime(2024, 3, 1, 2, 30, tzinfo=UTC)
     assert departed.extra["offset_disagrees"] is False
 
@@ -369,7 +377,8 @@ def test_an_event_time_disagreeing_with_its_offset_keeps_the_instant_and_records
     assert arrived.extra["local_offset"] == "+01:00"
     assert arrived.extra["offset_disagrees"] is True
     # the EPCIS 1.x URN spelling passes the schema and keeps the partner's value
-    assert arrived.partner_code == "urn:epcglobal:cbv:bizstep:arriving"
+    assert arrived.partner_code == "bizstep:arriving"
+    assert arrived.extra["biz_step"] == "urn:epcglobal:cbv:bizstep:arriving"
     assert (arrived.location_name, arrived.country) == (
         "https://hub.example.com/locode/PLMAL",
         "PL",
@@ -637,7 +646,8 @@ def test_the_startup_check_reports_a_missing_schema(
 def test_every_spelling_of_a_cbv_bizstep_maps_to_the_same_event(spelling: str) -> None:
     (record,) = run(document(object_event(bizStep=spelling)))
     assert isinstance(record, Record)
-    assert (record.event_code, record.partner_code) == ("departed", spelling)
+    assert (record.event_code, record.partner_code) == ("departed", "bizstep:departing")
+    assert record.extra["biz_step"] == spelling
 
 
 @pytest.mark.parametrize(
@@ -669,21 +679,31 @@ def test_bizstep_and_disposition_map_to_hub_event_codes(
 
 
 @pytest.mark.parametrize(
-    ("biz_step", "disposition", "field", "reason"),
+    ("biz_step", "disposition", "partner", "field", "note", "untracked"),
     [
-        ("hub:weighing", None, "bizStep", "unknown bizStep 'hub:weighing'"),
-        ("receiving", "hub:wet", "disposition", "unknown disposition 'hub:wet'"),
-        ("commissioning", None, "bizStep", "bizStep 'commissioning' is not a parcel tracking"),
-        (None, None, "bizStep", "event has neither bizStep nor disposition"),
+        ("hub:weighing", None, "bizstep:hub:weighing", "bizStep",
+         "unknown bizStep 'hub:weighing'", False),
+        ("receiving", "hub:wet", "disp:hub:wet", "disposition",
+         "unknown disposition 'hub:wet'", False),
+        ("commissioning", None, "bizstep:commissioning", "bizStep",
+         "bizStep 'commissioning' is not a parcel tracking event", True),
     ],
-)
-def test_steps_the_hub_cannot_use_are_rejected_with_their_name(
-    biz_step: str | None, disposition: str | None, field: str, reason: str
+)  # fmt: skip
+def test_steps_without_a_hub_event_are_left_to_the_feeds_mapping_with_their_name(
+    biz_step: str, disposition: str | None, partner: str, field: str, note: str, untracked: bool
 ) -> None:
-    (rejected,) = run(document(object_event(bizStep=biz_step, disposition=disposition)))
+    (record,) = run(document(object_event(bizStep=biz_step, disposition=disposition)))
+    assert isinstance(record, Record)
+    assert (record.event_code, record.partner_code) == ("", partner)
+    assert record.code_field == "/epcisBody/eventList/0/" + field
+    assert (record.code_note, record.code_untracked) == (note, untracked)
+
+
+def test_an_event_without_bizstep_or_disposition_is_rejected() -> None:
+    (rejected,) = run(document(object_event(bizStep=None, disposition=None)))
     assert isinstance(rejected, RecordError)
-    assert rejected.field == "/epcisBody/eventList/0/" + field
-    assert rejected.reason.startswith(reason)
+    assert rejected.field == "/epcisBody/eventList/0/bizStep"
+    assert rejected.reason == "event has neither bizStep nor disposition"
 
 
 def test_every_mapped_code_is_in_the_hub_vocabulary() -> None:
@@ -737,12 +757,19 @@ def test_an_add_with_a_step_the_hub_does_not_track_gives_only_memberships() -> N
     assert errors(items) == []
 
 
-def test_an_add_with_an_unknown_step_keeps_the_memberships_and_names_the_step() -> None:
+def test_an_add_with_an_unknown_step_gives_the_memberships_and_a_unit_event_to_map() -> None:
     items = run(document(aggregation("ADD", childEPCs=[PARCEL_1], bizStep="hub:stuffing")))
-    assert [type(i).__name__ for i in items] == ["Record", "RecordError"]
-    rejected = errors(items)[0]
-    assert rejected.field == "/epcisBody/eventList/0/bizStep"
-    assert rejected.reason == "unknown bizStep 'hub:stuffing'"
+    assert errors(items) == []
+    membership, unit_event = records(items)
+    assert membership.kind == "membership"
+    assert (unit_event.kind, unit_event.unit_id, unit_event.event_code) == (
+        "event",
+        CONTAINER_ID,
+        "",
+    )
+    assert unit_event.partner_code == "bizstep:hub:stuffing"
+    assert unit_event.code_field == "/epcisBody/eventList/0/bizStep"
+    assert unit_event.code_note == "unknown bizStep 'hub:stuffing'"
 
 
 def test_an_observe_without_a_parent_reports_the_children_one_by_one() -> None:

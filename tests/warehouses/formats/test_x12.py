@@ -233,6 +233,8 @@ def test_multi_group_fixture_yields_every_good_record_in_order(multi: list[Parse
         (16, "SHIP-1001", "in_transit", "X6", datetime(2024, 3, 2, 23, 15, tzinfo=UTC), ""),
         (19, "SHIP-1001", "delivered", "D1", datetime(2024, 3, 10, 16, 42), ""),
         (21, "SHIP-1001", "eta_updated", "AG", datetime(2024, 3, 5, 9, 30), ""),
+        # A code outside element 1650's table: no suggestion, the normalizer decides.
+        (32, "PRO-780", "", "ZZ", datetime(2024, 3, 4, 10, 0), "America/Chicago"),
         (34, "PRO-780", "departed", "P1", datetime(2024, 3, 4, 11, 30, tzinfo=plus_8), ""),
         (
             41,
@@ -248,14 +250,17 @@ def test_multi_group_fixture_yields_every_good_record_in_order(multi: list[Parse
     ]
 
 
-def test_multi_group_fixture_rejects_only_the_bad_count_set_and_the_unknown_code(
+def test_multi_group_fixture_rejects_only_the_bad_count_set(multi: list[ParseItem]) -> None:
+    bad_count = "SE01 says 9 segments but transaction set 0002 has 5 (ST to SE); set rejected"
+    assert errors(multi) == [(28, "SE01", bad_count)]
+
+
+def test_an_unknown_status_code_is_left_to_the_feeds_mapping_with_its_reason(
     multi: list[ParseItem],
 ) -> None:
-    bad_count = "SE01 says 9 segments but transaction set 0002 has 5 (ST to SE); set rejected"
-    assert errors(multi) == [
-        (28, "SE01", bad_count),
-        (32, "AT7-01", "unknown shipment status code 'ZZ' (element 1650)"),
-    ]
+    unknown = records(multi)[4]
+    assert (unknown.partner_code, unknown.event_code, unknown.code_field) == ("ZZ", "", "AT7-01")
+    assert unknown.code_note == "unknown shipment status code 'ZZ' (element 1650)"
 
 
 def test_lt_time_code_and_a_missing_time_code_both_give_naive_local_times(
@@ -297,7 +302,7 @@ def test_an_estimated_delivery_is_an_eta_update_dated_by_its_group(
 def test_iso_offset_time_code_alpha3_country_and_loop_weight_are_understood(
     multi: list[ParseItem],
 ) -> None:
-    departed = records(multi)[4]
+    departed = records(multi)[5]
     assert departed.tracking_number == "PRO-780"  # B10-02 empty
     assert departed.country == "CN"  # MS1 sent CHN
     assert departed.weight_kg == Decimal("12.500")
@@ -306,7 +311,7 @@ def test_iso_offset_time_code_alpha3_country_and_loop_weight_are_understood(
 def test_warehouse_shipping_advice_uses_the_shipped_g62_and_the_warehouse_n1(
     multi: list[ParseItem],
 ) -> None:
-    advice = records(multi)[5]
+    advice = records(multi)[6]
     assert advice.order_number == "ORD-42"
     assert advice.location_name == "HEIHE, HL"
     assert advice.country == "CN"
@@ -328,7 +333,7 @@ def test_warehouse_shipping_advice_uses_the_shipped_g62_and_the_warehouse_n1(
 def test_ship_notice_gives_one_record_per_shipment_hl_with_its_own_weight(
     multi: list[ParseItem],
 ) -> None:
-    first, second = records(multi)[6:8]
+    first, second = records(multi)[7:9]
     assert (first.extra["hl"], first.order_number, first.weight_kg) == (
         "1",
         "PO-7001",
@@ -622,7 +627,10 @@ def test_mutated_payloads_only_yield_records_errors_or_a_format_error(data: byte
         assert len(item.raw) <= 2000
         if isinstance(item, RecordError):
             assert item.reason
-        else:
+        elif item.event_code:
             assert item.event_code in EVENT_CODES
+        else:
+            # No suggestion: the partner's code and why, for the normalizer (docs/mapping.md).
+            assert item.partner_code and item.code_note
     with contextlib.suppress(FormatError):
         interchange_ids(io.BytesIO(data))
