@@ -205,7 +205,8 @@ case(
         rejects=(Reject(33, ("2805570",)),),
         shipments={"ABCD224O4023815X": "in_transit"},
         code_mapping={"P": "departed"},
-        missing="the feed's code mapping applies to EDIFACT STS codes (issue 13 item 3)",
+        missing="the feed's code mapping applies to EDIFACT STS codes (issue 13 item 3) and "
+        "a local time takes its UN/LOCODE's zone, not the warehouse's (issue 13 item 1)",
     ),
 )
 
@@ -231,7 +232,8 @@ case(
         ),
         shipments={"ABCD224O4023815X": "in_transit"},
         code_mapping={"P": "departed"},
-        missing="the feed's code mapping applies to EDIFACT STS codes (issue 13 item 3)",
+        missing="the feed's code mapping applies to EDIFACT STS codes (issue 13 item 3) and "
+        "a local time takes its UN/LOCODE's zone, not the warehouse's (issue 13 item 1)",
     ),
 )
 
@@ -386,6 +388,31 @@ case(
         "epcis",
         "failed",
         rejects=(Reject(10, ("transforming",)),),
+    ),
+)
+
+# Ten SGTINs received at 17:10:16Z (line 14; offset +02:00 is where). Line 72 inspects the same
+# ten: "inspecting" is not a step of a parcel's journey, so that event is rejected by name while
+# the ten receptions stand.
+PALLET = [f"urn:epc:id:sgtin:9520001.012346.100000010{n:02d}" for n in range(1, 11)]
+case(
+    "epcis/ten received then inspected",
+    Case(
+        "corpus/epcis/openepcis_ObjectEvent_with_persistentDisposition.json",
+        "epcis",
+        "partial",
+        events=tuple(
+            Event(
+                epc,
+                "warehouse_received",
+                "2020-06-07T17:10:16+00:00",
+                "explicit",
+                "urn:epc:id:sgln:9529999.99999.0",
+            )
+            for epc in PALLET
+        ),
+        rejects=(Reject(72, ("inspecting",)),),
+        shipments=dict.fromkeys(PALLET, "in_transit"),
     ),
 )
 
