@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('warehouses', '0004_rejected_replay'),
+        ('warehouses', '0005_run_heartbeat'),
     ]
 
     operations = [
