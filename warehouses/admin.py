@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
@@ -13,7 +14,8 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from warehouses import services
+from shipments.statuses import EVENT_CODE_CHOICES
+from warehouses import code_mapping, services
 from warehouses.models import (
     CustomsDocument,
     CustomsMatch,
@@ -24,6 +26,7 @@ from warehouses.models import (
     RetractedEvent,
     Warehouse,
 )
+from warehouses.selectors import feed_unknown_codes
 from warehouses.tasks import fetch_feed
 
 
@@ -39,6 +42,11 @@ class UploadForm(forms.Form):
     reprocess = forms.BooleanField(
         required=False, help_text="Run again even if this exact file was ingested before"
     )
+
+
+class CodeMapForm(forms.Form):
+    partner_code = forms.CharField(max_length=200)
+    event_code = forms.ChoiceField(choices=EVENT_CODE_CHOICES)
 
 
 @admin.register(Feed)
@@ -75,8 +83,10 @@ class FeedAdmin(admin.ModelAdmin[Feed]):
     @admin.display(description="")
     def actions_column(self, obj: Feed) -> str:
         return format_html(
-            '<a class="button" href="{}">Upload file</a>',
+            '<a class="button" href="{}">Upload file</a> <a class="button" href="{}">'
+            "Unknown codes</a>",
             reverse("admin:warehouses_feed_upload", args=[obj.pk]),
+            reverse("admin:warehouses_feed_unknown_codes", args=[obj.pk]),
         )
 
     @admin.action(description="Run now (fetch from the feed's source)")
@@ -91,9 +101,69 @@ class FeedAdmin(admin.ModelAdmin[Feed]):
                 "<int:feed_id>/upload/",
                 self.admin_site.admin_view(self.upload_view),
                 name="warehouses_feed_upload",
-            )
+            ),
+            path(
+                "<int:feed_id>/unknown-codes/",
+                self.admin_site.admin_view(self.unknown_codes_view),
+                name="warehouses_feed_unknown_codes",
+            ),
         ]
         return extra + super().get_urls()
+
+    def unknown_codes_view(self, request: HttpRequest, feed_id: int) -> HttpResponse:
+        """The partner codes the feed's records were rejected for, each with a one-click
+        "map to…" that saves the mapping and replays (or re-runs) what it rejected."""
+        feed = get_object_or_404(Feed, pk=feed_id)
+        if request.method == "POST":
+            if not self.has_change_permission(request, feed):
+                raise PermissionDenied
+            form = CodeMapForm(request.POST)
+            if form.is_valid():
+                self._map_code(request, feed, form.cleaned_data)
+            else:
+                self.message_user(request, f"not mapped: {form.errors.as_text()}", messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "title": f"Unknown codes of {feed}",
+            "feed": feed,
+            "codes": feed_unknown_codes(feed_id=feed.pk),
+            "mapping": sorted((feed.code_mapping or {}).items()),
+            "event_codes": EVENT_CODE_CHOICES,
+            "can_map": self.has_change_permission(request, feed),
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/warehouses/feed/unknown_codes.html", context)
+
+    def _map_code(self, request: HttpRequest, feed: Feed, data: dict[str, str]) -> None:
+        try:
+            result = code_mapping.feed_code_map(
+                feed_id=feed.pk, partner_code=data["partner_code"], event_code=data["event_code"]
+            )
+        except (code_mapping.CodeMappingError, services.ReplayError) as exc:
+            self.message_user(request, f"not mapped: {exc}", messages.ERROR)
+            return
+        runs = format_html_join(
+            ", ",
+            '<a href="{}">run {}</a>',
+            ((reverse("admin:warehouses_feedrun_change", args=[r.pk]), r.pk) for r in result.runs),
+        )
+        self.message_user(
+            request,
+            format_html(
+                "{} → {} saved on {}; {} rejected record(s) sent again: {}",
+                result.partner_code,
+                result.event_code,
+                feed.code,
+                result.affected,
+                runs or "nothing to replay",
+            ),
+            messages.SUCCESS,
+        )
+        for pk, why in result.skipped:
+            self.message_user(
+                request, f"rejected record {pk} not replayed: {why}", messages.WARNING
+            )
 
     def upload_view(self, request: HttpRequest, feed_id: int) -> HttpResponse:
         feed = get_object_or_404(Feed, pk=feed_id)
@@ -249,8 +319,27 @@ class RejectedRecordAdmin(admin.ModelAdmin[RejectedRecord]):
     list_select_related = ("run", "run__feed", "replayed_in")
     search_fields = ("reason", "raw", "=run__id", "=line")
     raw_id_fields = ("run",)
-    readonly_fields = ("run", "line", "field", "reason", "raw", "created_at", "replayed_in")
-    fields = ("run", "line", "field", "reason", "raw", "corrected_raw", "replayed_in", "created_at")
+    readonly_fields = (
+        "run",
+        "line",
+        "field",
+        "reason",
+        "unknown_code",
+        "raw",
+        "created_at",
+        "replayed_in",
+    )
+    fields = (
+        "run",
+        "line",
+        "field",
+        "reason",
+        "unknown_code",
+        "raw",
+        "corrected_raw",
+        "replayed_in",
+        "created_at",
+    )
     actions = ("replay",)
     # Adds "Save and replay" to the change form (issue 5).
     change_form_template = "admin/warehouses/rejectedrecord/change_form.html"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Q
+from django.db.models import Count, Max, Min, Q
 
-from warehouses.models import CustomsMatch
+from warehouses.models import CustomsMatch, RejectedRecord
 
 if TYPE_CHECKING:
     from shipments.models import Shipment
@@ -32,3 +34,39 @@ def shipment_customs_documents(*, shipment: Shipment) -> dict[str, Any] | None:
         "missing": list(match.missing),
         "mismatched": list(match.mismatched),
     }
+
+
+@dataclass(frozen=True)
+class UnknownCode:
+    code: str  # as the feed's code mapping writes it
+    count: int  # rejects not replayed yet
+    last_run_id: int  # the most recent run that rejected it
+    last_seen: datetime
+    reason: str  # one of its reasons, for the operator to read
+
+
+def feed_unknown_codes(*, feed_id: int) -> list[UnknownCode]:
+    """The partner codes this feed's records were rejected for and that no replay has dealt
+    with yet, most frequent first (one grouped query on RejectedRecord.unknown_code)."""
+    rows = (
+        RejectedRecord.objects.filter(run__feed_id=feed_id, replayed_in__isnull=True)
+        .exclude(unknown_code="")
+        .values("unknown_code")
+        .annotate(
+            count=Count("id"),
+            last_run_id=Max("run_id"),
+            last_seen=Max("created_at"),
+            reason=Min("reason"),
+        )
+        .order_by("-count", "unknown_code")
+    )
+    return [
+        UnknownCode(
+            code=row["unknown_code"],
+            count=row["count"],
+            last_run_id=row["last_run_id"],
+            last_seen=row["last_seen"],
+            reason=row["reason"],
+        )
+        for row in rows
+    ]
