@@ -65,6 +65,23 @@ def run_mark_unsent(*, run_id: int) -> None:
         logger.exception("run %s: could not mark it unsent either", run_id)
 
 
+def run_waiting(*, run_id: int, due_in: int) -> None:
+    """A worker published the run's retry, due in `due_in` seconds.
+
+    For a `queued` run the heartbeat then says when a worker last held its message: if that
+    worker dies holding the retry (Redis keeps it unacked for an hour), the sweep sends the run
+    again a minute after it fell due.
+    """
+    due = timezone.now() + timedelta(seconds=due_in)
+    try:
+        FeedRun.objects.filter(pk=run_id, status=FeedRun.Status.QUEUED).update(
+            enqueued_at=due, heartbeat_at=Now()
+        )
+        FeedRun.objects.filter(pk=run_id, status=FeedRun.Status.RUNNING).update(enqueued_at=due)
+    except DatabaseError:
+        logger.exception("run %s: could not note its retry", run_id)
+
+
 def held_elsewhere(run: FeedRun) -> bool:
     """Is this run `running` on a live worker (fresh heartbeat)? Then a second message for it
     (a redelivery, a sweep's re-send) has nothing to do."""
@@ -186,6 +203,8 @@ WITH due AS (
     WHERE status IN ('queued', 'running') AND (
         (status = 'queued' AND enqueued_at IS NULL AND created_at < %(unsent_before)s)
         OR (status = 'queued' AND enqueued_at < %(lost_before)s)
+        OR (status = 'queued' AND heartbeat_at < %(stale_before)s
+            AND enqueued_at < %(stale_before)s)
         OR (status = 'running'
             AND coalesce(heartbeat_at, started_at, created_at) < %(stale_before)s
             AND (enqueued_at IS NULL OR enqueued_at < %(stale_before)s))
@@ -206,7 +225,9 @@ def runs_resend_stuck() -> list[int]:
     1. `queued`, never published (enqueue failed, retry not published) and older than
        INGEST_UNSENT_GRACE_SECONDS (the creator's own send may still be on its way).
     2. `queued`, published more than INGEST_LOST_AFTER_SECONDS ago and still not taken (a
-       message lost silently, e.g. a broker restart without persistence).
+       message lost silently, e.g. a broker restart without persistence); or, if a worker has
+       held its message (a busy feed's retries, a failed attempt's retry), fallen due more than
+       INGEST_STALE_AFTER_SECONDS ago with no worker touching it since.
     3. `running` with no heartbeat for INGEST_STALE_AFTER_SECONDS (its worker died) and not
        re-sent within that time already.
     Returns the run ids sent. If the broker is still down, the unsent ones stay marked unsent.

@@ -34,7 +34,7 @@ def _again(task: Task, run_id: int, *, countdown: int) -> str:
     """Publish the retry; if the broker refuses it, the sweep sends the run instead of the
     message being dropped (Celery turns a failed retry publish into a Reject without requeue)."""
     try:
-        raise task.retry(countdown=countdown)
+        retry = task.retry(countdown=countdown, throw=False)
     except Reject as exc:
         logger.warning(
             "run %s: its retry could not be published (%s); the stuck-run sweep sends it",
@@ -43,6 +43,8 @@ def _again(task: Task, run_id: int, *, countdown: int) -> str:
         )
         run_lifecycle.run_mark_unsent(run_id=run_id)
         return "unsent"
+    run_lifecycle.run_waiting(run_id=run_id, due_in=countdown)
+    raise retry
 
 
 @shared_task(bind=True, acks_late=True, max_retries=6)

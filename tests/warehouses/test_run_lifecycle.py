@@ -232,15 +232,19 @@ def test_the_sweep_sends_runs_that_lost_their_worker_or_their_message_and_no_oth
     on_its_way = make(queued, enqueued_at=ago(20))
     retry_due_later = make(queued, enqueued_at=now + timedelta(seconds=60))
     lost = make(queued, enqueued_at=ago(900))
+    # A worker held its retry (a busy feed's wait) and stopped touching it: that worker died.
+    retry_held_by_dead_worker = make(queued, enqueued_at=ago(90), heartbeat_at=ago(95))
+    retry_held_by_live_worker = make(queued, enqueued_at=now, heartbeat_at=ago(5))
     make(FeedRun.Status.SUCCEEDED, heartbeat_at=ago(900), enqueued_at=ago(3000))
     make(FeedRun.Status.FAILED, enqueued_at=None)
     assert {live_worker, just_resent, being_sent, on_its_way, retry_due_later}
+    assert retry_held_by_live_worker
 
-    assert tasks.requeue_stuck_runs.apply().get() == 3
-    assert sent == [dead_worker, never_sent, lost]
+    assert tasks.requeue_stuck_runs.apply().get() == 4
+    assert sent == [dead_worker, never_sent, lost, retry_held_by_dead_worker]
     # Marked as sent: the next sweep (or a second beat's) does not send them again.
     assert run_lifecycle.runs_resend_stuck() == []
-    assert sent == [dead_worker, never_sent, lost]
+    assert len(sent) == 4
 
 
 @pytest.mark.django_db
@@ -289,6 +293,20 @@ def test_a_push_while_the_broker_is_down_is_accepted_and_ingested_once_it_is_bac
             time.sleep(0.2)
     assert (run.status, run.events_created) == ("succeeded", 4)
     assert TrackingEvent.objects.filter(run=run).count() == 4
+
+
+@pytest.mark.django_db
+def test_a_busy_feeds_run_retries_in_five_seconds_and_says_a_worker_holds_it(
+    feed: Feed, settings: Any
+) -> None:
+    run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(2)), enqueue=False)
+    with feed_locked_elsewhere(feed), pytest.raises(Retry) as retry:
+        tasks.ingest_run.apply(args=[run.pk], throw=True)
+    assert retry.value.when == 5
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == ("queued", 0)  # waiting is not an attempt
+    assert run.enqueued_at is not None and run.heartbeat_at is not None
+    assert timedelta(seconds=4) < run.enqueued_at - run.heartbeat_at <= timedelta(seconds=6)
 
 
 @pytest.mark.django_db
