@@ -12,7 +12,7 @@ A run is `queued` until a worker claims it (`running`), and ends `succeeded`, `p
 - The sweep (`runs_resend_stuck`, every INGEST_SWEEP_EVERY_SECONDS) sends a message again for
   every run that lost its own: never published (the broker was down), a retry that could not
   be published, a dead worker. A second message for a live run is harmless: the feed's advisory
-  lock lets one worker run it and the others drop theirs.
+  lock lets one worker run it; the other waits its turn and then finds the run ended.
 """
 
 from __future__ import annotations
@@ -80,15 +80,6 @@ def run_waiting(*, run_id: int, due_in: int) -> None:
         FeedRun.objects.filter(pk=run_id, status=FeedRun.Status.RUNNING).update(enqueued_at=due)
     except DatabaseError:
         logger.exception("run %s: could not note its retry", run_id)
-
-
-def held_elsewhere(run: FeedRun) -> bool:
-    """Is this run `running` on a live worker (fresh heartbeat)? Then a second message for it
-    (a redelivery, a sweep's re-send) has nothing to do."""
-    if run.status != FeedRun.Status.RUNNING or run.heartbeat_at is None:
-        return False
-    age = timezone.now() - run.heartbeat_at
-    return age < timedelta(seconds=settings.INGEST_STALE_AFTER_SECONDS)
 
 
 def run_give_up(*, run: FeedRun) -> None:

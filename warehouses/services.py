@@ -422,9 +422,9 @@ def feed_run_execute(
         return run
     with _feed_lock(run.feed_id) as locked:
         if not locked:
-            if run_lifecycle.held_elsewhere(run):
-                logger.info("run %s is running on a live worker: this message is a repeat", run_id)
-                return run
+            # Never dropped, even for a run whose heartbeat is fresh: the lock may still be
+            # held by the backend of a worker killed a moment ago, and this message (its
+            # redelivery) is then the one that resumes the run.
             raise FeedBusy(f"feed {run.feed_id} is busy")
         # Holding the feed lock, a `running` run is one whose worker died: resume it.
         claimed = FeedRun.objects.filter(

@@ -183,19 +183,19 @@ def test_a_long_batch_beats_every_few_seconds_and_never_per_record(settings: Any
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_repeat_message_for_a_run_on_a_live_worker_is_dropped_not_retried() -> None:
+def test_a_repeat_message_for_a_running_run_waits_for_the_lock_and_never_claims_it_twice() -> None:
     feed = FeedFactory()
     run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(2)), enqueue=False)
     FeedRun.objects.filter(pk=run.pk).update(
         status=FeedRun.Status.RUNNING, attempts=1, heartbeat_at=timezone.now()
     )
-    with feed_locked_elsewhere(feed):
-        again = services.feed_run_execute(run_id=run.pk)
-        assert (again.status, again.attempts) == ("running", 1)
-        # The same run with a stale heartbeat: its worker is gone but the feed is busy; wait.
-        FeedRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
-        with pytest.raises(services.FeedBusy):
-            services.feed_run_execute(run_id=run.pk)
+    with feed_locked_elsewhere(feed), pytest.raises(services.FeedBusy):
+        services.feed_run_execute(run_id=run.pk)
+    assert FeedRun.objects.get(pk=run.pk).attempts == 1
+    # The lock is free: the holder is gone (a worker killed a moment ago), this message resumes.
+    run = services.feed_run_execute(run_id=run.pk)
+    assert (run.status, run.attempts, run.events_created) == ("succeeded", 2, 2)
+    assert services.feed_run_execute(run_id=run.pk).attempts == 2  # ended: nothing to do
 
 
 # --- the sweep --------------------------------------------------------------------------------
