@@ -105,10 +105,19 @@ class TrackingEvent(models.Model):
     """One event as one source reported it. Either on a shipment or on a transport unit."""
 
     class TzSource(models.TextChoices):
-        EXPLICIT = "explicit"
-        SEPARATE_FIELD = "separate_field"
-        LOCATION = "location"
-        FEED_DEFAULT = "feed_default"
+        """How a local time's zone was known (docs/places.md)."""
+
+        EXPLICIT = "explicit", "Offset in the value"
+        SEPARATE_FIELD = "separate_field", "Zone field in the record"
+        LOCODE = "locode", "Zone of the event's UN/LOCODE"
+        CITY = "city", "Zone of the event's city"
+        AIRPORT = "airport", "Zone of the event's airport"
+        COORDINATES = "coordinates", "Zone at the event's coordinates"
+        COUNTRY = "country", "Zone of the event's country (one zone)"
+        WAREHOUSE = "warehouse", "Zone of the warehouse the event happened at"
+        FEED_DEFAULT = "feed_default", "Default zone of a single-place feed"
+        # Written before the gazetteer (place or warehouse zone, not told apart); kept readable.
+        LOCATION = "location", "Place or warehouse (before the gazetteer)"
 
     # The composite (shipment, occurred_at) and (unit, occurred_at) indexes serve these FKs; a
     # second single-column index would only slow the bulk insert path.

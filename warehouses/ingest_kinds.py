@@ -176,9 +176,8 @@ def _unit_number(record: Record, ctx: FeedContext) -> str:
 def _instant(record: Record, ctx: FeedContext, value: str | datetime | None, name: str) -> datetime:
     """An aware UTC instant for one of the record's times, resolved like event times."""
     probe = dataclasses.replace(record, event_time=value)
-    location = record.location_code.strip().upper().replace(" ", "") or ctx.warehouse_locode
     try:
-        moment, _ = resolve_time(probe, ctx, location)
+        moment, _ = resolve_time(probe, ctx)
     except _FieldError as exc:
         field_name = name if exc.field == "event_time" else exc.field
         reason = exc.reason.replace("event time", name.replace("_", " "))

@@ -1,9 +1,13 @@
 """Records -> events in the hub's vocabulary: codes mapped, times in UTC, places and units clean.
 
 Time zones are resolved in a fixed order and the way they were known is kept: an offset in the
-value (explicit) -> a zone in the record (separate_field) -> the place's or warehouse's zone
-(location) -> the feed's default zone (feed_default). With none of these the record is rejected:
-a time is never silently taken as UTC.
+value (explicit) -> a zone in the record (separate_field) -> the zone of the place the event
+names, from the gazetteer (locode, city, airport, coordinates, country: warehouses/places.py) ->
+the warehouse's zone, only for an event at that warehouse (warehouse) -> the feed's default zone,
+only for a feed declared single-place by having one (feed_default). A named place whose zone is
+unknown is rejected, and so is a local time with none of these: a time is never guessed, never
+taken from a neighbour, never silently taken as UTC. An event keeps only the place its source
+gave: nothing is filled in from the warehouse (docs/places.md).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from warehouses.identifiers import (
     tracking_number_valid,
 )
 from warehouses.locations import LOCODES
+from warehouses.places import PlaceRef, is_airport_code, is_locode, place_zone
 
 _NAIVE_FORMATS = (
     "%Y/%m/%d %H:%M:%S",
@@ -54,10 +59,14 @@ class FeedContext:
     code_mapping: dict[str, str] = field(default_factory=dict)
     unknown_code_policy: str = "reject"
     warehouse_timezone: str = ""
+    # Set only on a feed declared single-place: every event in it happens in this zone.
     feed_timezone: str = ""
+    # Who the warehouse is, to tell an event at the warehouse from one elsewhere. A carrier or
+    # customs "warehouse" is a sender, not a site: place-less events in its feeds are nowhere.
     warehouse_name: str = ""
+    warehouse_city: str = ""
     warehouse_locode: str = ""
-    warehouse_country: str = ""
+    warehouse_is_site: bool = True
     identifier_mapping: dict[str, str] = field(default_factory=dict)
     # (partner code, suggestion, note, untracked) -> what `_code` made of it: a feed uses a
     # handful of codes over millions of records, so each is resolved once per run.
@@ -147,8 +156,31 @@ def _localize(naive: datetime, zone: timezone | ZoneInfo, zone_name: str) -> dat
     return first
 
 
-def resolve_time(record: Record, ctx: FeedContext, location_code: str) -> tuple[datetime, str]:
-    """(aware datetime, tz_source) or ValueError with a reason naming the field."""
+def event_place(record: Record, location_code: str | None = None) -> PlaceRef:
+    """The place a record names, as its source gave it (the gazetteer's question)."""
+    code = location_code
+    if code is None:
+        code = record.location_code.strip().upper().replace(" ", "")
+    return PlaceRef(
+        locode=code if len(code) == 5 and is_locode(code) else "",
+        airport=code if len(code) == 3 and is_airport_code(code) else "",
+        name=record.location_name.strip() or (code if code else ""),
+        city=record.city.strip(),
+        state=record.state.strip(),
+        postal_code=record.postal_code.strip(),
+        country=record.country.strip().upper(),
+        latitude=record.latitude,
+        longitude=record.longitude,
+    )
+
+
+def resolve_time(
+    record: Record, ctx: FeedContext, location_code: str | None = None
+) -> tuple[datetime, str]:
+    """(aware datetime, tz_source) or _FieldError with a reason naming the field.
+
+    `location_code` is the record's, already cleaned, when the caller has it.
+    """
     value = record.event_time
     if value is None or value == "":
         raise _FieldError("event_time", "missing event time")
@@ -164,26 +196,47 @@ def resolve_time(record: Record, ctx: FeedContext, location_code: str) -> tuple[
     # The first zone known decides, closest first: a zone that does not work is an error, never
     # a reason to try the next one.
     if record.time_zone:
-        name, source, field_name = record.time_zone, "separate_field", "time_zone"
-    elif location_code in LOCODES and LOCODES[location_code].timezone:
-        name, source, field_name = LOCODES[location_code].timezone, "location", "time_zone"
-    elif ctx.warehouse_timezone:
-        name, source, field_name = ctx.warehouse_timezone, "location", "time_zone"
-    elif ctx.feed_timezone:
-        name, source, field_name = ctx.feed_timezone, "feed_default", "time_zone"
+        name, source = record.time_zone, "separate_field"
     else:
-        raise _FieldError(
-            "event_time",
-            f"no time zone for local time {value!s}: no offset in the value, no time_zone in the "
-            "record, and neither the location, the warehouse nor the feed has a zone",
-        )
+        name, source = _place_zone(event_place(record, location_code), ctx, value)
     zone = _zone_or_reason(name)
     if isinstance(zone, str):
-        raise _FieldError(field_name, zone)
+        raise _FieldError("time_zone", zone)
     try:
         return _localize(moment, zone, name), source
     except ValueError as exc:
         raise _FieldError("event_time", str(exc)) from exc
+
+
+def _place_zone(place: PlaceRef, ctx: FeedContext, value: object) -> tuple[str, str]:
+    """(zone name, tz_source) for a local time at `place`, or the reason there is none."""
+    if place.locatable():
+        found = place_zone(place)
+        if found is not None:
+            return found
+        if place.locode and place.locode == ctx.warehouse_locode and ctx.warehouse_timezone:
+            return ctx.warehouse_timezone, "warehouse"
+        raise _FieldError("time_zone", f"zone unknown for {place.label()}")
+    if place.name:
+        # A free-text name the gazetteer cannot place: the warehouse itself, or the one place of
+        # a single-place feed; anything else is somewhere unknown.
+        folded = place.name.casefold()
+        if ctx.warehouse_timezone and any(
+            own and own.casefold() in folded for own in (ctx.warehouse_name, ctx.warehouse_city)
+        ):
+            return ctx.warehouse_timezone, "warehouse"
+        if ctx.feed_timezone:
+            return ctx.feed_timezone, "feed_default"
+        raise _FieldError("time_zone", f"zone unknown for {place.label()}")
+    if ctx.warehouse_timezone and ctx.warehouse_is_site:
+        return ctx.warehouse_timezone, "warehouse"
+    if ctx.feed_timezone:
+        return ctx.feed_timezone, "feed_default"
+    raise _FieldError(
+        "event_time",
+        f"no time zone for local time {value!s}: no offset in the value, no time_zone in the "
+        "record, no place, and neither the warehouse nor the feed has a zone",
+    )
 
 
 class _FieldError(Exception):
@@ -314,21 +367,16 @@ def _event(record: Record, ctx: FeedContext) -> EventInput:
         location_code = location_code.replace(" ", "")
     if len(location_code) > 10:
         _check_length("location_code", location_code, 10)
-    occurred_at, tz_source = resolve_time(record, ctx, location_code or ctx.warehouse_locode)
+    occurred_at, tz_source = resolve_time(record, ctx, location_code)
     country = record.country.strip().upper()
-    place = LOCODES.get(location_code)
     location_name = record.location_name.strip()
-    if not (location_code or location_name or country):
-        # A warehouse's own feed reports events at the warehouse unless it says otherwise.
-        location_code, location_name, country = (
-            ctx.warehouse_locode,
-            ctx.warehouse_name,
-            ctx.warehouse_country,
-        )
-    if not country and place:
-        country = place.country
-    if not country and len(location_code) == 5 and location_code[:2].isalpha():
-        country = location_code[:2]
+    if not country and location_code:
+        # A UN/LOCODE names its country: that is the source's, not an invention.
+        known = LOCODES.get(location_code)
+        if known is not None:
+            country = known.country
+        elif len(location_code) == 5 and location_code[:2].isalpha():
+            country = location_code[:2]
     if country and not (len(country) == 2 and country.isascii() and country.isalpha()):
         raise _FieldError("country", f"country {country!r} is not an ISO 3166 alpha-2 code")
     mode = record.transport_mode.strip().lower()

@@ -156,6 +156,10 @@ def _feed_lock(feed_id: int) -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_FEED_LOCK_NAMESPACE, feed_id])
 
 
+# Warehouse rows that stand for a sender rather than a site: their events happen elsewhere.
+_SENDER_KINDS = frozenset({Warehouse.Kind.CARRIER, Warehouse.Kind.CUSTOMS})
+
+
 def feed_context(feed: Feed) -> FeedContext:
     warehouse: Warehouse = feed.warehouse
     return FeedContext(
@@ -163,9 +167,10 @@ def feed_context(feed: Feed) -> FeedContext:
         unknown_code_policy=feed.unknown_code_policy,
         warehouse_timezone=warehouse.timezone,
         feed_timezone=feed.default_timezone,
-        warehouse_name=warehouse.city or warehouse.name,
+        warehouse_name=warehouse.name,
+        warehouse_city=warehouse.city,
         warehouse_locode=warehouse.unlocode,
-        warehouse_country=warehouse.country,
+        warehouse_is_site=warehouse.kind not in _SENDER_KINDS,
         identifier_mapping={str(k): str(v) for k, v in (feed.identifier_mapping or {}).items()},
     )
 

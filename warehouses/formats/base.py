@@ -20,8 +20,19 @@ from typing import IO, Literal, Protocol
 
 RecordKind = Literal["event", "membership", "shipment", "customs_document", "retraction"]
 
-# How the time zone of an event was known (DESIGN.md "Time, places, units").
-TzSource = Literal["explicit", "separate_field", "location", "feed_default"]
+# How the time zone of an event was known (DESIGN.md "Time, places, units"; docs/places.md).
+# "location" is no longer written: events stored before the gazetteer keep it.
+TzSource = Literal[
+    "explicit",
+    "separate_field",
+    "locode",
+    "city",
+    "airport",
+    "coordinates",
+    "country",
+    "warehouse",
+    "feed_default",
+]
 
 
 class FormatError(Exception):
@@ -85,8 +96,15 @@ class Record:
     event_time: str | datetime | None = None
     time_zone: str = ""  # IANA zone given by the record itself
     location_name: str = ""
-    location_code: str = ""  # UN/LOCODE where known
+    location_code: str = ""  # UN/LOCODE where known (a 3-letter code is an IATA airport)
     country: str = ""  # ISO 3166-1 alpha-2
+    # The place's parts where the format gives them (X12 N4/MS1, EPCIS geo): only the gazetteer
+    # reads them, to find the zone of a local time (warehouses/places.py).
+    city: str = ""
+    state: str = ""  # state / province / subdivision code
+    postal_code: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
     description: str = ""
     order_number: str = ""
     carrier: str = ""

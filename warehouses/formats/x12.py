@@ -716,6 +716,12 @@ class _Party:
         city = ", ".join(part for part in (self.city, self.state) if part)
         return city or self.name
 
+    def place(self, record: Record) -> None:
+        """The party's N4 address as the record's place (its zone is the city's)."""
+        record.location_name = self.place_name()
+        record.country = _country(self.country)
+        record.city, record.state, record.postal_code = self.city, self.state, self.postal
+
     def as_dict(self) -> dict[str, str]:
         keys = ("entity", "name", "id_qualifier", "id", "address", "city", "state", "postal")
         out = {key: getattr(self, key) for key in keys if getattr(self, key)}
@@ -964,9 +970,11 @@ def _status_location(
         if latitude is not None and longitude is not None:
             extra["latitude"] = latitude
             extra["longitude"] = longitude
+            record.latitude, record.longitude = latitude, longitude
         if ms1.el(1):
             record.location_name = ", ".join(p for p in (ms1.el(1), ms1.el(2)) if p)
             record.country = _country(ms1.el(3))
+            record.city, record.state = ms1.el(1), ms1.el(2)
             extra["location"] = {
                 k: v
                 for k, v in (("city", ms1.el(1)), ("state", ms1.el(2)), ("country", ms1.el(3)))
@@ -977,8 +985,7 @@ def _status_location(
     for entity in PLACE_PARTIES.get(place, ()):
         party = loop.parties.get(entity) or heading_parties.get(entity)
         if party is not None:
-            record.location_name = party.place_name()
-            record.country = _country(party.country)
+            party.place(record)
             extra["location"] = party.as_dict()
             extra["location_source"] = f"N1:{entity}"
             return
@@ -1102,8 +1109,7 @@ def _warehouse_shipping_advice(tx: _Set, envelope: _Envelope) -> Iterator[ParseI
     )
     warehouse = parties.get("WH") or parties.get("SF")
     if warehouse is not None:
-        record.location_name = warehouse.place_name()
-        record.country = _country(warehouse.country)
+        warehouse.place(record)
         if warehouse.name:
             extra["warehouse"] = warehouse.name
         if warehouse.id:
@@ -1265,8 +1271,7 @@ def _shipment_record(
     )
     origin = parties.get("SF") or parties.get("SH")
     if origin is not None:
-        record.location_name = origin.place_name()
-        record.country = _country(origin.country)
+        origin.place(record)
     return record
 
 
