@@ -29,7 +29,7 @@ from warehouses.identifiers import (
     tracking_number_valid,
 )
 from warehouses.locations import LOCODES
-from warehouses.places import PlaceRef, is_airport_code, is_locode, place_zone
+from warehouses.places import PlaceRef, is_airport_code, is_locode, place_zone, zone_countries
 
 _NAIVE_FORMATS = (
     "%Y/%m/%d %H:%M:%S",
@@ -216,6 +216,11 @@ def _place_zone(place: PlaceRef, ctx: FeedContext, value: object) -> tuple[str, 
             return found
         if place.locode and place.locode == ctx.warehouse_locode and ctx.warehouse_timezone:
             return ctx.warehouse_timezone, "warehouse"
+        # A single-place feed's events all happen at its place: one the gazetteer cannot pin
+        # down (a country of several zones) is that place, if it lies in the same country.
+        country = place.country or place.locode[:2]
+        if ctx.feed_timezone and (not country or country in zone_countries(ctx.feed_timezone)):
+            return ctx.feed_timezone, "feed_default"
         raise _FieldError("time_zone", f"zone unknown for {place.label()}")
     if place.name:
         # A free-text name the gazetteer cannot place: the warehouse itself, or the one place of
@@ -367,8 +372,10 @@ def _event(record: Record, ctx: FeedContext) -> EventInput:
         location_code = location_code.replace(" ", "")
     if len(location_code) > 10:
         _check_length("location_code", location_code, 10)
-    occurred_at, tz_source = resolve_time(record, ctx, location_code)
     country = record.country.strip().upper()
+    if country and not (len(country) == 2 and country.isascii() and country.isalpha()):
+        raise _FieldError("country", f"country {country!r} is not an ISO 3166 alpha-2 code")
+    occurred_at, tz_source = resolve_time(record, ctx, location_code)
     location_name = record.location_name.strip()
     if not country and location_code:
         # A UN/LOCODE names its country: that is the source's, not an invention.
@@ -377,8 +384,6 @@ def _event(record: Record, ctx: FeedContext) -> EventInput:
             country = known.country
         elif len(location_code) == 5 and location_code[:2].isalpha():
             country = location_code[:2]
-    if country and not (len(country) == 2 and country.isascii() and country.isalpha()):
-        raise _FieldError("country", f"country {country!r} is not an ISO 3166 alpha-2 code")
     mode = record.transport_mode.strip().lower()
     if mode not in TRANSPORT_MODES:
         raise _FieldError("transport_mode", f"unknown transport mode {mode!r}")

@@ -202,6 +202,11 @@ def country_zone(country: str) -> str | None:
     return _single_zone().get(country.strip().upper())
 
 
+def zone_countries(zone: str) -> frozenset[str]:
+    """The countries zone.tab places a zone in (Asia/Vladivostok: RU)."""
+    return _zone_countries().get(zone, frozenset())
+
+
 # --- the data, loaded once ----------------------------------------------------------------------
 
 
@@ -227,6 +232,16 @@ def _tz_table(name: str) -> list[tuple[str, str]]:
 @functools.cache
 def _countries() -> frozenset[str]:
     return frozenset(code for code, _ in _tz_table("iso3166.tab"))
+
+
+@functools.cache
+def _zone_countries() -> dict[str, frozenset[str]]:
+    countries: dict[str, set[str]] = defaultdict(set)
+    for country, zone in _tz_table("zone.tab"):
+        countries[zone].add(country)
+    for country, zone in _COUNTRY_ZONE_OVERRIDES.items():
+        countries[zone].add(country)
+    return {zone: frozenset(found) for zone, found in countries.items()}
 
 
 @functools.cache

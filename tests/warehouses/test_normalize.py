@@ -7,9 +7,9 @@ from warehouses.normalize import FeedContext, normalize_event
 
 CTX = FeedContext(
     warehouse_timezone="Asia/Shanghai",
-    warehouse_name="Heihe",
+    warehouse_name="Heihe bonded warehouse",
+    warehouse_city="Heihe",
     warehouse_locode="CNHEK",
-    warehouse_country="CN",
 )
 
 
@@ -64,7 +64,7 @@ def test_the_first_zone_known_decides_even_when_it_is_wrong() -> None:
     assert broken.reason == "offset '+19:00' is out of range"
     place = normalize_event(row(4, location_code="rubqs"), CTX)
     assert not isinstance(place, RecordError)
-    assert (place.tz_source, place.utc_offset_minutes, place.country) == ("location", 540, "RU")
+    assert (place.tz_source, place.utc_offset_minutes, place.country) == ("locode", 540, "RU")
 
 
 def test_epoch_and_export_formats_still_parse() -> None:
