@@ -161,10 +161,13 @@ def event_place(record: Record, location_code: str | None = None) -> PlaceRef:
     code = location_code
     if code is None:
         code = record.location_code.strip().upper().replace(" ", "")
+    locode = code if len(code) == 5 and is_locode(code) else ""
+    airport = code if len(code) == 3 and is_airport_code(code) else ""
     return PlaceRef(
-        locode=code if len(code) == 5 and is_locode(code) else "",
-        airport=code if len(code) == 3 and is_airport_code(code) else "",
-        name=record.location_name.strip() or (code if code else ""),
+        locode=locode,
+        airport=airport,
+        # A private code (a dock, a GLN) is a name the gazetteer cannot place.
+        name=record.location_name.strip() or ("" if locode or airport else code),
         city=record.city.strip(),
         state=record.state.strip(),
         postal_code=record.postal_code.strip(),
