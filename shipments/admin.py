@@ -66,9 +66,7 @@ class EventInline(admin.TabularInline[TrackingEvent, Shipment]):
         "tz_source",
         "code",
         "status",
-        "location_name",
-        "location_code",
-        "country",
+        "place",
         "description",
         "feed",
         "run",
@@ -81,6 +79,12 @@ class EventInline(admin.TabularInline[TrackingEvent, Shipment]):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TrackingEvent]:
         return super().get_queryset(request).select_related("feed")
+
+    @admin.display(description="place")
+    def place(self, obj: TrackingEvent) -> str:
+        # Blank when the source named no place: shown as such, never as the warehouse.
+        parts = (obj.location_name, obj.location_code, obj.country)
+        return " · ".join(p for p in parts if p) or "— (not given)"
 
 
 class StatusChangeInline(admin.TabularInline[StatusChange, Shipment]):

@@ -1,5 +1,6 @@
-"""UN/LOCODEs the hub meets often, with their IANA zones (a naive time at a known place is local
-to that place). Unknown codes are fine: they are kept as given and the warehouse zone applies."""
+"""UN/LOCODEs the hub meets often, hand-checked, with their IANA zones: the gazetteer's first
+answer (warehouses/places.py), ahead of the packaged lists (Khorgos keeps Beijing time, which the
+tz database's Xinjiang zone would not give; Ussuriysk is in no packaged list)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ LOCODES: dict[str, Place] = {
     "RUPGS": Place("Pogranichny", "RU", "Asia/Vladivostok"),
     "RUGDX": Place("Grodekovo", "RU", "Asia/Vladivostok"),
     "RUVVO": Place("Vladivostok", "RU", "Asia/Vladivostok"),
+    "RUUSS": Place("Ussuriysk", "RU", "Asia/Vladivostok"),
     "RUZAB": Place("Zabaikalsk", "RU", "Asia/Chita"),
     "RUMOW": Place("Moscow", "RU", "Europe/Moscow"),
     "RULED": Place("Saint Petersburg", "RU", "Europe/Moscow"),

@@ -76,6 +76,11 @@ class FeedContext:
     # Tracking number as given -> clean and valid (a parcel's events repeat it); only valid
     # ones are kept, so every reject still reports its own reason.
     tracking_memo: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # The place as given -> (zone, tz_source) or why there is none: a feed names a few places
+    # over millions of records, so each is looked up once per run.
+    place_memo: dict[tuple[object, ...], tuple[str, str] | _FieldError] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 # A bound on per-run memos, so a file of endlessly different bad values cannot grow them.
@@ -201,7 +206,7 @@ def resolve_time(
     if record.time_zone:
         name, source = record.time_zone, "separate_field"
     else:
-        name, source = _place_zone(event_place(record, location_code), ctx, value)
+        name, source = _place_zone_remembered(record, ctx, location_code, value)
     zone = _zone_or_reason(name)
     if isinstance(zone, str):
         raise _FieldError("time_zone", zone)
@@ -211,7 +216,45 @@ def resolve_time(
         raise _FieldError("event_time", str(exc)) from exc
 
 
-def _place_zone(place: PlaceRef, ctx: FeedContext, value: object) -> tuple[str, str]:
+def _place_zone_remembered(
+    record: Record, ctx: FeedContext, location_code: str | None, value: object
+) -> tuple[str, str]:
+    code = location_code
+    if code is None:
+        code = record.location_code.strip().upper().replace(" ", "")
+    key = (
+        code,
+        record.location_name,
+        record.city,
+        record.state,
+        record.postal_code,
+        record.country,
+        record.latitude,
+        record.longitude,
+    )
+    known = ctx.place_memo.get(key)
+    if known is None:
+        try:
+            known = _place_zone(event_place(record, code), ctx)
+        except _FieldError as exc:
+            known = exc.with_traceback(None)
+        if len(ctx.place_memo) < _MEMO_LIMIT:
+            ctx.place_memo[key] = known
+    if isinstance(known, _FieldError):
+        if known.field == "event_time":
+            # The one reason that quotes the value: said for this record's value.
+            raise _FieldError("event_time", _NO_ZONE.format(value=value))
+        raise _FieldError(known.field, known.reason)
+    return known
+
+
+_NO_ZONE = (
+    "no time zone for local time {value!s}: no offset in the value, no time_zone in the "
+    "record, no place, and neither the warehouse nor the feed has a zone"
+)
+
+
+def _place_zone(place: PlaceRef, ctx: FeedContext) -> tuple[str, str]:
     """(zone name, tz_source) for a local time at `place`, or the reason there is none."""
     if place.locatable():
         found = place_zone(place)
@@ -240,11 +283,7 @@ def _place_zone(place: PlaceRef, ctx: FeedContext, value: object) -> tuple[str, 
         return ctx.warehouse_timezone, "warehouse"
     if ctx.feed_timezone:
         return ctx.feed_timezone, "feed_default"
-    raise _FieldError(
-        "event_time",
-        f"no time zone for local time {value!s}: no offset in the value, no time_zone in the "
-        "record, no place, and neither the warehouse nor the feed has a zone",
-    )
+    raise _FieldError("event_time", "no time zone")
 
 
 class _FieldError(Exception):

@@ -202,6 +202,19 @@ def country_zone(country: str) -> str | None:
     return _single_zone().get(country.strip().upper())
 
 
+def one_time_countries() -> frozenset[str]:
+    """Countries the gazetteer answers for as a whole (their zones agree since 1990)."""
+    return frozenset(_single_zone())
+
+
+def one_zone_countries_in_tz_database() -> frozenset[str]:
+    """Countries zone.tab gives exactly one zone."""
+    counts: dict[str, int] = defaultdict(int)
+    for country, _ in _tz_table("zone.tab"):
+        counts[country] += 1
+    return frozenset(country for country, count in counts.items() if count == 1)
+
+
 def zone_countries(zone: str) -> frozenset[str]:
     """The countries zone.tab places a zone in (Asia/Vladivostok: RU)."""
     return _zone_countries().get(zone, frozenset())
