@@ -75,12 +75,14 @@ SAMPLE_OUTCOMES: list[tuple[str, str, str, int, set[str], tuple[int, str, str] |
         (3, "ST01", "unsupported transaction set 404 (supported: 2"),
     ),
     (
+        # The 856's only place is its ship-from party's name (N1*SF*ACME SUPPLY, no N4): the
+        # BSN's local time has no zone the hub can know (it used to take the warehouse's).
         "x12/Notice856.txt",
         "x12",
-        "partial",
-        1,
-        {"info_received"},
-        (29, "GE01", "GE01 says 2 transaction sets but functional g"),
+        "failed",
+        0,
+        set(),
+        (5, "time_zone", "zone unknown for 'ACME SUPPLY'"),
     ),
     (
         "x12/Status214.txt",
@@ -131,12 +133,14 @@ SAMPLE_OUTCOMES: list[tuple[str, str, str, int, set[str], tuple[int, str, str] |
         (2, "UNH02", "unsupported message type IFTMIN"),
     ),
     (
+        # The customs refusal happened at "CUSTOMS OFFICE FRANKFURT AIRPORT", a free-text place
+        # with no code: its date-only local time has no zone the hub can know.
         "edifact/StatusReport.txt",
         "edifact",
         "partial",
-        3,
-        {"delivered", "in_transit", "customs_rejected"},
-        (21, "DTM", "impossible date/time '20240231' for format 10"),
+        2,
+        {"delivered", "in_transit"},
+        (16, "time_zone", "zone unknown for 'CUSTOMS OFFICE FRANKFURT AIRPORT'"),
     ),
     (
         "epcis/ErrorDeclarationAndCorrectiveEvent.jsonld",
@@ -518,7 +522,18 @@ def test_edifact_statuses_move_their_shipments(ingest: Ingest) -> None:
     ingest(_feed("edifact"), _sample("edifact/StatusReport.txt"))
 
     statuses = dict(Shipment.objects.values_list("tracking_number", "status"))
-    assert statuses == {"HB1001": "delivered", "HB1002": "in_transit", "HB1003": "exception"}
+    # HB1003's customs refusal at a free-text place (Frankfurt airport, no code) is rejected: its
+    # local date has no zone the hub can know.
+    assert {k: v for k, v in statuses.items() if k != "HB1003"} == {
+        "HB1001": "delivered",
+        "HB1002": "in_transit",
+    }
+    assert not TrackingEvent.objects.filter(shipment__tracking_number="HB1003").exists()
+    # The two statuses name no place: kept empty (not the receiving warehouse's), in the
+    # warehouse's zone as events of its own feed.
+    assert set(TrackingEvent.objects.values_list("location_name", "location_code", "country")) == {
+        ("", "", "")
+    }
 
 
 # --- X12 -------------------------------------------------------------------------------------

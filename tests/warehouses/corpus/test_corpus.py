@@ -90,8 +90,6 @@ case(
             Event("829716", "info_received", "2011-12-06T19:24:28+00:00", "city", "SOLON, OH"),
         ),
         shipments={"829716": "info_received"},
-        missing="a local time takes the zone of the event's own place, not the warehouse's "
-        "(issue 13 item 1)",
     ),
 )
 
@@ -109,8 +107,6 @@ case(
             Event("75027674", "delivered", "2016-07-26T16:30:00+00:00", "city", "BRATTLEBORO, VT"),
         ),
         shipments={"75027674": "delivered"},
-        missing="a local time takes the zone of the event's own place, not the warehouse's "
-        "(issue 13 item 1)",
     ),
 )
 
@@ -205,8 +201,6 @@ case(
         rejects=(Reject(33, ("2805570",)),),
         shipments={"ABCD224O4023815X": "in_transit"},
         code_mapping={"P": "departed"},
-        missing="the feed's code mapping applies to EDIFACT STS codes (issue 13 item 3) and "
-        "a local time takes its UN/LOCODE's zone, not the warehouse's (issue 13 item 1)",
     ),
 )
 
@@ -232,8 +226,6 @@ case(
         ),
         shipments={"ABCD224O4023815X": "in_transit"},
         code_mapping={"P": "departed"},
-        missing="the feed's code mapping applies to EDIFACT STS codes (issue 13 item 3) and "
-        "a local time takes its UN/LOCODE's zone, not the warehouse's (issue 13 item 1)",
     ),
 )
 
