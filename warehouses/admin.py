@@ -206,6 +206,7 @@ class FeedRunAdmin(admin.ModelAdmin[FeedRun]):
         "status",
         "source",
         "original_name",
+        "read_as",
         "records",
         "events_created",
         "duplicates",
@@ -236,6 +237,13 @@ class FeedRunAdmin(admin.ModelAdmin[FeedRun]):
                 self.message_user(request, str(exc), messages.ERROR)
             else:
                 self.message_user(request, f"run {run.pk} re-run as run {new.pk}", messages.SUCCESS)
+
+    @admin.display(description="encoding", ordering="encoding")
+    def read_as(self, obj: FeedRun) -> str:
+        """The encoding the payload was read in: "gb18030 (detected)", "utf-8"."""
+        if obj.encoding_detected:
+            return f"{obj.encoding} (detected)"
+        return obj.encoding or "—"
 
     @admin.display(description="progress")
     def progress(self, obj: FeedRun) -> str:

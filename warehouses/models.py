@@ -50,6 +50,7 @@ class Feed(models.Model):
         PUSH = "push", "Partner pushes to the API"
 
     class Encoding(models.TextChoices):
+        AUTO = "auto", "Detect (BOM, else UTF-8 if valid, else GB18030)"
         UTF8 = "utf-8", "UTF-8 (BOM tolerated)"
         GB18030 = "gb18030", "GB18030 / GBK"
 
@@ -76,7 +77,7 @@ class Feed(models.Model):
         related_name="feed",
     )
     default_timezone = models.CharField(max_length=64, blank=True, default="")
-    encoding = models.CharField(max_length=20, choices=Encoding.choices, default=Encoding.UTF8)
+    encoding = models.CharField(max_length=20, choices=Encoding.choices, default=Encoding.AUTO)
     code_mapping = models.JSONField(
         default=dict, blank=True, help_text="partner status code → hub event code"
     )
@@ -139,6 +140,11 @@ class FeedRun(models.Model):
     duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Asked for: blank = the feed's setting, or "auto"/an encoding (CLI --encoding, replays).
+    # Once executed: the encoding the payload was read in ("gb18030", "utf-16-le", ...), and
+    # whether it was detected (a BOM, the format's own declaration, or a scan under auto).
+    encoding = models.CharField(max_length=20, blank=True, default="")
+    encoding_detected = models.BooleanField(default=False)
     records = models.IntegerField(default=0)
     events_created = models.IntegerField(default=0)
     duplicates = models.IntegerField(default=0)

@@ -38,7 +38,7 @@ from psycopg.generators import send as send_generator
 
 from shipments.recording import EventInput, PreparedEvents, events_prepare, events_record_start
 from warehouses import ingest_kinds, run_lifecycle
-from warehouses.formats import get_parser
+from warehouses.formats import encodings, get_declared_encoding, get_parser
 from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
 from warehouses.models import Feed, FeedRun, RejectedRecord, Warehouse
 from warehouses.normalize import FeedContext, normalize_event
@@ -96,17 +96,22 @@ def feed_run_create(
     source: str = FeedRun.Source.UPLOAD,
     reprocess: bool = False,
     enqueue: bool = True,
+    encoding: str = "",
 ) -> FeedRun:
     """Store the payload and create its run; the same payload on the same feed is a no-op run.
 
     With `reprocess`, a payload seen before is run again (its events dedupe): operators use it
-    after fixing a feed's mapping.
+    after fixing a feed's mapping. `encoding` ("auto", "utf-8", "gb18030") overrides the
+    feed's for this run (the CLI's --encoding); blank = the feed's.
     """
+    if encoding:
+        encoding = encodings.canonical(encoding)
     stored = payload_store(content=content)
     fields = {
         # Sent once the transaction commits; the sweep sends runs created without a message.
         "enqueued_at": timezone.now() if enqueue else None,
         "feed": feed,
+        "encoding": encoding,
         "source": source,
         "original_name": original_name[:300],
         "payload_name": stored.name,
@@ -393,11 +398,21 @@ def _record(
     pending.send(script + "COMMIT;", after_copy=copied)
 
 
-def _records(run: FeedRun, stream: IO[bytes]) -> Iterator[ParseItem]:
+def _decoding(run: FeedRun) -> encodings.Decoding:
+    """The encoding the run reads its payload in (warehouses/formats/encodings.py); decided
+    again, identically, when a retried run resumes."""
+    return encodings.resolve(
+        lambda: default_storage.open(run.payload_name, "rb"),
+        requested=run.encoding or run.feed.encoding,
+        declared=get_declared_encoding(run.feed.format),
+    )
+
+
+def _records(run: FeedRun, stream: IO[bytes], decoding: encodings.Decoding) -> Iterator[ParseItem]:
     """The parser's items; a fatal format error becomes one last reject (earlier ones are kept)."""
     feed = run.feed
     options = ParseOptions(
-        encoding=feed.encoding,
+        encoding=decoding.parser_encoding,
         column_mapping=feed.column_mapping or {},
         max_line_bytes=settings.INGEST_MAX_LINE_BYTES,
     )
@@ -525,10 +540,12 @@ def _execute_batches(run: FeedRun, progress: Callable[[FeedRun], None] | None) -
     batch_size = settings.INGEST_BATCH_SIZE
     pending = _PendingCommit()
     heartbeat = run_lifecycle.Heartbeat(run.pk)
+    decoding = None
     try:
         try:
+            decoding = _decoding(run)
             with default_storage.open(run.payload_name, "rb") as stream:
-                for item in _records(run, stream):
+                for item in _records(run, encodings.reader(stream, decoding), decoding):
                     index += 1
                     if not index & 255:
                         if pending.copying:
@@ -555,10 +572,10 @@ def _execute_batches(run: FeedRun, progress: Callable[[FeedRun], None] | None) -
         # The feed lock is released on the way out, on this connection: take its answer first.
         pending.abandon()
         raise
-    _finish(run, error)
+    _finish(run, error, decoding)
 
 
-def _finish(run: FeedRun, error: str) -> None:
+def _finish(run: FeedRun, error: str, decoding: encodings.Decoding | None = None) -> None:
     run.refresh_from_db()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -575,11 +592,15 @@ def _finish(run: FeedRun, error: str) -> None:
         status = FeedRun.Status.PARTIAL
     else:
         status = FeedRun.Status.SUCCEEDED
+    stated: dict[str, object] = {}
+    if decoding is not None:
+        stated = {"encoding": decoding.encoding, "encoding_detected": decoding.detected}
     FeedRun.objects.filter(pk=run.pk).update(
         status=status,
         error=error or run.error,
         shipments_touched=touched,
         finished_at=Now(),
+        **stated,
     )
     logger.info(
         "run %s finished %s: %s records, %s events, %s duplicates, %s rejected",
@@ -764,11 +785,20 @@ class ReplayResult:
     skipped: list[tuple[int, str]]  # (reject id, why)
 
 
-def _payload_header(run: FeedRun) -> bytes:
-    """The first line of the run's stored payload, bytes as delivered (encoding, BOM)."""
+def _replay_encoding(run: FeedRun) -> encodings.Decoding:
+    """The encoding the run's payload was read in (a run executed before runs stated it: the
+    feed's, which was then always explicit)."""
+    name = run.encoding or run.feed.encoding
+    return encodings.Decoding(encodings.UTF8 if name == encodings.AUTO else name, detected=False)
+
+
+def _payload_header(run: FeedRun, decoding: encodings.Decoding) -> bytes:
+    """The first line of the run's stored payload as its parser read it (BOM kept; a UTF-16
+    payload transcoded to UTF-8)."""
     try:
-        with default_storage.open(run.payload_name, "rb") as stream:
-            line = cast(bytes, stream.readline(settings.INGEST_MAX_LINE_BYTES + 1))
+        with default_storage.open(run.payload_name, "rb") as raw:
+            stream = encodings.reader(raw, decoding)
+            line = stream.readline(settings.INGEST_MAX_LINE_BYTES + 1)
     except FileNotFoundError:
         raise ReplayError(f"payload of run {run.pk} is missing from storage") from None
     return line if line.endswith(b"\n") else line + b"\n"
@@ -818,14 +848,17 @@ def rejected_records_replay(
                 for r in group
             ]
             continue
-        header = _payload_header(original) if feed.format in _HEADER_FORMATS else b""
+        # The replay is written in the encoding the original was read in, and says so.
+        decoding = _replay_encoding(original)
+        target = decoding.parser_encoding
+        header = _payload_header(original, decoding) if feed.format in _HEADER_FORMATS else b""
         body = "".join(
             _replay_line(r.corrected_raw or r.raw, feed.format).rstrip("\r\n") + "\n" for r in group
         )
         try:
-            encoded = body.encode(feed.encoding)
+            encoded = body.encode(target)
         except UnicodeEncodeError as exc:
-            raise ReplayError(f"corrected text does not fit the feed's {feed.encoding}") from exc
+            raise ReplayError(f"corrected text does not fit the run's {target}") from exc
         lines = ",".join(str(r.line) for r in group[:20]) + ("…" if len(group) > 20 else "")
         with transaction.atomic():
             run = feed_run_create(
@@ -835,6 +868,7 @@ def rejected_records_replay(
                 source=FeedRun.Source.REPLAY,
                 reprocess=True,
                 enqueue=enqueue,
+                encoding=target,
             )
             RejectedRecord.objects.filter(pk__in=[r.pk for r in group]).update(replayed_in=run)
         runs.append(run)

@@ -157,17 +157,20 @@ def test_partner_csv_in_gb18030_with_mapped_columns_and_codes(ingest: Ingest) ->
     assert shipment.status_event.location_name == "黑河保税仓"
 
 
-def test_a_gbk_file_on_a_utf8_feed_rejects_the_undecodable_lines_only(
-    feed: Feed, ingest: Ingest
-) -> None:
+def test_a_gbk_file_on_a_utf8_feed_rejects_the_undecodable_lines_only(ingest: Ingest) -> None:
+    # The feed says utf-8 explicitly: new feeds default to `auto`, which would read this file
+    # as GB18030 (see tests/warehouses/intake/).
+    feed = FeedFactory(encoding=Feed.Encoding.UTF8)
     payload = hub_csv("GOOD1,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,") + (
         "BAD1,picked_up,2026-05-01T09:00:00+08:00,,黑河,,CN,,,,,\n".encode("gbk")
     )
     run = ingest(feed, payload)
     assert run.status == FeedRun.Status.PARTIAL
+    assert (run.encoding, run.encoding_detected) == ("utf-8", False)
     reject = RejectedRecord.objects.get(run=run)
     assert reject.line == 3
-    assert "not valid utf-8" in reject.reason
+    # "BAD1,picked_up,2026-05-01T09:00:00+08:00,," is 42 bytes: 黑 starts at offset 42.
+    assert "bytes at offset 42 are not valid utf-8" in reject.reason
     assert "GB18030" in reject.reason
     assert Shipment.objects.filter(tracking_number="GOOD1").exists()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 
 from warehouses.formats.base import Parser
@@ -17,6 +18,23 @@ PARSERS: dict[str, str] = {
     "epcis": "warehouses.formats.epcis:parse",
     "ceb": "warehouses.formats.ceb:parse",
 }
+
+
+# Formats that name their character set inside the payload: format -> "module:function" reading
+# it from the payload's first bytes (warehouses.formats.encodings uses it for `auto` feeds).
+DECLARED_ENCODINGS: dict[str, str] = {
+    "ceb": "warehouses.formats.ceb:declared_encoding",
+    "edifact": "warehouses.formats.edifact:declared_encoding",
+}
+
+
+def get_declared_encoding(format_name: str) -> Callable[[bytes], str | None] | None:
+    target = DECLARED_ENCODINGS.get(format_name)
+    if target is None:
+        return None
+    module_name, function = target.split(":")
+    reader: Callable[[bytes], str | None] = getattr(import_module(module_name), function)
+    return reader
 
 
 def get_parser(format_name: str) -> Parser:

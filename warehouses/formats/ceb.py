@@ -641,16 +641,23 @@ def _defused_reason(exc: DefusedXmlException) -> str:
     return f"refused by XML protection: {exc}"
 
 
+def declared_encoding(head: bytes) -> str | None:
+    """The encoding the XML declaration names, or None when there is no declaration."""
+    match = _DECL_ENCODING_RE.search(head[:512])
+    if not match:
+        return None
+    declared = match.group(1).decode("ascii").lower()
+    if declared in {"gbk", "gb2312", "cp936", "gb18030"}:
+        return "gb18030"  # a superset of GBK and GB2312: partners mislabel all three
+    return declared
+
+
 def _encoding_of(head: bytes, options: ParseOptions) -> str:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    match = _DECL_ENCODING_RE.search(head[:512])
-    declared = match.group(1).decode("ascii").lower() if match else options.encoding.lower()
-    if declared in {"gbk", "gb2312", "cp936", "gb18030"}:
-        return "gb18030"  # a superset of GBK and GB2312: partners mislabel all three
-    return declared
+    return declared_encoding(head) or options.encoding.lower()
 
 
 def _chunks(stream: IO[bytes], options: ParseOptions) -> Iterator[bytes]:
@@ -664,7 +671,10 @@ def _chunks(stream: IO[bytes], options: ParseOptions) -> Iterator[bytes]:
         codec = codecs.lookup(encoding)
     except LookupError as exc:
         raise FormatError(f"unknown encoding {encoding!r}", line=1, field="encoding") from exc
-    if codec.name in {"utf-8", "ascii"}:
+    # A UTF-8 BOM wins over the declaration (XML 1.0 appendix F), as when the ingest pipeline
+    # hands over a UTF-16 payload transcoded to UTF-8: the declaration is rewritten below.
+    relabel = first.startswith(codecs.BOM_UTF8) and declared_encoding(first) not in (None, "utf-8")
+    if codec.name in {"utf-8", "ascii"} and not relabel:
         yield first
         while chunk := stream.read(_CHUNK):
             yield chunk

@@ -138,6 +138,19 @@ def _delimiters_from_head(head: bytes) -> tuple[Delimiters, int]:
     return Delimiters(component, element, decimal, release, terminator), 9
 
 
+def declared_encoding(head: bytes) -> str | None:
+    """The character set the UNB syntax identifier names (UNOC…UNOK, UNOW, UNOY), or None:
+    UNOA/UNOB are ASCII labels partners put on UTF-8 and GB18030 payloads alike."""
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[len(codecs.BOM_UTF8) :]
+    head = head.lstrip(b"\r\n")
+    try:
+        delimiters, start = _delimiters_from_head(head)
+    except FormatError:
+        return None  # the parser reports the broken UNA
+    return SYNTAX_CODECS.get(_syntax_id(head, start, delimiters))
+
+
 def _syntax_id(head: bytes, start: int, delimiters: Delimiters) -> str:
     text = head[start:].lstrip(b"\r\n \t").decode("ascii", "replace")
     prefix = "UNB" + delimiters.element

@@ -28,6 +28,7 @@ common one-segment-per-line layout they equal the line numbers an operator sees.
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -85,6 +86,9 @@ class _Segment:
     line: int
     text: str
     elements: list[str]
+    # Why the segment's bytes could not be decoded ("bytes at offset 7 are not valid utf-8"),
+    # or "" when they could. Its text then shows the bytes as \xNN escapes.
+    undecodable: str = ""
 
     @property
     def tag(self) -> str:
@@ -109,9 +113,11 @@ class _Segments:
             decoder_class = codecs.getincrementaldecoder(encoding)
         except LookupError as exc:
             raise FormatError(f"unknown encoding {options.encoding!r}") from exc
-        # Replacement characters keep one bad byte in a free-text element from sinking the file;
-        # X12 envelopes and codes are plain ASCII, so damage shows up as a field error instead.
-        self._decoder = decoder_class(errors="replace")
+        # Undecodable bytes are never replaced: they are carried as lone surrogates (U+DC80..
+        # U+DCFF) until the segment holding them is cut, which rejects its transaction set
+        # naming the offset (`_undecodable`); the rest of the file is read on.
+        self._codec = encoding
+        self._decoder = decoder_class(errors="surrogateescape")
         self._stream = stream
         self._buf = ""
         self._pos = 0
@@ -161,6 +167,10 @@ class _Segments:
         while len(self._buf) - self._pos < ISA_LENGTH and self._fill():
             pass
         head = self._buf[self._pos : self._pos + ISA_LENGTH]
+        bad = self._undecodable(head)
+        if bad:
+            # The envelope names the sender and the separators: nothing after it can be trusted.
+            raise FormatError(f"ISA: {bad}", line=line, field="ISA", raw=_escaped(head))
         if not head.startswith("ISA"):
             raise FormatError(
                 f"expected an ISA interchange header, found {head[:10]!r}",
@@ -241,7 +251,7 @@ class _Segments:
                         f"segment longer than {self._max} characters without the terminator "
                         f"{self.terminator!r}",
                         line=self.number + 1,
-                        raw=self._buf[self._pos : self._pos + RAW_LIMIT],
+                        raw=_escaped(self._buf[self._pos : self._pos + RAW_LIMIT]),
                     )
                 searched = len(self._buf) - self._pos  # _fill() moves the buffer's start
                 if not self._fill():
@@ -258,7 +268,35 @@ class _Segments:
             if not text.strip():
                 continue
             self.number += 1
-            return _Segment(self.number, text, text.split(self.element))
+            bad = self._undecodable(text)
+            if bad:
+                text = _escaped(text)
+            return _Segment(self.number, text, text.split(self.element), bad)
+
+    def _undecodable(self, text: str) -> str:
+        """Why `text` holds undecodable bytes, or "" when it holds none.
+
+        The offset counts in the segment's own bytes, as the CSV reader counts in the line's.
+        """
+        found = _UNDECODABLE.search(text)
+        if found is None:
+            return ""
+        codec = self._codec.removesuffix("-sig")  # utf-8-sig would count a BOM in
+        offset = len(text[: found.start()].encode(codec, "surrogateescape"))
+        return f"bytes at offset {offset} are not valid {codec}"
+
+
+# Lone surrogates the "surrogateescape" error handler puts in place of undecodable bytes.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def _escaped(text: str) -> str:
+    """Text with undecodable bytes shown as \\xNN escapes (storable, and what the file holds)."""
+    if _UNDECODABLE.search(text) is None:
+        return text
+    return "".join(
+        f"\\x{ord(ch) - 0xDC00:02x}" if 0xDC80 <= ord(ch) <= 0xDCFF else ch for ch in text
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,6 +323,7 @@ class _Set:
     header: _Segment
     terminator: str
     segments: list[_Segment] = field(default_factory=list)
+    undecodable: _Segment | None = None  # its first segment with undecodable bytes
 
     @property
     def kind(self) -> str:
@@ -435,6 +474,11 @@ def _interchange(
                 field="IEA",
             )
         tag = segment.tag
+        if segment.undecodable and open_set is None and not skipping:
+            # An envelope segment (or a stray one) with bytes that do not decode: reported on
+            # its own; what it would have opened or closed is checked as if it were missing.
+            yield RecordError(segment.line, segment.text, segment.undecodable, tag)
+            continue
         if tag == "IEA":
             yield from unclosed("IEA", segment.line)
             yield from unclosed_group("IEA", segment.line)
@@ -504,6 +548,8 @@ def _interchange(
             group.sets += 1
             open_set = _Set(segment, segments.terminator, [segment])
             continue
+        if segment.undecodable and open_set is not None and open_set.undecodable is None:
+            open_set.undecodable = segment
         if tag == "SE":
             if open_set is not None:
                 open_set.segments.append(segment)
@@ -546,6 +592,17 @@ _Handler = Callable[["_Set", _Envelope], Iterator[ParseItem]]
 
 
 def _close_set(tx: _Set, envelope: _Envelope) -> Iterator[ParseItem]:
+    if tx.undecodable is not None:
+        # Bytes were never replaced: the set's records cannot be read as sent.
+        bad = tx.undecodable
+        yield RecordError(
+            bad.line,
+            tx.raw(),
+            f"segment {bad.line} ({bad.tag}): {bad.undecodable}; "
+            f"transaction set {tx.control} rejected",
+            bad.tag,
+        )
+        return
     trailer = tx.segments[-1]
     count = trailer.el(1)
     if not count.isdigit():

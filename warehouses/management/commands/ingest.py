@@ -1,4 +1,9 @@
-"""python manage.py ingest PATH --warehouse CODE [--format F] [--json]: the workers' pipeline."""
+"""python manage.py ingest PATH --warehouse CODE [--format F] [--encoding E] [--json].
+
+The workers' pipeline, from the command line. Without --feed or --format the file's format is
+detected from its first bytes (warehouses/formats/detect.py); the encoding defaults to `auto`
+(warehouses/formats/encodings.py). Both are stated in the output.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,17 @@ from typing import Any, TextIO
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from warehouses import run_lifecycle, services
+from warehouses.formats import encodings
+from warehouses.formats.detect import HEAD_BYTES, Detected, UnknownFormat, detect_format
 from warehouses.models import Feed, FeedRun, Warehouse
+
+# Formats one file shape can serve: a detected format and a feed's agree within a family (a
+# hub-csv header on a partner-csv feed is that feed's business).
+_FAMILIES: dict[str, str] = {
+    Feed.Format.HUB_CSV.value: "csv",
+    Feed.Format.PARTNER_CSV.value: "csv",
+    Feed.Format.MANIFEST_CSV.value: "csv",
+}
 
 
 class Command(BaseCommand):
@@ -20,7 +35,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path)
         parser.add_argument("--warehouse", required=True, help="warehouse code")
-        parser.add_argument("--format", choices=Feed.Format.values, default=None)
+        parser.add_argument(
+            "--format",
+            choices=Feed.Format.values,
+            default=None,
+            help="default: detected from the file (the warehouse's only feed if it has one)",
+        )
+        parser.add_argument(
+            "--encoding",
+            default=encodings.AUTO,
+            help="auto (default: BOM, else UTF-8 if valid, else GB18030), utf-8 or gb18030",
+        )
         parser.add_argument(
             "--feed", default=None, help="feed code (default: the warehouse's feed of that format)"
         )
@@ -37,7 +62,13 @@ class Command(BaseCommand):
             warehouse = Warehouse.objects.get(code=options["warehouse"])
         except Warehouse.DoesNotExist:
             raise CommandError(f"no warehouse with code {options['warehouse']!r}") from None
-        feed = self._feed(warehouse, options["format"], options["feed"])
+        try:
+            encoding = encodings.canonical(options["encoding"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        feed, detected = self._feed(warehouse, options["format"], options["feed"], path)
+        if detected and not options["json"]:
+            self.stderr.write(f"format: {detected.format} (detected: {detected.evidence})")
         started = time.monotonic()
         with path.open("rb") as handle:
             run = services.feed_run_create(
@@ -47,6 +78,7 @@ class Command(BaseCommand):
                 source=FeedRun.Source.CLI,
                 reprocess=options["reprocess"],
                 enqueue=False,
+                encoding=encoding,
             )
         crashed = None
         if run.status != FeedRun.Status.DUPLICATE:
@@ -71,6 +103,10 @@ class Command(BaseCommand):
         result = {
             "run_id": run.pk,
             "feed": feed.code,
+            "format": feed.format,
+            "format_detected": detected is not None,
+            "encoding": run.encoding,
+            "encoding_detected": run.encoding_detected,
             "status": run.status,
             "records": run.records,
             "events_created": run.events_created,
@@ -96,15 +132,56 @@ class Command(BaseCommand):
                 where = f"{reject.field}: " if reject.field else ""
                 self.stdout.write(f"  line {reject.line}: {where}{reject.reason}")
 
-    def _feed(self, warehouse: Warehouse, fmt: str | None, code: str | None) -> Feed:
+    def _feed(
+        self, warehouse: Warehouse, fmt: str | None, code: str | None, path: Path
+    ) -> tuple[Feed, Detected | None]:
+        """The feed to run the file through, and the detected format when it was detected.
+
+        --feed, else --format, else the format detected from the file: the warehouse's only
+        feed if it has one (and the file does not look like another format), else its feed of
+        the detected format (a CLI feed is created when it has none).
+        """
         feeds = Feed.objects.filter(warehouse=warehouse)
         if code:
             found = feeds.filter(code=code).first()
             if not found:
                 raise CommandError(f"warehouse {warehouse.code} has no feed {code!r}")
-            return found
-        fmt = fmt or Feed.Format.HUB_CSV
-        found = feeds.filter(format=fmt).order_by("pk").first()
+            return found, None
+        if fmt:
+            return self._feed_of_format(warehouse, fmt), None
+        with path.open("rb") as handle:
+            head = handle.read(HEAD_BYTES)
+        only = list(feeds.order_by("pk")[:2])
+        try:
+            detected = detect_format(head)
+        except UnknownFormat as exc:
+            if len(only) == 1:
+                return only[0], None
+            raise CommandError(
+                f"cannot tell the format of {path.name}: {exc}. Pass --format or --feed."
+            ) from None
+        if len(only) == 1:
+            feed = only[0]
+            if _family(feed.format) != _family(detected.format):
+                raise CommandError(
+                    f"{path.name} looks like {detected.format} ({detected.evidence}) but the "
+                    f"only feed of warehouse {warehouse.code}, {feed.code}, reads {feed.format}. "
+                    f"Pass --format {detected.format} (a CLI feed is created) or --feed."
+                )
+            return feed, detected
+        if detected.format == Feed.Format.PARTNER_CSV:
+            partner = feeds.filter(format=Feed.Format.PARTNER_CSV).order_by("pk").first()
+            if partner is None:
+                raise CommandError(
+                    f"{path.name} has {detected.evidence}, neither the hub-csv template nor a "
+                    f"unit manifest: give warehouse {warehouse.code} a partner-csv feed with a "
+                    "column mapping, or pass --format/--feed."
+                )
+            return partner, detected
+        return self._feed_of_format(warehouse, detected.format), detected
+
+    def _feed_of_format(self, warehouse: Warehouse, fmt: str) -> Feed:
+        found = Feed.objects.filter(warehouse=warehouse, format=fmt).order_by("pk").first()
         if found:
             return found
         feed, _ = Feed.objects.get_or_create(
@@ -121,6 +198,10 @@ class Command(BaseCommand):
         if quiet:
             return None
         return Progress(sys.stderr, total=_estimate_records(path, feed.format))
+
+
+def _family(fmt: str) -> str:
+    return _FAMILIES.get(fmt, fmt)
 
 
 # One record per line under a header: the line count gives a total to show a percentage of.
