@@ -11,6 +11,11 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shipments.models import TrackingEvent
 from tests.conftest import FeedFactory, hub_csv
@@ -260,3 +265,27 @@ def test_a_replayed_reject_of_a_gb18030_run_is_written_in_gb18030(ingest: Ingest
     replay = services.feed_run_execute(run_id=replay.pk)
     assert (replay.status, replay.events_created) == (FeedRun.Status.SUCCEEDED, 1)
     assert _locations(replay) == ["黑河"]
+
+
+@pytest.mark.django_db
+def test_the_admin_run_list_states_the_encoding(ingest: Ingest, client: Client) -> None:
+    client.force_login(User.objects.create_superuser("op", "op@example.com", "pw"))
+    detected = ingest(FeedFactory(), TEXT.encode("gb18030"))
+    configured = ingest(FeedFactory(encoding=Feed.Encoding.UTF8), hub_csv(ROW_SUIFENHE))
+    page = client.get(reverse("admin:warehouses_feedrun_changelist")).content.decode()
+    assert f'<td class="field-read_as">{detected.encoding} (detected)</td>' in page
+    assert '<td class="field-read_as">utf-8</td>' in page
+    assert configured.encoding_detected is False
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=300), requested=st.sampled_from(["auto", "utf-8", "gb18030"]))
+def test_any_bytes_resolve_to_one_stated_encoding_and_read_without_crashing(
+    data: bytes, requested: str
+) -> None:
+    decoding = detect(data, requested)
+    assert decoding.encoding in {"utf-8", "gb18030", "utf-16-le", "utf-16-be"}
+    try:
+        reader(io.BytesIO(data), decoding).read()
+    except FormatError as exc:
+        assert "are not valid utf-16" in exc.reason
