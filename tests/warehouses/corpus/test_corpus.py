@@ -13,15 +13,17 @@ CEB samples, which live in tests/data/ceb/).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from django.core.management import call_command
 
 from shipments.models import Shipment, TrackingEvent
 from tests.conftest import FeedFactory, WarehouseFactory
 from tests.samples import SAMPLES
-from warehouses.models import FeedRun, RejectedRecord
+from warehouses.models import FeedRun, RejectedRecord, Warehouse
 
 pytestmark = pytest.mark.django_db
 
@@ -615,11 +617,8 @@ def _stored_events(run: FeedRun) -> list[Event]:
     )
 
 
-@pytest.mark.parametrize(("name", "expected"), [_param(n, c) for n, c in CASES.items()])
-def test_each_public_file_gives_the_events_written_down_for_it(
-    ingest: Ingest, name: str, expected: Case
-) -> None:
-    warehouse = WarehouseFactory(
+def _los_angeles() -> Warehouse:
+    return WarehouseFactory(
         code="us-lax-fc",
         name="Los Angeles fulfilment",
         kind="fulfilment",
@@ -628,21 +627,49 @@ def test_each_public_file_gives_the_events_written_down_for_it(
         unlocode="USLAX",
         timezone=LA,
     )
-    feed = FeedFactory(warehouse=warehouse, format=expected.fmt, code_mapping=expected.code_mapping)
-    path = SAMPLES / expected.path
 
-    run = ingest(feed, path.read_bytes(), name=path.name)
 
+def _assert_outcome(run: FeedRun, expected: Case) -> None:
     rejects = list(RejectedRecord.objects.filter(run=run).order_by("line", "pk"))
     got_rejects = [(r.line, r.field, r.reason) for r in rejects]
     assert [r.line for r in rejects] == [r.line for r in expected.rejects], got_rejects
     for stored, wanted in zip(rejects, expected.rejects, strict=True):
         for words in wanted.says:
-            assert words in f"{stored.field} {stored.reason}", (
-                stored.line,
-                stored.field,
-                stored.reason,
-            )
+            assert words in f"{stored.field} {stored.reason}", got_rejects
     assert _stored_events(run) == sorted(expected.events)
     assert dict(Shipment.objects.values_list("tracking_number", "status")) == expected.shipments
     assert run.status == expected.status, got_rejects
+
+
+@pytest.mark.parametrize(("name", "expected"), [_param(n, c) for n, c in CASES.items()])
+def test_each_public_file_gives_the_events_written_down_for_it(
+    ingest: Ingest, name: str, expected: Case
+) -> None:
+    feed = FeedFactory(
+        warehouse=_los_angeles(), format=expected.fmt, code_mapping=expected.code_mapping
+    )
+    path = SAMPLES / expected.path
+
+    run = ingest(feed, path.read_bytes(), name=path.name)
+
+    _assert_outcome(run, expected)
+
+
+@pytest.mark.parametrize(("name", "expected"), [_param(n, c) for n, c in CASES.items()])
+def test_each_public_file_gives_the_same_through_the_command_line_without_a_format(
+    name: str, expected: Case, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As a new user runs it (issue 13 item 8): `manage.py ingest FILE --warehouse CODE`, no
+    # --format. A warehouse without feeds gets one of the detected format; a case that needs the
+    # partner's code mapping has that feed already, and the command must use it.
+    warehouse = _los_angeles()
+    if expected.code_mapping:
+        FeedFactory(warehouse=warehouse, format=expected.fmt, code_mapping=expected.code_mapping)
+    path = SAMPLES / expected.path
+
+    call_command("ingest", str(path), "--warehouse", warehouse.code, "--json")
+
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["format"] == expected.fmt
+    assert result["format_detected"] is True
+    _assert_outcome(FeedRun.objects.get(pk=result["run_id"]), expected)
