@@ -1,0 +1,323 @@
+"""One scenario's hub: a fresh database, real Celery workers and beat, gunicorn, and the SQL
+the suite counts with.
+
+Every process is started with `subprocess` in a session (process group) of its own, with the
+same commands scripts/demo.sh and the Dockerfile use, pointed at the disposable services by
+environment; logs go to files under the scenario's folder and their tails are printed when a
+scenario fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+import requests
+
+from tests.faults.services import Postgres, Redis, free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+FINAL = ("succeeded", "partial", "failed")
+
+# The demo's timers, shortened so a scenario recovers in seconds rather than minutes. Every
+# one is an existing env-driven setting of config/settings.py.
+FAST_TIMERS = {
+    "INGEST_BATCH_SIZE": "2000",
+    "WEBHOOK_RELAY_EVERY_SECONDS": "1",
+    "WEBHOOK_RETRY_BASE_SECONDS": "1",
+    "WEBHOOK_TIMEOUT_SECONDS": "5",
+    "OPS_REFRESH_EVERY_SECONDS": "3600",
+}
+
+
+class Process:
+    def __init__(self, name: str, command: Sequence[str], env: dict[str, str], log: Path) -> None:
+        self.name, self.command, self.env, self.log = name, list(command), env, log
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            log.write(f"\n=== start {' '.join(self.command)}\n".encode())
+            log.flush()
+            self.popen = subprocess.Popen(
+                self.command,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.started_at = self.log.stat().st_size
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def log_since_start(self) -> str:
+        with self.log.open("rb") as handle:
+            handle.seek(self.started_at)
+            return handle.read().decode("utf-8", "replace")
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def kill_group(self) -> None:
+        """kill -9 of the main process and all its children: the host died."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        assert self.popen is not None
+        self.popen.wait(timeout=30)
+
+    def children(self) -> list[psutil.Process]:
+        return psutil.Process(self.pid).children(recursive=True)
+
+    def stop(self) -> None:
+        if not self.alive():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGTERM)
+        assert self.popen is not None
+        try:
+            self.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill_group()
+        # Children of a worker stopped warm may outlive it for a moment.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+
+
+@dataclass
+class Push:
+    status: int
+    body: dict[str, Any]
+    content_type: str
+    seconds: float
+
+
+class Hub:
+    def __init__(
+        self, *, name: str, postgres: Postgres, redis: Redis, root: Path, template: str
+    ) -> None:
+        self.name = name
+        self.postgres, self.redis = postgres, redis
+        self.root = root
+        self.database = f"faults_{name}"
+        self.processes: list[Process] = []
+        self.web_port = 0
+        postgres.execute(f'DROP DATABASE IF EXISTS "{self.database}"')
+        postgres.execute(f'CREATE DATABASE "{self.database}" TEMPLATE "{template}"')
+        redis.command("FLUSHALL")
+        self.media = root / "media"
+        self.inbox = root / "inbox"
+        self.logs = root / "logs"
+        for folder in (self.media, self.inbox, self.logs):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST"))},
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": postgres.url(self.database),
+            "REDIS_URL": redis.url(),
+            "MEDIA_ROOT": str(self.media),
+            "INBOX_ROOT": str(self.inbox),
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1",
+            "LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+            **FAST_TIMERS,
+        }
+
+    # --- processes ---------------------------------------------------------------------------
+
+    def _spawn(self, name: str, command: Sequence[str]) -> Process:
+        process = Process(name, command, self.env, self.logs / f"{name}.log")
+        self.processes.append(process)
+        return process
+
+    def worker(self, name: str = "worker", *, wait: bool = True) -> Process:
+        # The command scripts/demo.sh runs; -n keeps two workers' node names apart.
+        process = self._spawn(
+            name,
+            [
+                str(BIN / "celery"), "-A", "config", "worker", "-l", "info",
+                "--concurrency", "2", "-n", f"{name}@%h",
+            ],
+        )  # fmt: skip
+        if wait:
+            self.wait_ready(process)
+        return process
+
+    def wait_ready(self, process: Process) -> None:
+        wait_until(
+            lambda: " ready." in process.log_since_start() or not process.alive(),
+            timeout=90,
+            what=f"{process.name} to be ready (log {process.log})",
+        )
+        assert process.alive(), f"{process.name} exited: {process.log_since_start()[-3000:]}"
+
+    def beat(self, name: str = "beat") -> Process:
+        return self._spawn(
+            name,
+            [
+                str(BIN / "celery"), "-A", "config", "beat", "-l", "info",
+                "--pidfile", str(self.root / f"{name}.pid"),
+            ],
+        )  # fmt: skip
+
+    def web(self) -> Process:
+        self.web_port = free_port()
+        process = self._spawn(
+            "web",
+            [
+                str(BIN / "gunicorn"), "config.wsgi", "-c", "config/gunicorn.py",
+                "-b", f"127.0.0.1:{self.web_port}", "-w", "2", "--timeout", "60",
+            ],
+        )  # fmt: skip
+        wait_until(
+            lambda: requests.get(self.url("/healthz"), timeout=2).status_code < 500,
+            timeout=90,
+            what=f"gunicorn to answer /healthz (log {process.log})",
+        )
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            process.stop()
+
+    def log_tails(self, lines: int = 40) -> str:
+        out = []
+        for path in sorted(self.logs.glob("*.log")):
+            text = path.read_text("utf-8", "replace").splitlines()[-lines:]
+            out.append(f"----- {path.name} (last {lines} lines)\n" + "\n".join(text))
+        return "\n".join(out)
+
+    # --- seeding and traffic ------------------------------------------------------------------
+
+    def seed(self, spec: dict[str, Any]) -> dict[str, Any]:
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.faults.agent"],
+            cwd=ROOT,
+            env=self.env,
+            input=json.dumps(spec).encode(),
+            capture_output=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr.decode()[-3000:]
+        return dict(json.loads(result.stdout.decode().strip().splitlines()[-1]))
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.web_port}{path}"
+
+    def push(self, feed: str, token: str, body: bytes, *, name: str = "events.csv") -> Push:
+        started = time.monotonic()
+        response = requests.post(
+            self.url(f"/api/v1/feeds/{feed}/payloads"),
+            data=body,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "text/csv",
+                "X-Filename": name,
+            },
+            timeout=60,
+        )
+        content_type = response.headers.get("Content-Type", "")
+        try:
+            parsed = response.json()
+        except ValueError:
+            parsed = {"text": response.text[:500]}
+        return Push(response.status_code, parsed, content_type, time.monotonic() - started)
+
+    # --- what the database holds ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[psycopg.Connection[Any]]:
+        with psycopg.connect(
+            self.postgres.url(self.database), autocommit=True, connect_timeout=5
+        ) as conn:
+            yield conn
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.connect() as conn:
+            return list(conn.execute(sql, params).fetchall())  # type: ignore[arg-type]
+
+    def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.rows(sql, params)[0][0]
+
+    def events(self) -> int:
+        return int(self.value("SELECT count(*) FROM shipments_trackingevent"))
+
+    def duplicated(self) -> int:
+        """Events beyond the first of one identity (feed, parcel, code, time, place)."""
+        return int(
+            self.value(
+                """
+                SELECT coalesce(sum(n - 1), 0) FROM (
+                    SELECT count(*) AS n FROM shipments_trackingevent
+                    GROUP BY feed_id, shipment_id, unit_id, code, occurred_at, location_code
+                    HAVING count(*) > 1
+                ) d
+                """
+            )
+        )
+
+    def runs(self) -> list[tuple[int, str, int, int, int, str]]:
+        return [
+            (int(r[0]), str(r[1]), int(r[2]), int(r[3]), int(r[4]), str(r[5]))
+            for r in self.rows(
+                "SELECT id, status, records_processed, events_created, rejected, error"
+                " FROM warehouses_feedrun ORDER BY id"
+            )
+        ]
+
+    def unfinished_runs(self) -> list[tuple[int, str]]:
+        return [(r[0], r[1]) for r in self.runs() if r[1] not in (*FINAL, "duplicate")]
+
+    def wait_runs_final(self, *, count: int, timeout: float, what: str) -> float:
+        """Wait until `count` runs exist and none is queued/running; returns the seconds taken."""
+        started = time.monotonic()
+
+        def done() -> bool:
+            runs = self.runs()
+            return len(runs) >= count and not self.unfinished_runs()
+
+        try:
+            wait_until(done, timeout=timeout, what=what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; runs (id, status, processed, events, rejected, error):"
+                                 f" {self.runs()}") from None
+        return time.monotonic() - started
+
+    def advisory_lock_client_port(self) -> int | None:
+        rows = self.rows(
+            "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND a.datname = %s",
+            [self.database],
+        )
+        return int(rows[0][0]) if rows else None
+
+    def child_holding_the_feed_lock(self, worker: Process) -> psutil.Process:
+        """The worker child running the ingest: the one whose connection holds the feed lock."""
+
+        def find() -> psutil.Process | None:
+            port = self.advisory_lock_client_port()
+            if port is None:
+                return None
+            for child in worker.children():
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    if any(c.laddr and c.laddr.port == port for c in child.net_connections("tcp")):
+                        return child
+            return None
+
+        return wait_until(find, timeout=30, what="the worker child holding the feed lock")
