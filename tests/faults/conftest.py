@@ -8,6 +8,7 @@ end of the run and written to .local/faults-table.md.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -43,6 +44,7 @@ class Row:
 
 ROWS: list[Row] = []
 _ACTIVE: list[Hub] = []
+_CREATED: list[str] = []
 
 
 def record(
@@ -102,27 +104,44 @@ def fault_services() -> Iterator[Services]:
             shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def make_hub(fault_services: Services) -> Iterator[Callable[[str], Hub]]:
-    """Scenario hubs; module-scoped so a scenario checked by several tests runs once."""
+@contextlib.contextmanager
+def _hubs(services: Services) -> Iterator[Callable[[str], Hub]]:
     hubs: list[Hub] = []
 
     def make(name: str) -> Hub:
         hub = Hub(
             name=name,
-            postgres=fault_services.postgres,
-            redis=fault_services.redis,
-            root=fault_services.root / name,
+            postgres=services.postgres,
+            redis=services.redis,
+            redis_db=1 + len(_CREATED) % 15,
+            root=services.root / name,
             template=TEMPLATE,
         )
         hubs.append(hub)
         _ACTIVE.append(hub)
+        _CREATED.append(name)
         return hub
 
-    yield make
-    for hub in hubs:
-        hub.stop_all()
-        _ACTIVE.remove(hub)
+    try:
+        yield make
+    finally:
+        for hub in hubs:
+            hub.stop_all()
+            _ACTIVE.remove(hub)
+
+
+@pytest.fixture
+def make_hub(fault_services: Services) -> Iterator[Callable[[str], Hub]]:
+    """A scenario's hub; its processes are stopped when the test ends."""
+    with _hubs(fault_services) as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+def make_module_hub(fault_services: Services) -> Iterator[Callable[[str], Hub]]:
+    """For one scenario run once and checked by several tests of a module."""
+    with _hubs(fault_services) as make:
+        yield make
 
 
 def pytest_configure(config: pytest.Config) -> None:
