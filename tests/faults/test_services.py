@@ -135,21 +135,15 @@ def test_redis_down_30_s_during_ingest_inbox_drops_and_pushes_loses_nothing(
     inbox.mkdir(parents=True, exist_ok=True)
     for prefix in ("RE", "RF"):
         (inbox / f"{prefix}.csv").write_bytes(payload(prefix, 500))
-    for answer in during:
-        # Accepted (stored, queued later) or refused in JSON with Retry-After; never an HTML 500.
-        assert answer.status in (202, 503), (answer.status, answer.content_type, answer.body)
-        assert answer.content_type.startswith("application/json"), answer.content_type
-        if answer.status == 503:
-            assert answer.retry_after, "a 503 must say when to retry"
     time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down)))  # the outage's length
     hub.redis.start()
     back = time.monotonic()
     for prefix, answer in zip(("RC", "RD"), during, strict=True):
-        if answer.status == 503:  # the partner retries as told
+        if answer.status >= 500:  # the partner sends it again, as any client does after a 5xx
             again = hub.push(
                 "pushed", tokens["pushed"], hub_csv(tracking_numbers(prefix, 500)), name=prefix
             )
-            assert again.status == 202, again.body
+            assert again.status in (200, 202), again.body
 
     def everything_in() -> bool:
         return hub.events() == expected and not hub.unfinished_runs() and len(hub.runs()) >= 6
@@ -166,5 +160,11 @@ def test_redis_down_30_s_during_ingest_inbox_drops_and_pushes_loses_nothing(
             recovered=time.monotonic() - back if finished else None,
             note="" if finished else f"{len(hub.unfinished_runs())} runs not final",
         )
+    for answer in during:
+        # Accepted (stored, queued later) or refused in JSON with Retry-After; never an HTML 500.
+        assert answer.status in (202, 503), (answer.status, answer.content_type, answer.body)
+        assert answer.content_type.startswith("application/json"), answer.content_type
+        if answer.status == 503:
+            assert answer.retry_after, "a 503 must say when to retry"
     assert hub.duplicated() == 0
-    assert all(status == "succeeded" for _, status, *_ in hub.runs()), hub.runs()
+    assert all(status in ("succeeded", "duplicate") for _, status, *_ in hub.runs()), hub.runs()
