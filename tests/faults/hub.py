@@ -31,13 +31,20 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 FINAL = ("succeeded", "partial", "failed")
 
-# The demo's timers, shortened so a scenario recovers in seconds rather than minutes. Every
-# one is an existing env-driven setting of config/settings.py.
+# Timers shortened so a scenario recovers in seconds rather than minutes; every one is an
+# env-driven setting of config/settings.py (docs/faults.md lists the production values).
 FAST_TIMERS = {
+    # Small batches: a kill or an outage lands between two checkpoints of one run.
     "INGEST_BATCH_SIZE": "2000",
+    # The stuck-run sweep (docs/reliability.md): a run's worker beats every 2 s, a run silent for
+    # 10 s has lost it; the sweep runs every 5 s and sends an unpublished run after 5 s.
+    "INGEST_HEARTBEAT_SECONDS": "2",
+    "INGEST_STALE_AFTER_SECONDS": "10",
+    "INGEST_SWEEP_EVERY_SECONDS": "5",
+    "INGEST_UNSENT_GRACE_SECONDS": "5",
+    "INGEST_RETRY_BASE_SECONDS": "2",
     "WEBHOOK_RELAY_EVERY_SECONDS": "1",
     "WEBHOOK_RETRY_BASE_SECONDS": "1",
-    "WEBHOOK_TIMEOUT_SECONDS": "5",
     "OPS_REFRESH_EVERY_SECONDS": "3600",
 }
 
@@ -315,8 +322,9 @@ class Hub:
         try:
             wait_until(done, timeout=timeout, what=what)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}; runs (id, status, processed, events, rejected, error):"
-                                 f" {self.runs()}") from None
+            raise AssertionError(
+                f"{exc}; runs (id, status, processed, events, rejected, error): {self.runs()}"
+            ) from None
         return time.monotonic() - started
 
     def advisory_lock_client_port(self) -> int | None:

@@ -1,11 +1,11 @@
 """A real webhook receiver in the test process, one scripted behaviour per path.
 
-    /ok          200 at once
-    /flaky       500 to its first 3 requests, then 200
-    /hang        holds each request until `hang_seconds` after its first request, then 200s
-    /gone        410 Gone
-    /slow        200 after 1 s
-    /deleted     200 after 0.5 s (the scenario deletes the endpoint mid-pass)
+/ok          200 at once
+/flaky       500 to its first 3 requests, then 200
+/hang        holds each request until `hang_seconds` after its first request, then 200s
+/gone        410 Gone
+/slow        200 after 1 s
+/deleted     200 after 0.5 s (the scenario deletes the endpoint mid-pass)
 """
 
 from __future__ import annotations

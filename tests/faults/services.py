@@ -92,7 +92,9 @@ class Postgres:
                 user=self.system_user,
                 start_new_session=True,
             )
-        wait_until(self.ready, timeout=60, what=f"PostgreSQL to accept connections (see {self.log})")
+        wait_until(
+            self.ready, timeout=60, what=f"PostgreSQL to accept connections (see {self.log})"
+        )
 
     def ready(self) -> bool:
         with psycopg.connect(self.url("postgres"), connect_timeout=2) as conn:

@@ -61,10 +61,12 @@ def test_two_beats_store_every_event_and_send_every_notification_once(
     started = time.monotonic()
     try:
         wait_until(
-            lambda: hub.events() == expected
-            and not hub.unfinished_runs()
-            and _delivered(hub) == 200
-            and len(receiver.delivered("/ok")) == 200,
+            lambda: (
+                hub.events() == expected
+                and not hub.unfinished_runs()
+                and _delivered(hub) == 200
+                and len(receiver.delivered("/ok")) == 200
+            ),
             timeout=TWO_BEATS_BOUND,
             what="every file, push and notification",
         )
@@ -113,8 +115,9 @@ def test_a_worker_killed_mid_relay_sends_every_notification_under_its_id(
     hub.worker("worker-restarted")
     try:
         wait_until(
-            lambda: _delivered(hub) == len(numbers)
-            and len(receiver.delivered("/slow")) == len(numbers),
+            lambda: (
+                _delivered(hub) == len(numbers) and len(receiver.delivered("/slow")) == len(numbers)
+            ),
             timeout=RELAY_BOUND,
             what="every notification delivered after the relay's worker was killed",
         )

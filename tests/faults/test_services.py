@@ -75,9 +75,7 @@ def _database_fault(
 def test_a_postgresql_restart_mid_ingest_loses_nothing(make_hub: Callable[[str], Hub]) -> None:
     hub = make_hub("pg_restart")
     # Immediate shutdown (no checkpoint; crash recovery at start), as a crashed server restarts.
-    at_fault, _ = _database_fault(
-        hub, "PostgreSQL restart mid-ingest", "PR", hub.postgres.restart
-    )
+    at_fault, _ = _database_fault(hub, "PostgreSQL restart mid-ingest", "PR", hub.postgres.restart)
     assert 0 < at_fault < ROWS, f"the restart did not land mid-run (checkpoint {at_fault})"
     assert (hub.events(), hub.duplicated()) == (ROWS, 0)
     assert hub.runs()[0][1] == "succeeded", hub.runs()

@@ -93,14 +93,14 @@ def scenario(make_module_hub: Callable[[str], Hub]) -> Iterator[Scenario]:
 
     # Ingestion while the hang lasts.
     wait_until(lambda: receiver.hang_ends_at, timeout=60, what="the hanging endpoint's first call")
-    other = hub.push(
-        "other", ids["feeds"]["other"]["token"], hub_csv(tracking_numbers("WO", 2000))
-    )
+    other = hub.push("other", ids["feeds"]["other"]["token"], hub_csv(tracking_numbers("WO", 2000)))
     assert other.status == 202, other.body
     started = time.monotonic()
     ingest_during_hang = None
     while time.monotonic() - started < INGEST_DURING_HANG_BOUND + 15:
-        status = hub.value("SELECT status FROM warehouses_feedrun WHERE id = %s", [other.body["id"]])
+        status = hub.value(
+            "SELECT status FROM warehouses_feedrun WHERE id = %s", [other.body["id"]]
+        )
         if status in FINAL:
             ingest_during_hang = time.monotonic() - started
             break
