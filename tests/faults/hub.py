@@ -93,18 +93,12 @@ class Process:
         return psutil.Process(self.pid).children(recursive=True)
 
     def stop(self) -> None:
-        if not self.alive():
+        """At the end of a scenario: nothing left to finish gracefully."""
+        if self.popen is None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGTERM)
-        assert self.popen is not None
-        try:
-            self.popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.kill_group()
-        # Children of a worker stopped warm may outlive it for a moment.
-        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
+        self.popen.wait(timeout=30)
 
 
 @dataclass
@@ -307,6 +301,13 @@ class Hub:
                 " FROM warehouses_feedrun ORDER BY id"
             )
         ]
+
+    def runs_summary(self) -> str:
+        return "; ".join(
+            f"run {run_id} {status} ({processed} processed, {events} events, {rejected} rejected"
+            + (f", error {error[:200]!r})" if error else ")")
+            for run_id, status, processed, events, rejected, error in self.runs()
+        )
 
     def unfinished_runs(self) -> list[tuple[int, str]]:
         return [(r[0], r[1]) for r in self.runs() if r[1] not in (*FINAL, "duplicate")]

@@ -28,9 +28,15 @@ def free_port() -> int:
 
 
 def wait_until(
-    condition: Callable[[], Any], *, timeout: float, what: str, every: float = 0.2
+    condition: Callable[[], Any],
+    *,
+    timeout: float,
+    what: str,
+    every: float = 0.2,
+    explain: Callable[[], str] | None = None,
 ) -> Any:
-    """Poll `condition` until it returns something truthy; fail with `what` after `timeout` s."""
+    """Poll `condition` until it returns something truthy; fail with `what` after `timeout` s
+    (and what `explain` says about the state then)."""
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
     while True:
@@ -42,6 +48,8 @@ def wait_until(
             return value
         if time.monotonic() > deadline:
             detail = f" (last error: {last_error!r})" if last_error else ""
+            if explain:
+                detail += f"; {explain()}"
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{detail}")
         time.sleep(every)
 
@@ -162,8 +170,9 @@ class Redis:
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", str(self.dir),
+            # As docker-compose runs it: the queue survives a restart in the append-only file.
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes",
         ]  # fmt: skip
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
@@ -183,7 +192,7 @@ class Redis:
             return conn.recv(1 << 16)
 
     def kill(self) -> None:
-        """kill -9: the queue's contents go with it (no persistence, the worst case)."""
+        """kill -9; what the append-only file holds comes back with `start`."""
         assert self.process is not None
         self.process.kill()
         self.process.wait(timeout=30)

@@ -69,6 +69,9 @@ def test_two_beats_store_every_event_and_send_every_notification_once(
             ),
             timeout=TWO_BEATS_BOUND,
             what="every file, push and notification",
+            explain=lambda: (
+                f"{hub.events()} events, {_delivered(hub)} delivered; " + hub.runs_summary()
+            ),
         )
     finally:
         record(

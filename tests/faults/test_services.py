@@ -14,7 +14,7 @@ from tests.faults.services import wait_until
 
 pytestmark = pytest.mark.faults
 
-ROWS = 40_000
+ROWS = 24_000
 # A run interrupted by a database outage ends within this many seconds of the database's return.
 DATABASE_BOUND = 90.0
 # Issue 12: accepted pushes are ingested within a minute of the broker's return; the inbox is
@@ -101,7 +101,8 @@ def test_redis_down_30_s_during_ingest_inbox_drops_and_pushes_loses_nothing(
 ) -> None:
     """1. A big push is mid-run and a small one waits for the busy feed when Redis dies.
     2. During the 30 s outage two more payloads are pushed and two files dropped in the inbox.
-    3. Redis comes back empty (no persistence: its queue is gone). Everything is ingested."""
+    3. Redis (killed with -9) comes back with its append-only file, as docker-compose runs it.
+    Everything is ingested."""
     hub = make_hub("redis_down")
     inbox = hub.inbox / "drop"
     tokens = _start(
@@ -147,7 +148,12 @@ def test_redis_down_30_s_during_ingest_inbox_drops_and_pushes_loses_nothing(
         return hub.events() == expected and not hub.unfinished_runs() and len(hub.runs()) >= 6
 
     try:
-        wait_until(everything_in, timeout=BROKER_BOUND, what="every accepted payload ingested")
+        wait_until(
+            everything_in,
+            timeout=BROKER_BOUND,
+            what=f"all {expected} events of every accepted payload",
+            explain=lambda: f"{hub.events()} events; {hub.runs_summary()}",
+        )
     finally:
         finished = hub.events() == expected and not hub.unfinished_runs()
         record(

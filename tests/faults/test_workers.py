@@ -15,7 +15,7 @@ from tests.faults.services import wait_until
 pytestmark = pytest.mark.faults
 
 # Enough rows (at INGEST_BATCH_SIZE=2000) that the kill lands between checkpoints of one run.
-ROWS = 40_000
+ROWS = 24_000
 # Issue 12: a dead worker's run resumes "in about a minute, not eleven".
 DEAD_WORKER_BOUND = 120.0
 
