@@ -127,7 +127,11 @@ CELERY_TIMEZONE = "UTC"
 # The one place fixed schedules are defined; per-feed schedules are PeriodicTask rows that the
 # admin edits (warehouses.services.feed_schedule_set).
 CELERY_BEAT_SCHEDULE = {
-    "scan-inboxes": {"task": "warehouses.tasks.scan_inboxes", "schedule": 30.0},
+    # Inbox folders are scanned this often (the fault suite shortens it).
+    "scan-inboxes": {
+        "task": "warehouses.tasks.scan_inboxes",
+        "schedule": float(envint("INBOX_SCAN_EVERY_SECONDS", 30)),
+    },
     # Re-sends runs that lost their message or their worker (warehouses/run_lifecycle.py).
     "requeue-stuck-runs": {
         "task": "warehouses.tasks.requeue_stuck_runs",

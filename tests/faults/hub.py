@@ -43,6 +43,7 @@ FAST_TIMERS = {
     "INGEST_SWEEP_EVERY_SECONDS": "5",
     "INGEST_UNSENT_GRACE_SECONDS": "5",
     "INGEST_RETRY_BASE_SECONDS": "2",
+    "INBOX_SCAN_EVERY_SECONDS": "5",
     "WEBHOOK_RELAY_EVERY_SECONDS": "1",
     "WEBHOOK_RETRY_BASE_SECONDS": "1",
     "OPS_REFRESH_EVERY_SECONDS": "3600",
@@ -156,18 +157,45 @@ class Hub:
         self.processes.append(process)
         return process
 
-    def worker(self, name: str = "worker", *, wait: bool = True) -> Process:
-        # The command scripts/demo.sh runs; -n keeps two workers' node names apart.
-        process = self._spawn(
-            name,
-            [
+    def workers(self) -> dict[str, Process]:
+        """The workers of scripts/demo.sh and docker-compose: one per queue (config/queues.py),
+        or a single worker where the queues are not split yet. Started without waiting."""
+        if (ROOT / "config" / "queues.py").exists():
+            topology = {"ingest": 2, "webhooks": 2, "maintenance": 1}
+        else:
+            topology = {"worker": 2}
+        started = {}
+        for queue, concurrency in topology.items():
+            command = [
                 str(BIN / "celery"), "-A", "config", "worker", "-l", "info",
-                "--concurrency", "2", "-n", f"{name}@%h",
-            ],
-        )  # fmt: skip
-        if wait:
+                "-n", f"{queue}@%h", "--concurrency", str(concurrency),
+            ]  # fmt: skip
+            if queue != "worker":
+                command[6:6] = ["-Q", queue]
+            started[queue] = self._spawn(queue, command)
+        return started
+
+    def restart(self, process: Process) -> Process:
+        """The same command again (a supervisor restarting a dead worker); waits until ready."""
+        again = self._spawn(f"{process.name}-restarted", process.command)
+        self.wait_ready(again)
+        return again
+
+    def start(self, *, beats: int = 1) -> dict[str, Process]:
+        """Workers, beat(s) and gunicorn, started together; returns once every worker is ready."""
+        workers = self.workers()
+        for n in range(beats):
+            self.beat(f"beat-{n + 1}" if beats > 1 else "beat")
+        self.web()
+        for process in workers.values():
             self.wait_ready(process)
-        return process
+        return workers
+
+    def ingest_worker(self) -> Process:
+        return next(p for p in self.processes if p.name in ("ingest", "worker"))
+
+    def webhook_worker(self) -> Process:
+        return next(p for p in self.processes if p.name in ("webhooks", "worker"))
 
     def wait_ready(self, process: Process) -> None:
         wait_until(

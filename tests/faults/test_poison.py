@@ -74,10 +74,7 @@ NAMES = {
 def outcomes(make_module_hub: Callable[[str], Hub]) -> dict[str, Outcome]:
     hub = make_module_hub("poison")
     ids = hub.seed({"feeds": [{"code": code, "format": fmt} for code, (fmt, *_) in INPUTS.items()]})
-    worker = hub.worker(wait=False)
-    hub.beat()
-    hub.web()
-    hub.wait_ready(worker)
+    hub.start()
     pushed: dict[str, tuple[int, float]] = {}
     for code, (_, payload, _, _) in INPUTS.items():
         answer = hub.push(code, ids["feeds"][code]["token"], payload, name=f"{code}.dat")

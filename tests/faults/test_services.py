@@ -17,19 +17,16 @@ pytestmark = pytest.mark.faults
 ROWS = 24_000
 # A run interrupted by a database outage ends within this many seconds of the database's return.
 DATABASE_BOUND = 90.0
-# Issue 12: accepted pushes are ingested within a minute of the broker's return; the inbox is
-# scanned every 30 s; ingestion itself takes seconds.
-BROKER_BOUND = 120.0
+# Issue 12: accepted pushes are ingested within a minute of the broker's return (with the
+# suite's timers: unsent runs swept after 5 s, the inbox scanned every 5 s).
+BROKER_BOUND = 60.0
 OUTAGE_SECONDS = 30.0
 FREEZE_SECONDS = 20.0
 
 
 def _start(hub: Hub, feeds: list[dict[str, str]]) -> dict[str, str]:
     ids = hub.seed({"feeds": feeds})
-    worker = hub.worker(wait=False)
-    hub.beat()
-    hub.web()
-    hub.wait_ready(worker)
+    hub.start()
     return {code: str(feed["token"]) for code, feed in ids["feeds"].items()}
 
 

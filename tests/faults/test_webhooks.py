@@ -73,10 +73,7 @@ def scenario(make_module_hub: Callable[[str], Hub]) -> Iterator[Scenario]:
         }
     )
     endpoints = {name: int(e["id"]) for name, e in ids["endpoints"].items()}
-    worker = hub.worker(wait=False)
-    hub.beat()
-    hub.web()
-    hub.wait_ready(worker)
+    hub.start()
     pushed_at = time.time()
     answer = hub.push("pushed", ids["feeds"]["pushed"]["token"], hub_csv(numbers))
     assert answer.status == 202, answer.body
@@ -222,7 +219,9 @@ def test_a_slow_receiver_gets_everything(scenario: Scenario) -> None:
 
 def test_an_endpoint_deleted_mid_pass_fails_no_relay(scenario: Scenario) -> None:
     worker_log = "\n".join(
-        p.log.read_text("utf-8", "replace") for p in scenario.hub.processes if "worker" in p.name
+        p.log.read_text("utf-8", "replace")
+        for p in scenario.hub.processes
+        if p.name.startswith(("worker", "webhooks"))
     )
     remaining = scenario.hub.value(
         "SELECT count(*) FROM shipments_webhookdelivery WHERE endpoint_id = %s",

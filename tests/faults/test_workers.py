@@ -16,16 +16,14 @@ pytestmark = pytest.mark.faults
 
 # Enough rows (at INGEST_BATCH_SIZE=2000) that the kill lands between checkpoints of one run.
 ROWS = 24_000
-# Issue 12: a dead worker's run resumes "in about a minute, not eleven".
-DEAD_WORKER_BOUND = 120.0
+# Issue 12: a dead worker's run resumes "in about a minute, not eleven" (60-90 s with
+# production timers; 10 s staleness and a 5 s sweep here, see FAST_TIMERS).
+DEAD_WORKER_BOUND = 60.0
 
 
 def _start(hub: Hub) -> str:
     ids = hub.seed({"feeds": [{"code": "pushed"}]})
-    worker = hub.worker(wait=False)
-    hub.beat()
-    hub.web()
-    hub.wait_ready(worker)
+    hub.start()
     return str(ids["feeds"]["pushed"]["token"])
 
 
@@ -52,7 +50,7 @@ def _processed(hub: Hub, run_id: int) -> int:
 def test_a_worker_child_killed_mid_run_loses_nothing(make_hub: Callable[[str], Hub]) -> None:
     hub = make_hub("child_kill")
     token = _start(hub)
-    worker = hub.processes[0]
+    worker = hub.ingest_worker()
     push = hub.push("pushed", token, hub_csv(tracking_numbers("CK", ROWS)))
     assert push.status == 202, push.body
     run_id = int(push.body["id"])
@@ -76,12 +74,12 @@ def test_a_worker_child_killed_mid_run_loses_nothing(make_hub: Callable[[str], H
     assert hub.runs()[0][1] == "succeeded"
 
 
-def test_the_main_worker_killed_mid_run_and_restarted_resumes_within_two_minutes(
+def test_the_main_worker_killed_mid_run_and_restarted_resumes_within_a_minute(
     make_hub: Callable[[str], Hub],
 ) -> None:
     hub = make_hub("main_kill")
     token = _start(hub)
-    worker = hub.processes[0]
+    worker = hub.ingest_worker()
     push = hub.push("pushed", token, hub_csv(tracking_numbers("MK", ROWS)))
     assert push.status == 202, push.body
     run_id = int(push.body["id"])
@@ -90,7 +88,7 @@ def test_the_main_worker_killed_mid_run_and_restarted_resumes_within_two_minutes
     # The main process and its children at once: what a lost host or an OOM-killed pod does.
     worker.kill_group()
     killed = time.monotonic()
-    hub.worker("worker-restarted")
+    hub.restart(worker)
     try:
         hub.wait_runs_final(
             count=1, timeout=DEAD_WORKER_BOUND, what="the dead worker's run to be taken over"
