@@ -35,7 +35,7 @@ FINAL = ("succeeded", "partial", "failed")
 # env-driven setting of config/settings.py (docs/faults.md lists the production values).
 FAST_TIMERS = {
     # Small batches: a kill or an outage lands between two checkpoints of one run.
-    "INGEST_BATCH_SIZE": "2000",
+    "INGEST_BATCH_SIZE": "1000",
     # The stuck-run sweep (docs/reliability.md): a run's worker beats every 2 s, a run silent for
     # 10 s has lost it; the sweep runs every 5 s and sends an unpublished run after 5 s.
     "INGEST_HEARTBEAT_SECONDS": "2",
@@ -45,6 +45,9 @@ FAST_TIMERS = {
     "INGEST_RETRY_BASE_SECONDS": "2",
     "INBOX_SCAN_EVERY_SECONDS": "5",
     "WEBHOOK_RELAY_EVERY_SECONDS": "1",
+    # A relay pass starts no request after 5 s (its claim's lease is that + the request timeout
+    # + a 30 s margin): a killed relay's endpoints are free again sooner.
+    "WEBHOOK_RELAY_PASS_SECONDS": "5",
     "WEBHOOK_RETRY_BASE_SECONDS": "1",
     "OPS_REFRESH_EVERY_SECONDS": "3600",
 }
@@ -220,7 +223,7 @@ class Hub:
             "web",
             [
                 str(BIN / "gunicorn"), "config.wsgi", "-c", "config/gunicorn.py",
-                "-b", f"127.0.0.1:{self.web_port}", "-w", "2", "--timeout", "60",
+                "-b", f"127.0.0.1:{self.web_port}", "-w", "1", "--timeout", "60",
             ],
         )  # fmt: skip
         wait_until(

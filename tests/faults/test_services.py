@@ -14,7 +14,7 @@ from tests.faults.services import wait_until
 
 pytestmark = pytest.mark.faults
 
-ROWS = 24_000
+ROWS = 12_000
 # A run interrupted by a database outage ends within this many seconds of the database's return.
 DATABASE_BOUND = 90.0
 # Issue 12: accepted pushes are ingested within a minute of the broker's return (with the

@@ -14,8 +14,8 @@ from tests.faults.services import wait_until
 
 pytestmark = pytest.mark.faults
 
-# Enough rows (at INGEST_BATCH_SIZE=2000) that the kill lands between checkpoints of one run.
-ROWS = 24_000
+# Enough rows (at INGEST_BATCH_SIZE=1000) that the kill lands between checkpoints of one run.
+ROWS = 12_000
 # Issue 12: a dead worker's run resumes "in about a minute, not eleven" (60-90 s with
 # production timers; 10 s staleness and a 5 s sweep here, see FAST_TIMERS).
 DEAD_WORKER_BOUND = 60.0
