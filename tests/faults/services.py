@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,11 @@ class Postgres:
         self.system_user = "pgserver" if os.geteuid() == 0 else None
         # pgserver runs initdb (as its own system user under root) and starts a server; we stop
         # that one and run the postmaster ourselves so kill, SIGSTOP and restart act on our child.
-        server = pgserver.get_server(self.data, cleanup_mode="stop")
-        server.cleanup()
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers): harmless here.
+            warnings.simplefilter("ignore")
+            server = pgserver.get_server(self.data, cleanup_mode="stop")
+            server.cleanup()
         wait_until(
             lambda: not (self.data / "postmaster.pid").exists(),
             timeout=30,

@@ -134,3 +134,4 @@ def test_a_worker_killed_mid_relay_sends_every_notification_under_its_id(
         receiver.close()
     assert receiver.duplicated("/slow") == 0
     assert hub.events() == len(numbers)
+    assert [status for _, status, *_ in hub.runs()] == ["succeeded"], hub.runs()

@@ -156,6 +156,10 @@ def test_a_healthy_endpoint_beside_them_gets_everything_soon(scenario: Scenario)
     _record_delivering(scenario, "ok", "webhook healthy endpoint beside them (p99 delay s)", p99)
     assert len(delays) == PARCELS
     assert scenario.receiver.duplicated("/ok") == 0
+    runs = scenario.hub.runs()
+    assert [status for _, status, *_ in runs] == ["succeeded", "succeeded"], runs
+    assert scenario.hub.events() == PARCELS + 2000
+    assert scenario.hub.duplicated() == 0
     assert p99 < HEALTHY_P99_BOUND, f"healthy endpoint's p99 delay {p99:.1f} s"
 
 
