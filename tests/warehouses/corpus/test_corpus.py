@@ -568,6 +568,28 @@ case(
     ),
 )
 
+# 512 receipt of an import waybill, written with a default namespace (no "ceb:" prefix):
+# returnStatus 2, "新增申报成功" (declared at the e-port), returnTime 20160506152250000 =
+# 15:22:50.000 +08:00 = 07:22:50Z; the ten repeats are one event.
+case(
+    "ceb/512 import waybill receipt in the default namespace",
+    Case(
+        "ceb/import/CEB512Message.xml",
+        "ceb",
+        "succeeded",
+        events=(
+            Event(
+                "L20160321114400001",
+                "customs_import_submitted",
+                "2016-05-06T07:22:50+00:00",
+                "separate_field",
+                country="CN",
+            ),
+        ),
+        shipments={"L20160321114400001": "in_transit"},
+    ),
+)
+
 # 513 logistics status R: the specification defines only S (signed for). Each of the ten records
 # is rejected at its logisticsStatus line and the waybill L201603081138007 is not created.
 case(
