@@ -152,7 +152,10 @@ FROM (
     ) p
     WHERE dispatched >= received
 ) t
-GROUP BY GROUPING SETS ((warehouse_id), (warehouse_id, wk), (), (wk));
+GROUP BY GROUPING SETS ((warehouse_id), (warehouse_id, wk), (), (wk))
+-- The empty grouping set yields a row even over no spans at all (no parcel has left a
+-- warehouse yet): count 0 and no percentiles, which is no statistic.
+HAVING count(*) > 0;
 """
 
 # When each open shipment entered its current stage: its first event there (as in

@@ -12,9 +12,23 @@ the `SELECT 1`.
 from __future__ import annotations
 
 import select
+import sys
 
 from django.db.backends.postgresql import base
 from psycopg import pq
+
+
+def socket_readable(fd: int, timeout: float = 0.0) -> bool:
+    """Whether the server has sent something (or closed) on this socket, waiting up to timeout.
+
+    poll, not select: select() raises ValueError for a descriptor above 1023, which a busy
+    process (many files, sockets, threads) reaches, and the check would fail the request.
+    """
+    if sys.platform == "win32":  # no poll() there; descriptors are not small integers either
+        return bool(select.select([fd], [], [], timeout)[0])
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(int(timeout * 1000)))
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -28,7 +42,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
             or pgconn.transaction_status != pq.TransactionStatus.IDLE
         ):
             return bool(super().is_usable())
-        readable, _, _ = select.select([pgconn.socket], [], [], 0)
-        if readable:
+        # A close the server has not yet sent, or that is still in flight, cannot be seen from
+        # here (nor by Django's SELECT 1 a moment earlier): the first query then fails, Django
+        # marks the error and closes the connection at the end of that request.
+        if socket_readable(pgconn.socket):
             return bool(super().is_usable())
         return True

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import resource
+import socket
+import time
+from collections.abc import Iterator
+
 import psycopg
 import pytest
 from django.db import connection
 from django.test import Client
 
+from config.postgresql.base import socket_readable
 from shipments.models import Shop
+
+
+@pytest.fixture(autouse=True)
+def _no_broken_connection_leaks() -> Iterator[None]:
+    """These tests kill Django's server connection on purpose: whatever happens in them, the
+    next test starts from a new connection instead of a dead one."""
+    yield
+    connection.close()
 
 
 def _another_connection() -> psycopg.Connection[tuple[object, ...]]:
@@ -29,9 +44,19 @@ def _last_query_of(pid: int) -> str:
     return str(row[0])
 
 
-def _terminate(pid: int) -> None:
+def _terminate_and_wait(pid: int, timeout: float = 10.0) -> None:
+    """pg_terminate_backend only signals the backend: it returns before the backend has said
+    goodbye. Wait until the backend has left pg_stat_activity (it sends its FATAL message to the
+    client before it leaves), then until that message has reached this process's socket."""
+    deadline = time.monotonic() + timeout
     with _another_connection() as other:
         other.execute("SELECT pg_terminate_backend(%s)", [pid])
+        while other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+            assert time.monotonic() < deadline, f"backend {pid} still alive after {timeout} s"
+            time.sleep(0.01)
+    assert connection.connection is not None
+    sock = connection.connection.pgconn.socket
+    assert socket_readable(sock, max(0.0, deadline - time.monotonic())), "no goodbye on the socket"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -46,14 +71,14 @@ def test_a_healthy_idle_connection_is_reused_without_asking_the_server() -> None
 
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_the_server_closed_fails_the_check_and_the_next_request_reconnects(
-    settings: object,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings.DATABASES["default"]["CONN_MAX_AGE"] = 60  # type: ignore[attr-defined]
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
     Shop.objects.create(name="Health", slug="health")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         (pid,) = cursor.fetchone()
-    _terminate(pid)
+    _terminate_and_wait(pid)
     assert not connection.is_usable()
     # A request on the dead connection: the check at its start replaces it.
     connection.health_check_done = False
@@ -63,3 +88,19 @@ def test_a_connection_the_server_closed_fails_the_check_and_the_next_request_rec
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         assert cursor.fetchone()[0] != pid
+
+
+def test_the_readability_check_works_for_descriptors_above_1023() -> None:
+    # select() refuses such descriptors with ValueError; a busy process has them.
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft <= 1500:
+        pytest.skip("the open-files limit is too low to make a descriptor above 1023")
+    ours, theirs = socket.socketpair()
+    high = os.dup2(ours.fileno(), 1500)
+    try:
+        assert not socket_readable(high)
+        theirs.close()  # the peer going away is what a terminated backend looks like
+        assert socket_readable(high, 1.0)
+    finally:
+        os.close(high)
+        ours.close()

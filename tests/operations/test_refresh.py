@@ -276,3 +276,24 @@ def test_the_refresh_leaves_the_queue_with_fresh_planner_statistics(history: His
         cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'operations_exceptionitem'")
         (estimated,) = cursor.fetchone()
     assert estimated == ExceptionItem.objects.count() > 0
+
+
+def test_a_refresh_with_no_completed_warehouse_stay_stores_no_dwell_and_does_not_fail(
+    ingest: Callable[..., FeedRun],
+) -> None:
+    # Ordinary traffic before any parcel has left a warehouse: received, never dispatched, and
+    # one dispatch scanned before its receipt. No received-to-dispatched span exists, so there
+    # is no dwell to report: no rows, rather than a total row with empty percentiles.
+    now = timezone.now()
+    feed = FeedFactory()
+    ingest(
+        feed,
+        hub_csv(
+            row("DW0001", "warehouse_received", now - timedelta(hours=5), "CN"),
+            row("DW0002", "warehouse_dispatched", now - timedelta(hours=9), "CN"),
+            row("DW0002", "warehouse_received", now - timedelta(hours=4), "CN"),
+        ),
+    )
+    services.dashboard_refresh()
+    assert not WarehouseDwellStat.objects.exists()
+    assert DashboardRefresh.objects.exists()
