@@ -7,6 +7,7 @@ from pathlib import Path
 import django_stubs_ext
 from celery.schedules import crontab
 
+from config import queues
 from config.env import database_from_url, envbool, envint, envlist, envstr
 
 # Lets admin/queryset classes be subscripted at run time (ModelAdmin[Shop]) for mypy.
@@ -122,6 +123,10 @@ CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 3600)
 # Must exceed the hard time limit, or Redis re-delivers a long ingest still in progress.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3900}
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
+# Queues by kind of work (config/queues.py); a task not routed there is maintenance.
+CELERY_TASK_QUEUES = queues.task_queues()
+CELERY_TASK_ROUTES = queues.task_routes()
+CELERY_TASK_DEFAULT_QUEUE = queues.MAINTENANCE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # The one place fixed schedules are defined; per-feed schedules are PeriodicTask rows that the
@@ -217,16 +222,35 @@ PUSH_MAX_PAYLOAD_BYTES = envint("PUSH_MAX_PAYLOAD_BYTES", 50 * 1024 * 1024)
 # --- Webhooks -------------------------------------------------------------------------------
 # Off in production: a shop could otherwise point a webhook at the hub's own network.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = envbool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
+# Per request: connecting, then the whole request (a receiver trickling bytes included) is cut
+# at WEBHOOK_TIMEOUT_SECONDS.
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = float(envstr("WEBHOOK_CONNECT_TIMEOUT_SECONDS", "3"))
 WEBHOOK_TIMEOUT_SECONDS = float(envstr("WEBHOOK_TIMEOUT_SECONDS", "10"))
+# A relay pass starts no request after this many seconds; it holds each endpoint it serves for
+# this plus one request's timeout plus a margin (shipments.relay.lease_seconds).
+WEBHOOK_RELAY_PASS_SECONDS = float(envstr("WEBHOOK_RELAY_PASS_SECONDS", "20"))
+# Endpoints are sent in parallel threads, each with at most this many requests in flight
+# (one shipment's notifications always go one after the other, in sequence).
+WEBHOOK_RELAY_THREADS = envint("WEBHOOK_RELAY_THREADS", 16)
+WEBHOOK_RELAY_ENDPOINTS = envint("WEBHOOK_RELAY_ENDPOINTS", 100)
+WEBHOOK_ENDPOINT_CONCURRENCY = envint("WEBHOOK_ENDPOINT_CONCURRENCY", 2)
+# Circuit breaker: this many consecutive failures open it for the base period, doubled on each
+# failed probe up to the maximum; deliveries stay due meanwhile.
+WEBHOOK_BREAKER_FAILURES = envint("WEBHOOK_BREAKER_FAILURES", 5)
+WEBHOOK_BREAKER_OPEN_SECONDS = envint("WEBHOOK_BREAKER_OPEN_SECONDS", 30)
+WEBHOOK_BREAKER_MAX_OPEN_SECONDS = envint("WEBHOOK_BREAKER_MAX_OPEN_SECONDS", 600)
 WEBHOOK_RETRY_BASE_SECONDS = envint("WEBHOOK_RETRY_BASE_SECONDS", 30)
 WEBHOOK_RETRY_MAX_DELAY_SECONDS = envint("WEBHOOK_RETRY_MAX_DELAY_SECONDS", 12 * 3600)
 WEBHOOK_RETRY_WINDOW_SECONDS = envint("WEBHOOK_RETRY_WINDOW_SECONDS", 3 * 24 * 3600)
 WEBHOOK_DISABLE_AFTER_FAILURES = envint("WEBHOOK_DISABLE_AFTER_FAILURES", 100)
 WEBHOOK_SECRET_OVERLAP_SECONDS = envint("WEBHOOK_SECRET_OVERLAP_SECONDS", 24 * 3600)
+# Deliveries per endpoint per pass.
 WEBHOOK_RELAY_BATCH = envint("WEBHOOK_RELAY_BATCH", 200)
 CELERY_BEAT_SCHEDULE["relay-webhooks"] = {
     "task": "shipments.tasks.relay_webhooks",
     "schedule": float(envint("WEBHOOK_RELAY_EVERY_SECONDS", 5)),
+    # Passes queued while no webhooks worker ran are worth nothing later: the next one sends.
+    "options": {"expires": 60},
 }
 CELERY_BEAT_SCHEDULE["prune-idempotency-keys"] = {
     "task": "shipments.tasks.prune_idempotency_keys",

@@ -6,6 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from config import queues
 from config.settings import *
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -15,5 +16,7 @@ DEBUG = False
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 # Each xdist-less test run gets its own Redis database number to avoid stepping on a dev worker.
 CELERY_BROKER_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-# A queue of our own, so a demo worker on the same Redis never takes the tests' tasks.
-CELERY_TASK_DEFAULT_QUEUE = "hub-test"
+# Queues of our own, so a demo worker on the same Redis never takes the tests' tasks.
+CELERY_TASK_QUEUES = queues.task_queues("hub-test-")
+CELERY_TASK_ROUTES = queues.task_routes("hub-test-")
+CELERY_TASK_DEFAULT_QUEUE = "hub-test-" + queues.MAINTENANCE

@@ -16,7 +16,10 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 $BIN/python manage.py runserver "127.0.0.1:${PORT}" --noreload >.local/logs/web.log 2>&1 & pids+=($!)
-$BIN/celery -A config worker -l info --concurrency 2 >.local/logs/worker.log 2>&1 & pids+=($!)
+# One worker per queue (config/queues.py), so a hanging webhook receiver never delays ingestion.
+$BIN/celery -A config worker -l info -Q ingest -n ingest@%h --concurrency 2 >.local/logs/worker.log 2>&1 & pids+=($!)
+$BIN/celery -A config worker -l info -Q webhooks -n webhooks@%h --concurrency 2 >.local/logs/webhook-worker.log 2>&1 & pids+=($!)
+$BIN/celery -A config worker -l info -Q maintenance -n maintenance@%h --concurrency 1 >.local/logs/maintenance-worker.log 2>&1 & pids+=($!)
 $BIN/celery -A config beat -l info >.local/logs/beat.log 2>&1 & pids+=($!)
 $BIN/python manage.py demo_simulator --every 60 >.local/logs/simulator.log 2>&1 & pids+=($!)
 

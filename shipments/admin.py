@@ -220,6 +220,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
         "url",
         "shop",
         "active",
+        "breaker",
         "consecutive_failures",
         "disabled_at",
         "disabled_reason",
@@ -235,7 +236,18 @@ class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
         "disabled_at",
         "disabled_reason",
         "consecutive_failures",
+        "breaker",
+        "breaker_open_until",
+        "breaker_trips",
+        "relay_leased_until",
     )
+
+    @admin.display(description="circuit breaker")
+    def breaker(self, obj: WebhookEndpoint) -> str:
+        from shipments.relay import breaker_state
+
+        return breaker_state(obj)
+
     exclude = ("secret", "previous_secret")
     inlines = (WebhookAttemptInline,)
     actions = ("enable_and_replay", "rotate_secret", "retry_now")

@@ -314,6 +314,13 @@ class WebhookEndpoint(models.Model):
     disabled_at = models.DateTimeField(null=True, blank=True)
     disabled_reason = models.CharField(max_length=300, blank=True, default="")
     consecutive_failures = models.IntegerField(default=0)
+    # Circuit breaker (shipments.relay): open while this is in the future; each failed probe
+    # after opening counts a trip and doubles the next open period.
+    breaker_open_until = models.DateTimeField(null=True, blank=True)
+    breaker_trips = models.IntegerField(default=0)
+    # One relay at a time sends to an endpoint: it holds it until here. In the past: when a
+    # relay last let it go (the claim serves the longest-waiting endpoints first).
+    relay_leased_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from shipments import services, webhooks
+from shipments import relay, services
 
 
 @shared_task(acks_late=True, soft_time_limit=300, time_limit=330)
 def relay_webhooks() -> int:
-    """One relay pass (beat runs it every few seconds). Safe twice: rows are claimed with
-    SKIP LOCKED and leased, so two relays never send the same row at once."""
-    return webhooks.webhook_deliveries_send(limit=settings.WEBHOOK_RELAY_BATCH)
+    """One relay pass (beat runs it every few seconds). Safe twice: endpoints are claimed with
+    SKIP LOCKED and leased, so two relays never send to the same endpoint at once."""
+    return relay.webhook_deliveries_send(limit=settings.WEBHOOK_RELAY_BATCH)
 
 
 @shared_task(acks_late=True)

@@ -1,10 +1,11 @@
-"""Webhooks to shops: endpoints, Standard-Webhooks signing, SSRF guard, and the outbox relay.
+"""Webhooks to shops: endpoints, Standard-Webhooks signing, SSRF guard, and sending one request.
 
 The outbox rows are written by the recorder's SQL (recording.RECOMPUTE_SQL) in the same statement
 as the status change; `shipment.estimate_changed` rows come from the same statement (or from the
 scheduled re-estimate in shipments.estimates) together with the estimate they report.
-The relay here claims due rows, POSTs them, logs every attempt and schedules
-retries with exponential backoff and jitter for WEBHOOK_RETRY_WINDOW_SECONDS (about three days).
+The relay (shipments.relay) claims endpoints with due rows, sends each endpoint on its own,
+logs every attempt and schedules retries with exponential backoff and jitter for
+WEBHOOK_RETRY_WINDOW_SECONDS (about three days).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import logging
 import random
 import secrets
 import socket
-import ssl
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,14 +29,13 @@ from urllib.parse import urlsplit
 
 import certifi
 import urllib3
+import urllib3.connection
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 
 from shipments.models import (
     Shop,
-    WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookEventType,
@@ -252,7 +253,12 @@ def webhook_endpoint_enable(*, endpoint: WebhookEndpoint, replay_failed: bool = 
     """Re-enable an endpoint and (by default) queue its failed deliveries again. Returns count."""
     with transaction.atomic():
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
-            active=True, disabled_at=None, disabled_reason="", consecutive_failures=0
+            active=True,
+            disabled_at=None,
+            disabled_reason="",
+            consecutive_failures=0,
+            breaker_open_until=None,
+            breaker_trips=0,
         )
         replayed = 0
         if replay_failed:
@@ -306,94 +312,75 @@ class SendResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+def _cut(conn: urllib3.connection.HTTPConnection, fired: threading.Event) -> None:
+    """The request's deadline passed: shut the socket so the blocked send or read returns."""
+    fired.set()
+    sock = conn.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            return  # already closed: the request has ended on its own
+
+
 def _post(url: str, headers: dict[str, str], body: bytes) -> SendResult:
-    """POST to the resolved, checked address: no redirects, one overall timeout."""
+    """POST to the resolved, checked address: no redirects, a connect timeout, and a deadline
+    for the whole request (WEBHOOK_TIMEOUT_SECONDS).
+
+    Socket timeouts bound each read, not the request: a receiver sending a byte now and then
+    would hold the sender for ever. A timer shuts the socket at the deadline instead.
+    """
     started = time.monotonic()
-    timeout = urllib3.Timeout(total=settings.WEBHOOK_TIMEOUT_SECONDS)
+    total = settings.WEBHOOK_TIMEOUT_SECONDS
+    connect = min(settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS, total)
     try:
         target = target_resolve(url)
-        pool: urllib3.HTTPConnectionPool
-        if target.scheme == "https":
-            pool = urllib3.HTTPSConnectionPool(
-                target.address,
-                target.port,
-                timeout=timeout,
-                retries=False,
-                maxsize=1,
-                server_hostname=target.host,
-                assert_hostname=target.host,
-                cert_reqs=ssl.CERT_REQUIRED,
-                ca_certs=certifi.where(),
-            )
-        else:
-            pool = urllib3.HTTPConnectionPool(
-                target.address, target.port, timeout=timeout, retries=False, maxsize=1
-            )
-        default_port = 443 if target.scheme == "https" else 80
-        host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
-        with pool:
-            response = pool.urlopen(
-                "POST",
-                target.path,
-                body=body,
-                headers={**headers, "Host": host_header},
-                redirect=False,
-                retries=False,
-                preload_content=False,
-                assert_same_host=False,
-            )
-            try:
-                text = response.read(_MAX_RESPONSE_BYTES).decode("utf-8", "replace")
-            finally:
-                response.release_conn()
-        latency = int((time.monotonic() - started) * 1000)
-        error = "" if 200 <= response.status < 300 else f"HTTP {response.status}: {text[:500]}"
-        return SendResult(response.status, latency, error)
     except UnsafeTarget as exc:
         return SendResult(None, 0, f"refused: {exc}")
-    except urllib3.exceptions.HTTPError as exc:
+    conn: urllib3.connection.HTTPConnection
+    if target.scheme == "https":
+        conn = urllib3.connection.HTTPSConnection(
+            target.address,
+            target.port,
+            timeout=connect,
+            server_hostname=target.host,
+            assert_hostname=target.host,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+        )
+    else:
+        conn = urllib3.connection.HTTPConnection(target.address, target.port, timeout=connect)
+    default_port = 443 if target.scheme == "https" else 80
+    host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    fired = threading.Event()
+    watchdog = threading.Timer(max(0.0, total - (time.monotonic() - started)), _cut, (conn, fired))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        conn.connect()
+        if conn.sock is not None:
+            conn.sock.settimeout(max(0.001, total - (time.monotonic() - started)))
+        conn.request("POST", target.path, body=body, headers={**headers, "Host": host_header})
+        response = conn.getresponse()
+        text = response.read(_MAX_RESPONSE_BYTES).decode("utf-8", "replace")
+        status = response.status
+    except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError) as exc:
         latency = int((time.monotonic() - started) * 1000)
-        kind = "timeout" if isinstance(exc, urllib3.exceptions.TimeoutError) else "error"
-        return SendResult(None, latency, f"{kind}: {exc}")
+        if fired.is_set() or isinstance(exc, TimeoutError | urllib3.exceptions.TimeoutError):
+            return SendResult(None, latency, f"timeout: no answer within {total:g} s ({exc})")
+        return SendResult(None, latency, f"error: {exc}")
+    finally:
+        watchdog.cancel()
+        conn.close()
+    latency = int((time.monotonic() - started) * 1000)
+    if fired.is_set():
+        return SendResult(None, latency, f"timeout: no answer within {total:g} s")
+    error = "" if 200 <= status < 300 else f"HTTP {status}: {text[:500]}"
+    return SendResult(status, latency, error)
 
 
-def _claim(limit: int) -> list[WebhookDelivery]:
-    """Claim due rows: lease them by pushing next_attempt_at forward (SKIP LOCKED, no waits).
-
-    The claim commits synchronously, whatever the server's default, before anything is sent.
-    Ingest batches commit asynchronously (INGEST_ASYNC_COMMIT), and a crash may lose such a
-    commit after its outbox rows were visible. Flushing this commit flushes the WAL before it,
-    which holds the commit of every row claimed: no notice leaves for a change a crash could
-    still take back (and the retried run would announce again under another id).
-    """
-    lease = timezone.now() + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS * 6)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = on")
-        ids = list(
-            WebhookDelivery.objects.filter(
-                state=WebhookDelivery.State.PENDING,
-                next_attempt_at__lte=timezone.now(),
-                endpoint__active=True,
-            )
-            .order_by("next_attempt_at", "id")
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)[:limit]
-        )
-        if not ids:
-            return []
-        WebhookDelivery.objects.filter(pk__in=ids).update(
-            next_attempt_at=lease, attempts=F("attempts") + 1
-        )
-    return list(
-        WebhookDelivery.objects.filter(pk__in=ids)
-        .select_related("endpoint")
-        .order_by("shipment_id", "sequence")
-    )
-
-
-def webhook_delivery_attempt(*, delivery: WebhookDelivery) -> SendResult:
-    """Send one claimed delivery and record the outcome (log row, state, endpoint health)."""
+def webhook_send(*, delivery: WebhookDelivery) -> SendResult:
+    """Sign and POST one delivery (no database access: the relay calls it from its threads)."""
     endpoint = delivery.endpoint
     body = delivery_body(delivery)
     timestamp = int(time.time())
@@ -406,72 +393,17 @@ def webhook_delivery_attempt(*, delivery: WebhookDelivery) -> SendResult:
             endpoint=endpoint, message_id=delivery.webhook_id, timestamp=timestamp, body=body
         ),
     }
-    result = _post(endpoint.url, headers, body)
-    now = timezone.now()
-    WebhookAttempt.objects.create(
-        delivery=delivery,
-        endpoint=endpoint,
-        attempted_at=now,
-        status_code=result.status_code,
-        latency_ms=result.latency_ms,
-        error=result.error[:2000],
-    )
-    if result.ok:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            state=WebhookDelivery.State.DELIVERED,
-            delivered_at=now,
-            last_status_code=result.status_code,
-            last_error="",
-        )
-        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=0)
-        return result
-    # 410 Gone is the receiver saying "stop": the endpoint is disabled at once.
-    if result.status_code == 410:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            state=WebhookDelivery.State.FAILED, last_status_code=410, last_error=result.error
-        )
-        webhook_endpoint_disable(endpoint_id=endpoint.pk, reason="receiver answered 410 Gone")
-        return result
-    window = timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS)
-    next_at = now + timedelta(seconds=retry_delay(delivery.attempts))
-    gave_up = next_at > delivery.created_at + window
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        state=WebhookDelivery.State.FAILED if gave_up else WebhookDelivery.State.PENDING,
-        next_attempt_at=next_at,
-        last_status_code=result.status_code,
-        last_error=result.error[:2000],
-    )
-    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
-        consecutive_failures=F("consecutive_failures") + 1
-    )
-    failures = WebhookEndpoint.objects.values_list("consecutive_failures", flat=True).get(
-        pk=endpoint.pk
-    )
-    if failures >= settings.WEBHOOK_DISABLE_AFTER_FAILURES:
-        webhook_endpoint_disable(
-            endpoint_id=endpoint.pk, reason=f"{failures} consecutive failed deliveries"
-        )
-    return result
-
-
-def webhook_deliveries_send(*, limit: int = 100) -> int:
-    """One relay pass: claim due deliveries and send them. Returns how many were attempted."""
-    claimed = _claim(limit)
-    disabled: set[int] = set()
-    for delivery in claimed:
-        if delivery.endpoint_id in disabled:
-            continue
-        result = webhook_delivery_attempt(delivery=delivery)
-        if (
-            not result.ok
-            and not WebhookEndpoint.objects.filter(pk=delivery.endpoint_id, active=True).exists()
-        ):
-            disabled.add(delivery.endpoint_id)
-    return len(claimed)
+    return _post(endpoint.url, headers, body)
 
 
 def webhook_deliveries_retry_now(*, endpoint: WebhookEndpoint, at: datetime | None = None) -> int:
-    """Make an endpoint's pending deliveries due now (operators' "retry now" after a fix)."""
-    return WebhookDelivery.objects.filter(
-        endpoint=endpoint, state=WebhookDelivery.State.PENDING
-    ).update(next_attempt_at=at or timezone.now())
+    """Make an endpoint's pending deliveries due now (operators' "retry now" after a fix); an
+    open breaker goes half-open, so the next pass probes at once."""
+    when = at or timezone.now()
+    with transaction.atomic():
+        WebhookEndpoint.objects.filter(pk=endpoint.pk, breaker_open_until__gt=when).update(
+            breaker_open_until=when
+        )
+        return WebhookDelivery.objects.filter(
+            endpoint=endpoint, state=WebhookDelivery.State.PENDING
+        ).update(next_attempt_at=when)

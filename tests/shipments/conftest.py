@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -57,6 +58,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # wall-clock arrival
 
     @property
     def json(self) -> Any:
@@ -66,38 +68,45 @@ class Received:
 @dataclass
 class Receiver:
     """A real HTTP server in a thread; `behaviour` decides the answer to each request:
-    an int status code, or "hang" (sleeps past the client's timeout)."""
+    an int status code, or "hang" (sleeps `hang_seconds`, past the client's timeout).
+    `on_request` runs before answering."""
 
     url: str
     received: list[Received] = field(default_factory=list)
     behaviour: list[int | str] = field(default_factory=list)
     default: int | str = 200
+    hang_seconds: float = 3.0
+    on_request: Callable[[Received], None] | None = None
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver(url="")
-
+@contextmanager
+def serve(state: Receiver) -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            at = time.time()
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
-            state.received.append(
-                Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-            )
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            got = Received(self.path, headers, body, at)
+            state.received.append(got)
+            if state.on_request is not None:
+                state.on_request(got)
             action = state.behaviour.pop(0) if state.behaviour else state.default
             if action == "hang":
-                time.sleep(3)
+                time.sleep(state.hang_seconds)
                 action = 200
             if action == "redirect":
                 self.send_response(302)
                 self.send_header("Location", "http://169.254.169.254/latest/meta-data")
                 self.end_headers()
                 return
-            self.send_response(int(action))
-            self.send_header("Content-Type", "text/plain")
-            self.end_headers()
-            self.wfile.write(b"ok" if int(action) < 300 else b"nope")
+            try:
+                self.send_response(int(action))
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(b"ok" if int(action) < 300 else b"nope")
+            except OSError:
+                return  # the client gave up waiting (a hanging receiver's usual end)
 
         def log_message(self, format: str, *args: Any) -> None:
             return
@@ -112,3 +121,20 @@ def receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with serve(Receiver(url="")) as state:
+        yield state
+
+
+@pytest.fixture
+def receivers() -> Iterator[Callable[..., Receiver]]:
+    """More receivers: `receivers(default="hang", hang_seconds=30)`."""
+    with ExitStack() as stack:
+
+        def make(**kwargs: Any) -> Receiver:
+            return stack.enter_context(serve(Receiver(url="", **kwargs)))
+
+        yield make

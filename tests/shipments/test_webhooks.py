@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from shipments import tasks, webhooks
+from shipments import relay, tasks, webhooks
 from shipments.models import (
     Shipment,
     WebhookAttempt,
@@ -195,11 +195,11 @@ def test_the_claim_commits_synchronously_before_anything_is_sent(
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit = off")
     with CaptureQueriesContext(connection) as queries:
-        assert webhooks.webhook_deliveries_send() == 1
+        assert relay.webhook_deliveries_send() == 1
     statements = [q["sql"] for q in queries.captured_queries]
     sync = statements.index("SET LOCAL synchronous_commit = on")
-    lease = next(i for i, sql in enumerate(statements) if sql.startswith("UPDATE"))
-    assert sync < lease
+    claim = next(i for i, sql in enumerate(statements) if "relay_leased_until = " in sql)
+    assert sync < claim
     assert len(receiver.received) == 1
 
 
@@ -211,19 +211,19 @@ def test_a_failing_receiver_is_retried_with_backoff_and_the_same_id(
     _status_change(feed, ingest)
     receiver.behaviour = [500, 503]
     before = timezone.now()
-    webhooks.webhook_deliveries_send()
+    relay.webhook_deliveries_send()
     delivery = WebhookDelivery.objects.get()
     assert (delivery.state, delivery.attempts, delivery.last_status_code) == ("pending", 1, 500)
     # first retry after 15-30 s (30 s base, jitter 0.5-1)
     assert timedelta(seconds=14) < delivery.next_attempt_at - before < timedelta(seconds=31)
-    assert webhooks.webhook_deliveries_send() == 0  # not due yet
+    assert relay.webhook_deliveries_send() == 0  # not due yet
     _due_now()
-    webhooks.webhook_deliveries_send()
+    relay.webhook_deliveries_send()
     delivery.refresh_from_db()
     assert delivery.attempts == 2
     assert delivery.next_attempt_at - timezone.now() > timedelta(seconds=29)
     _due_now()
-    webhooks.webhook_deliveries_send()
+    relay.webhook_deliveries_send()
     delivery.refresh_from_db()
     assert delivery.state == "delivered"
     ids = {r.headers["webhook-id"] for r in receiver.received}
@@ -252,7 +252,7 @@ def test_a_delivery_past_the_retry_window_fails_for_good(
     _status_change(feed, ingest)
     WebhookDelivery.objects.update(created_at=timezone.now() - timedelta(days=3))
     receiver.default = 500
-    webhooks.webhook_deliveries_send()
+    relay.webhook_deliveries_send()
     assert WebhookDelivery.objects.get().state == "failed"
 
 
@@ -263,7 +263,7 @@ def test_a_hanging_receiver_times_out_and_is_retried(
     _endpoint(shop_a, receiver.url)
     _status_change(feed, ingest)
     receiver.behaviour = ["hang"]
-    webhooks.webhook_deliveries_send()
+    relay.webhook_deliveries_send()
     delivery = WebhookDelivery.objects.get()
     assert delivery.state == "pending"
     assert delivery.last_error.startswith("timeout")
@@ -278,7 +278,7 @@ def test_410_gone_disables_the_endpoint_at_once_and_enable_replays(
     endpoint = _endpoint(shop_a, receiver.url, [STATUS, TRACKING])
     _status_change(feed, ingest)
     receiver.behaviour = [410]
-    webhooks.webhook_deliveries_send()
+    relay.webhook_deliveries_send()
     ep = WebhookEndpoint.objects.get()
     assert not ep.active and "410" in ep.disabled_reason
     assert len(receiver.received) == 1  # the second notification was not sent
@@ -289,7 +289,7 @@ def test_410_gone_disables_the_endpoint_at_once_and_enable_replays(
     response = shop_a.client.post(reverse("api-webhook-endpoint-enable", args=[endpoint["id"]]))
     assert response.status_code == 200
     assert (response.json()["active"], response.json()["replayed"]) == (True, 2)
-    webhooks.webhook_deliveries_send()
+    relay.webhook_deliveries_send()
     assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"delivered"}
     sequences = [r.json["sequence"] for r in receiver.received[1:]]
     assert sorted(sequences) == [1, 2]
@@ -305,7 +305,7 @@ def test_consecutive_failures_disable_the_endpoint(
     receiver.default = 500
     for _ in range(3):
         _due_now()
-        webhooks.webhook_deliveries_send()
+        relay.webhook_deliveries_send()
     ep = WebhookEndpoint.objects.get()
     assert not ep.active
     assert ep.disabled_reason == "3 consecutive failed deliveries"
@@ -320,7 +320,7 @@ def test_redirects_are_not_followed(
     _endpoint(shop_a, receiver.url)
     _status_change(feed, ingest)
     receiver.behaviour = ["redirect"]
-    webhooks.webhook_deliveries_send()
+    relay.webhook_deliveries_send()
     delivery = WebhookDelivery.objects.get()
     assert (delivery.state, delivery.last_status_code) == ("pending", 302)
     assert len(receiver.received) == 1
@@ -335,7 +335,7 @@ def test_rotation_signs_with_both_secrets_during_the_overlap(
     new_secret = rotated.json()["secret"]
     assert new_secret != endpoint["secret"]
     _status_change(feed, ingest)
-    webhooks.webhook_deliveries_send()
+    relay.webhook_deliveries_send()
     (got,) = receiver.received
     assert len(got.headers["webhook-signature"].split()) == 2
     for secret in (endpoint["secret"], new_secret):
@@ -402,7 +402,7 @@ def test_the_relay_refuses_an_endpoint_that_now_resolves_privately(
     _endpoint(shop_a, receiver.url)
     _status_change(feed, ingest)
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
-    webhooks.webhook_deliveries_send()
+    relay.webhook_deliveries_send()
     assert receiver.received == []
     assert WebhookDelivery.objects.get().last_error.startswith("refused")
 
@@ -413,7 +413,7 @@ def test_endpoint_payload_is_valid_json_with_the_documented_fields(
     _register(shop_a)
     _endpoint(shop_a, receiver.url)
     _status_change(feed, ingest)
-    webhooks.webhook_deliveries_send()
+    relay.webhook_deliveries_send()
     body = json.loads(receiver.received[0].body)
     assert set(body) == {"id", "type", "sequence", "created_at", "data"}
     assert set(body["data"]) >= {"tracking_number", "status", "previous_status", "event"}

@@ -1,0 +1,344 @@
+"""The webhook relay: every endpoint is sent on its own, so one bad endpoint costs only itself.
+
+A pass (the `relay_webhooks` task, on the `webhooks` queue, every few seconds):
+
+1. Claims endpoints, not rows: each active endpoint with due deliveries whose breaker is not
+   open and that no other relay holds gets a lease (`relay_leased_until`) longer than the
+   pass can last, and its due rows (WEBHOOK_RELAY_BATCH; one probe row when its breaker is
+   half-open) are read in the same synchronous transaction. One relay at a time sends to an
+   endpoint, so no second relay re-sends what the first is still sending.
+2. Sends every endpoint in parallel threads, at most WEBHOOK_ENDPOINT_CONCURRENCY requests in
+   flight per endpoint (a shipment's notifications stay in one lane, in order). A lane stops
+   at the first failure (the rest stays due for the next pass) and starts nothing after
+   WEBHOOK_RELAY_PASS_SECONDS; each request ends within WEBHOOK_TIMEOUT_SECONDS.
+3. Records each outcome from the pass's own thread as it arrives (the lanes never touch the
+   database), before that lane sends again: the attempt log, the delivery's state or next
+   retry, the endpoint's failure count and breaker.
+4. Lets the endpoints go (the lease's time becomes "last relayed", which orders the next claim).
+
+A relay that dies mid-pass leaves its endpoints leased until the lease expires (lease_seconds);
+the next relay then sends what was not recorded, under the same message ids: at least once.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from shipments.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from shipments.webhooks import (
+    SendResult,
+    retry_delay,
+    webhook_endpoint_disable,
+    webhook_send,
+)
+
+logger = logging.getLogger(__name__)
+
+# Time for the pass's own database writes after its last request ended.
+_LEASE_MARGIN_SECONDS = 30.0
+
+
+def lease_seconds() -> float:
+    """How long a claim holds an endpoint: longer than any pass can send to it (no request
+    starts after the pass's deadline, and every request ends within its timeout)."""
+    return (
+        settings.WEBHOOK_RELAY_PASS_SECONDS + settings.WEBHOOK_TIMEOUT_SECONDS
+    ) + _LEASE_MARGIN_SECONDS
+
+
+# Endpoints first, by who waited longest; `e.id IN (due rows)` reads the partial index of
+# pending rows only, however many delivered rows an endpoint has.
+_CLAIM_SQL = """
+WITH chosen AS (
+    SELECT e.id FROM shipments_webhookendpoint e
+    WHERE e.active
+      AND (e.relay_leased_until IS NULL OR e.relay_leased_until <= %(now)s)
+      AND (e.breaker_open_until IS NULL OR e.breaker_open_until <= %(now)s)
+      AND e.id IN (
+          SELECT d.endpoint_id FROM shipments_webhookdelivery d
+          WHERE d.state = 'pending' AND d.next_attempt_at <= %(now)s)
+    ORDER BY e.relay_leased_until NULLS FIRST, e.id
+    LIMIT %(endpoints)s
+    FOR UPDATE OF e SKIP LOCKED
+)
+UPDATE shipments_webhookendpoint e SET relay_leased_until = %(lease)s
+FROM chosen WHERE e.id = chosen.id
+RETURNING e.id, e.consecutive_failures >= %(threshold)s
+"""
+
+_ROWS_SQL = """
+SELECT id FROM (
+    SELECT d.id, d.endpoint_id,
+           row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS n
+    FROM shipments_webhookdelivery d
+    WHERE d.endpoint_id = ANY(%(endpoints)s) AND d.state = 'pending'
+      AND d.next_attempt_at <= %(now)s
+) x
+WHERE x.n <= CASE WHEN x.endpoint_id = ANY(%(probes)s) THEN 1 ELSE %(limit)s END
+"""
+
+# A failure: count it, and open the breaker at the threshold (and again, for twice as long,
+# after each failed probe). A failure of a request sent before it opened (another lane's)
+# does not open it again. The right-hand sides all read the row as it was.
+_FAILURE_SQL = """
+UPDATE shipments_webhookendpoint SET
+    consecutive_failures = consecutive_failures + 1,
+    breaker_open_until = CASE WHEN %(trip)s
+        THEN %(now)s + make_interval(secs => least(%(max)s, %(base)s * power(2, breaker_trips)))
+        ELSE breaker_open_until END,
+    breaker_trips = CASE WHEN %(trip)s THEN breaker_trips + 1 ELSE breaker_trips END
+WHERE id = %(id)s
+RETURNING consecutive_failures, breaker_open_until
+""".replace(
+    "%(trip)s",
+    "(consecutive_failures + 1 >= %(threshold)s"
+    " AND (breaker_open_until IS NULL OR breaker_open_until <= %(now)s))",
+)
+
+
+def breaker_state(endpoint: WebhookEndpoint, *, now: datetime | None = None) -> str:
+    """What an operator reads: closed, open (until when, after how many failures), or
+    half-open (the next pass sends one probe)."""
+    if endpoint.consecutive_failures < settings.WEBHOOK_BREAKER_FAILURES:
+        return "closed"
+    until = endpoint.breaker_open_until
+    if until is not None and until > (now or timezone.now()):
+        return (
+            f"open until {until:%Y-%m-%d %H:%M:%S} UTC "
+            f"({endpoint.consecutive_failures} failures in a row)"
+        )
+    return "half-open (next pass sends one probe)"
+
+
+@dataclass
+class _Claim:
+    lease: datetime
+    endpoints: list[int]
+    deliveries: list[WebhookDelivery] = field(default_factory=list)
+    probes: set[int] = field(default_factory=set)
+
+
+def _claim(*, limit: int) -> _Claim | None:
+    """Claim endpoints and read their due rows, in one transaction that commits synchronously.
+
+    Ingest batches commit asynchronously (INGEST_ASYNC_COMMIT), and a crash may lose such a
+    commit after its outbox rows were visible. Flushing this commit flushes the WAL before it,
+    which holds the commit of every row read here: no notice leaves for a change a crash could
+    still take back (and the retried run would announce again under another id).
+    """
+    now = timezone.now()
+    lease = now + timedelta(seconds=lease_seconds())
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = on")
+        cursor.execute(
+            _CLAIM_SQL,
+            {
+                "now": now,
+                "lease": lease,
+                "endpoints": settings.WEBHOOK_RELAY_ENDPOINTS,
+                "threshold": settings.WEBHOOK_BREAKER_FAILURES,
+            },
+        )
+        claimed = cursor.fetchall()
+        if not claimed:
+            return None
+        endpoints = [endpoint_id for endpoint_id, _ in claimed]
+        probes = {endpoint_id for endpoint_id, probe in claimed if probe}
+        cursor.execute(
+            _ROWS_SQL, {"endpoints": endpoints, "now": now, "probes": list(probes), "limit": limit}
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    deliveries = list(
+        WebhookDelivery.objects.filter(pk__in=ids).select_related("endpoint").order_by("id")
+    )
+    return _Claim(lease, endpoints, deliveries, probes)
+
+
+def _release(claim: _Claim) -> None:
+    """Let the endpoints go now rather than when the lease runs out; only our own lease."""
+    WebhookEndpoint.objects.filter(pk__in=claim.endpoints, relay_leased_until=claim.lease).update(
+        relay_leased_until=timezone.now()
+    )
+
+
+def _record(delivery: WebhookDelivery, result: SendResult) -> bool:
+    """Store one attempt's outcome. Returns whether to go on sending to this endpoint.
+
+    The delivery row is locked first. If the endpoint is being deleted, its deletion either
+    removed the row already (nothing to record: the endpoint is gone) or waits for this
+    transaction, and the database's ON DELETE CASCADE then takes the new attempt row too.
+    """
+    now = timezone.now()
+    attempts = delivery.attempts + 1
+    endpoint_id = delivery.endpoint_id
+    with transaction.atomic():
+        rows = WebhookDelivery.objects.filter(pk=delivery.pk)
+        if result.ok:
+            changed = rows.update(
+                state=WebhookDelivery.State.DELIVERED,
+                delivered_at=now,
+                attempts=F("attempts") + 1,
+                last_status_code=result.status_code,
+                last_error="",
+            )
+        elif result.status_code == 410:
+            changed = rows.update(
+                state=WebhookDelivery.State.FAILED,
+                attempts=F("attempts") + 1,
+                last_status_code=410,
+                last_error=result.error[:2000],
+            )
+        else:
+            next_at = now + timedelta(seconds=retry_delay(attempts))
+            window = timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS)
+            gave_up = next_at > delivery.created_at + window
+            changed = rows.update(
+                state=WebhookDelivery.State.FAILED if gave_up else WebhookDelivery.State.PENDING,
+                attempts=F("attempts") + 1,
+                next_attempt_at=next_at,
+                last_status_code=result.status_code,
+                last_error=result.error[:2000],
+            )
+        if not changed:
+            logger.info("webhook endpoint %s was deleted during a relay pass", endpoint_id)
+            return False
+        WebhookAttempt.objects.create(
+            delivery_id=delivery.pk,
+            endpoint_id=endpoint_id,
+            attempted_at=now,
+            status_code=result.status_code,
+            latency_ms=result.latency_ms,
+            error=result.error[:2000],
+        )
+        if result.ok:
+            WebhookEndpoint.objects.filter(pk=endpoint_id).update(
+                consecutive_failures=0, breaker_open_until=None, breaker_trips=0
+            )
+            return True
+        if result.status_code == 410:
+            # The receiver saying "stop": the endpoint is disabled at once.
+            webhook_endpoint_disable(endpoint_id=endpoint_id, reason="receiver answered 410 Gone")
+            return False
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _FAILURE_SQL,
+                {
+                    "id": endpoint_id,
+                    "now": now,
+                    "threshold": settings.WEBHOOK_BREAKER_FAILURES,
+                    "base": settings.WEBHOOK_BREAKER_OPEN_SECONDS,
+                    "max": settings.WEBHOOK_BREAKER_MAX_OPEN_SECONDS,
+                },
+            )
+            row = cursor.fetchone()
+        failures, open_until = row if row else (0, None)
+        if failures >= settings.WEBHOOK_DISABLE_AFTER_FAILURES:
+            webhook_endpoint_disable(
+                endpoint_id=endpoint_id, reason=f"{failures} consecutive failed deliveries"
+            )
+        elif open_until is not None and open_until > now:
+            logger.warning(
+                "webhook endpoint %s: breaker open until %s after %s consecutive failures",
+                endpoint_id,
+                open_until.isoformat(),
+                failures,
+            )
+    return False
+
+
+_LANE_DONE = None
+_Outcome = tuple[WebhookDelivery, SendResult, threading.Event]
+
+
+def _lane_send(
+    deliveries: list[WebhookDelivery],
+    stop: threading.Event,
+    deadline: float,
+    results: queue.SimpleQueue[_Outcome | None],
+) -> None:
+    """One lane of one endpoint, in a thread: HTTP only. Each outcome goes to the pass's
+    thread, and the next request waits until it is recorded, so what recording decides (the
+    endpoint was deleted, disabled, its breaker opened) holds from the very next request."""
+    try:
+        for delivery in deliveries:
+            if stop.is_set() or time.monotonic() >= deadline:
+                return
+            result = webhook_send(delivery=delivery)
+            recorded = threading.Event()
+            results.put((delivery, result, recorded))
+            if not result.ok:
+                # Whatever went wrong, more requests now would likely go the same way.
+                stop.set()
+                return
+            while not recorded.wait(0.1):
+                if stop.is_set():
+                    return
+    except Exception:
+        logger.exception("webhook relay lane failed")
+        stop.set()
+    finally:
+        results.put(_LANE_DONE)
+
+
+def _lanes(claim: _Claim) -> list[tuple[int, list[WebhookDelivery]]]:
+    width = max(1, settings.WEBHOOK_ENDPOINT_CONCURRENCY)
+    lanes: dict[tuple[int, int], list[WebhookDelivery]] = defaultdict(list)
+    for delivery in claim.deliveries:
+        lane = delivery.shipment_id % width
+        lanes[(delivery.endpoint_id, lane)].append(delivery)
+    return [(endpoint_id, rows) for (endpoint_id, _), rows in lanes.items()]
+
+
+def webhook_deliveries_send(*, limit: int | None = None) -> int:
+    """One relay pass (see the module's docstring). Returns how many requests were sent."""
+    claim = _claim(limit=limit or settings.WEBHOOK_RELAY_BATCH)
+    if claim is None:
+        return 0
+    try:
+        return _send(claim)
+    finally:
+        _release(claim)
+
+
+def _send(claim: _Claim) -> int:
+    lanes = _lanes(claim)
+    if not lanes:
+        return 0
+    deadline = time.monotonic() + settings.WEBHOOK_RELAY_PASS_SECONDS
+    stops = {endpoint_id: threading.Event() for endpoint_id in claim.endpoints}
+    results: queue.SimpleQueue[_Outcome | None] = queue.SimpleQueue()
+    sent = 0
+    workers = min(settings.WEBHOOK_RELAY_THREADS, len(lanes))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook-relay") as pool:
+        for endpoint_id, rows in lanes:
+            pool.submit(_lane_send, rows, stops[endpoint_id], deadline, results)
+        running = len(lanes)
+        try:
+            while running:
+                item = results.get()
+                if item is _LANE_DONE:
+                    running -= 1
+                    continue
+                delivery, result, recorded = item
+                sent += 1
+                if not _record(delivery, result):
+                    stops[delivery.endpoint_id].set()
+                recorded.set()
+        except BaseException:
+            # The pass is failing (database gone, time limit): start nothing more.
+            for stop in stops.values():
+                stop.set()
+            raise
+    return sent
