@@ -229,6 +229,8 @@ WEBHOOK_TIMEOUT_SECONDS = float(envstr("WEBHOOK_TIMEOUT_SECONDS", "10"))
 # A relay pass starts no request after this many seconds; it holds each endpoint it serves for
 # this plus one request's timeout plus a margin (shipments.relay.lease_seconds).
 WEBHOOK_RELAY_PASS_SECONDS = float(envstr("WEBHOOK_RELAY_PASS_SECONDS", "20"))
+# While a pass still sends (a slow endpoint), it claims newly due endpoints this often.
+WEBHOOK_RELAY_POLL_SECONDS = float(envstr("WEBHOOK_RELAY_POLL_SECONDS", "1"))
 # Endpoints are sent in parallel threads, each with at most this many requests in flight
 # (one shipment's notifications always go one after the other, in sequence).
 WEBHOOK_RELAY_THREADS = envint("WEBHOOK_RELAY_THREADS", 16)

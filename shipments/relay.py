@@ -14,7 +14,10 @@ A pass (the `relay_webhooks` task, on the `webhooks` queue, every few seconds):
 3. Records each outcome from the pass's own thread as it arrives (the lanes never touch the
    database), before that lane sends again: the attempt log, the delivery's state or next
    retry, the endpoint's failure count and breaker.
-4. Lets the endpoints go (the lease's time becomes "last relayed", which orders the next claim).
+4. Lets each endpoint go as soon as its lanes are done (the lease's time becomes "last
+   relayed", which orders the next claim), and, while any lane still runs (a slow endpoint),
+   claims what has become due since, every WEBHOOK_RELAY_POLL_SECONDS: a long pass keeps
+   serving the other endpoints instead of making them wait for the next one.
 
 A relay that dies mid-pass leaves its endpoints leased until the lease expires (lease_seconds);
 the next relay then sends what was not recorded, under the same message ids: at least once.
@@ -27,6 +30,7 @@ import queue
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -66,6 +70,7 @@ WITH chosen AS (
     WHERE e.active
       AND (e.relay_leased_until IS NULL OR e.relay_leased_until <= %(now)s)
       AND (e.breaker_open_until IS NULL OR e.breaker_open_until <= %(now)s)
+      AND NOT e.id = ANY(%(skip)s)
       AND e.id IN (
           SELECT d.endpoint_id FROM shipments_webhookdelivery d
           WHERE d.state = 'pending' AND d.next_attempt_at <= %(now)s)
@@ -130,7 +135,7 @@ class _Claim:
     probes: set[int] = field(default_factory=set)
 
 
-def _claim(*, limit: int) -> _Claim | None:
+def _claim(*, limit: int, skip: Iterable[int] = ()) -> _Claim | None:
     """Claim endpoints and read their due rows, in one transaction that commits synchronously.
 
     Ingest batches commit asynchronously (INGEST_ASYNC_COMMIT), and a crash may lose such a
@@ -149,6 +154,7 @@ def _claim(*, limit: int) -> _Claim | None:
                 "lease": lease,
                 "endpoints": settings.WEBHOOK_RELAY_ENDPOINTS,
                 "threshold": settings.WEBHOOK_BREAKER_FAILURES,
+                "skip": list(skip),
             },
         )
         claimed = cursor.fetchall()
@@ -166,9 +172,9 @@ def _claim(*, limit: int) -> _Claim | None:
     return _Claim(lease, endpoints, deliveries, probes)
 
 
-def _release(claim: _Claim) -> None:
-    """Let the endpoints go now rather than when the lease runs out; only our own lease."""
-    WebhookEndpoint.objects.filter(pk__in=claim.endpoints, relay_leased_until=claim.lease).update(
+def _release(endpoint_ids: Iterable[int], lease: datetime) -> None:
+    """Let endpoints go now rather than when the lease runs out; only our own lease."""
+    WebhookEndpoint.objects.filter(pk__in=list(endpoint_ids), relay_leased_until=lease).update(
         relay_leased_until=timezone.now()
     )
 
@@ -258,15 +264,17 @@ def _record(delivery: WebhookDelivery, result: SendResult) -> bool:
     return False
 
 
-_LANE_DONE = None
 _Outcome = tuple[WebhookDelivery, SendResult, threading.Event]
+# What lanes tell the pass's thread: an outcome, or "this endpoint's lane is done" (its id).
+_Message = _Outcome | int
 
 
 def _lane_send(
+    endpoint_id: int,
     deliveries: list[WebhookDelivery],
     stop: threading.Event,
     deadline: float,
-    results: queue.SimpleQueue[_Outcome | None],
+    results: queue.SimpleQueue[_Message],
 ) -> None:
     """One lane of one endpoint, in a thread: HTTP only. Each outcome goes to the pass's
     thread, and the next request waits until it is recorded, so what recording decides (the
@@ -289,7 +297,7 @@ def _lane_send(
         logger.exception("webhook relay lane failed")
         stop.set()
     finally:
-        results.put(_LANE_DONE)
+        results.put(endpoint_id)
 
 
 def _lanes(claim: _Claim) -> list[tuple[int, list[WebhookDelivery]]]:
@@ -303,42 +311,93 @@ def _lanes(claim: _Claim) -> list[tuple[int, list[WebhookDelivery]]]:
 
 def webhook_deliveries_send(*, limit: int | None = None) -> int:
     """One relay pass (see the module's docstring). Returns how many requests were sent."""
-    claim = _claim(limit=limit or settings.WEBHOOK_RELAY_BATCH)
-    if claim is None:
+    first = _claim(limit=limit or settings.WEBHOOK_RELAY_BATCH)
+    if first is None:
         return 0
-    try:
-        return _send(claim)
-    finally:
-        _release(claim)
+    return _Pass(limit or settings.WEBHOOK_RELAY_BATCH).run(first)
 
 
-def _send(claim: _Claim) -> int:
-    lanes = _lanes(claim)
-    if not lanes:
-        return 0
-    deadline = time.monotonic() + settings.WEBHOOK_RELAY_PASS_SECONDS
-    stops = {endpoint_id: threading.Event() for endpoint_id in claim.endpoints}
-    results: queue.SimpleQueue[_Outcome | None] = queue.SimpleQueue()
-    sent = 0
-    workers = min(settings.WEBHOOK_RELAY_THREADS, len(lanes))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook-relay") as pool:
-        for endpoint_id, rows in lanes:
-            pool.submit(_lane_send, rows, stops[endpoint_id], deadline, results)
-        running = len(lanes)
+class _Pass:
+    """Sends what it claimed and, while any endpoint is still being sent, claims what has
+    become due since, every WEBHOOK_RELAY_POLL_SECONDS: a pass kept long by one slow endpoint
+    keeps serving the others instead of leaving them to wait for it."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.deadline = time.monotonic() + settings.WEBHOOK_RELAY_PASS_SECONDS
+        self.results: queue.SimpleQueue[_Message] = queue.SimpleQueue()
+        self.stops: dict[int, threading.Event] = {}
+        self.leases: dict[int, datetime] = {}
+        self.lanes_left: dict[int, int] = {}
+        # Failed in this pass: not claimed again before the next one.
+        self.failed: set[int] = set()
+        self.sent = 0
+
+    def run(self, first: _Claim) -> int:
+        pool = ThreadPoolExecutor(
+            max_workers=settings.WEBHOOK_RELAY_THREADS, thread_name_prefix="webhook-relay"
+        )
         try:
-            while running:
-                item = results.get()
-                if item is _LANE_DONE:
-                    running -= 1
-                    continue
-                delivery, result, recorded = item
-                sent += 1
-                if not _record(delivery, result):
-                    stops[delivery.endpoint_id].set()
-                recorded.set()
+            with pool:
+                self._start(pool, first)
+                self._loop(pool)
         except BaseException:
             # The pass is failing (database gone, time limit): start nothing more.
-            for stop in stops.values():
+            for stop in self.stops.values():
                 stop.set()
             raise
-    return sent
+        finally:
+            by_lease: dict[datetime, list[int]] = defaultdict(list)
+            for endpoint_id, lease in self.leases.items():
+                by_lease[lease].append(endpoint_id)
+            for lease, endpoint_ids in by_lease.items():
+                _release(endpoint_ids, lease)
+        return self.sent
+
+    def _start(self, pool: ThreadPoolExecutor, claim: _Claim) -> None:
+        for endpoint_id in claim.endpoints:
+            self.stops[endpoint_id] = threading.Event()
+            self.leases[endpoint_id] = claim.lease
+        for endpoint_id, rows in _lanes(claim):
+            self.lanes_left[endpoint_id] = self.lanes_left.get(endpoint_id, 0) + 1
+            pool.submit(
+                _lane_send, endpoint_id, rows, self.stops[endpoint_id], self.deadline, self.results
+            )
+        # Claimed, but its rows were taken back meanwhile (replayed, disabled): let it go.
+        idle = [e for e in claim.endpoints if e not in self.lanes_left]
+        if idle:
+            _release(idle, claim.lease)
+            for endpoint_id in idle:
+                del self.leases[endpoint_id]
+
+    def _loop(self, pool: ThreadPoolExecutor) -> None:
+        poll = settings.WEBHOOK_RELAY_POLL_SECONDS
+        next_claim = time.monotonic() + poll
+        while self.lanes_left:
+            try:
+                item = self.results.get(timeout=max(0.0, next_claim - time.monotonic()))
+            except queue.Empty:
+                next_claim = time.monotonic() + poll
+                if time.monotonic() < self.deadline:
+                    claim = _claim(limit=self.limit, skip=set(self.leases) | self.failed)
+                    if claim is not None:
+                        self._start(pool, claim)
+                continue
+            if isinstance(item, int):
+                self._lane_done(item)
+                continue
+            delivery, result, recorded = item
+            self.sent += 1
+            if not result.ok:
+                self.failed.add(delivery.endpoint_id)
+            if not _record(delivery, result):
+                self.stops[delivery.endpoint_id].set()
+            recorded.set()
+
+    def _lane_done(self, endpoint_id: int) -> None:
+        self.lanes_left[endpoint_id] -= 1
+        if self.lanes_left[endpoint_id]:
+            return
+        # The endpoint's last lane ended: another pass (or this one) may take it now.
+        del self.lanes_left[endpoint_id]
+        _release([endpoint_id], self.leases.pop(endpoint_id))
