@@ -3,11 +3,13 @@ the relay pass is called as the worker calls it, and once through a real Celery 
 
 from __future__ import annotations
 
+import logging
 import statistics
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -50,6 +52,15 @@ def _outbox(endpoint: WebhookEndpoint, count: int, shipments: int = 1) -> list[W
         )
         for i in range(count)
     )
+
+
+@contextmanager
+def _restored(root: logging.Logger, level: int, handlers: list[logging.Handler]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
 
 
 @pytest.fixture
@@ -329,7 +340,14 @@ def test_with_a_hanging_neighbour_a_real_worker_delivers_the_healthy_endpoint_pr
     stuck = _endpoint(shop, hanging.url)
     fine = _endpoint(shop, healthy.url)
     created: dict[str, float] = {}
-    with start_worker(app, perform_ping_check=False, pool="solo", concurrency=1):
+    # Starting a worker sets up Celery's logging: the root logger at the worker's level (error)
+    # would hide later tests' warnings from caplog.
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    with (
+        _restored(root, level, handlers),
+        start_worker(app, perform_ping_check=False, pool="solo", concurrency=1),
+    ):
         started = time.monotonic()
         next_relay = started
         while time.monotonic() - started < 6:
