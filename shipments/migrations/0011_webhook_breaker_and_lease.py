@@ -31,7 +31,7 @@ END $$;
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("shipments", "0009_unit_events_index_partial"),
+        ("shipments", "0010_event_tz_source_place_bases"),
     ]
 
     operations = [
