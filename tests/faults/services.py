@@ -57,8 +57,11 @@ def wait_until(
 
 class Postgres:
     def __init__(self, root: Path) -> None:
-        import pgserver
-        from pgserver._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers): harmless here.
+            warnings.simplefilter("ignore")
+            import pgserver
+            from pgserver._commands import POSTGRES_BIN_PATH
 
         self.bin = POSTGRES_BIN_PATH
         self.data = root / "pgdata"
@@ -69,7 +72,6 @@ class Postgres:
         # pgserver runs initdb (as its own system user under root) and starts a server; we stop
         # that one and run the postmaster ourselves so kill, SIGSTOP and restart act on our child.
         with warnings.catch_warnings():
-            # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers): harmless here.
             warnings.simplefilter("ignore")
             server = pgserver.get_server(self.data, cleanup_mode="stop")
             server.cleanup()
