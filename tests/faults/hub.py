@@ -161,21 +161,17 @@ class Hub:
         return process
 
     def workers(self) -> dict[str, Process]:
-        """The workers of scripts/demo.sh and docker-compose: one per queue (config/queues.py),
-        or a single worker where the queues are not split yet. Started without waiting."""
-        if (ROOT / "config" / "queues.py").exists():
-            topology = {"ingest": 2, "webhooks": 2, "maintenance": 1}
-        else:
-            topology = {"worker": 2}
+        """The workers of scripts/demo.sh and docker-compose, one per queue (config/queues.py).
+        Started without waiting."""
         started = {}
-        for queue, concurrency in topology.items():
-            command = [
-                str(BIN / "celery"), "-A", "config", "worker", "-l", "info",
-                "-n", f"{queue}@%h", "--concurrency", str(concurrency),
-            ]  # fmt: skip
-            if queue != "worker":
-                command[6:6] = ["-Q", queue]
-            started[queue] = self._spawn(queue, command)
+        for queue, concurrency in {"ingest": 2, "webhooks": 2, "maintenance": 1}.items():
+            started[queue] = self._spawn(
+                queue,
+                [
+                    str(BIN / "celery"), "-A", "config", "worker", "-l", "info",
+                    "-Q", queue, "-n", f"{queue}@%h", "--concurrency", str(concurrency),
+                ],
+            )  # fmt: skip
         return started
 
     def restart(self, process: Process) -> Process:
@@ -195,10 +191,7 @@ class Hub:
         return workers
 
     def ingest_worker(self) -> Process:
-        return next(p for p in self.processes if p.name in ("ingest", "worker"))
-
-    def webhook_worker(self) -> Process:
-        return next(p for p in self.processes if p.name in ("webhooks", "worker"))
+        return next(p for p in self.processes if p.name == "ingest")
 
     def wait_ready(self, process: Process) -> None:
         wait_until(
