@@ -345,6 +345,8 @@ class _Place:
     name: str = ""
     locode: str = ""
     country: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 @dataclass(slots=True)
@@ -611,6 +613,8 @@ class _Common:
             location_name=self.place.name,
             location_code=self.place.locode,
             country=self.place.country,
+            latitude=self.place.latitude,
+            longitude=self.place.longitude,
             extra=extra,
             **values,
         )
@@ -1052,6 +1056,11 @@ def _biz_transactions(event: Mapping[str, Any]) -> list[dict[str, str]]:
 
 _LOCODE_IN_ID_RE: Final = re.compile(r".*locode[:/=]+([A-Za-z]{2}) ?([A-Za-z2-9]{3})", re.I)
 _LOCODE_RE: Final = re.compile(r"([A-Za-z]{2}) ?([A-Za-z2-9]{3})")
+# A readPoint/bizLocation given as a geo URI (RFC 5870, "geo:lat,lon[,alt][;params]"): the
+# gazetteer reads the zone there when a time has none (EPCIS times normally carry an offset).
+_GEO_RE: Final = re.compile(
+    r"geo:([-+]?\d{1,2}(?:\.\d+)?),([-+]?\d{1,3}(?:\.\d+)?)(?:[,;]|$)", re.I
+)
 
 
 def _place(location_id: str, ctx: _Context) -> _Place:
@@ -1062,7 +1071,16 @@ def _place(location_id: str, ctx: _Context) -> _Place:
     if not locode and (match := _LOCODE_IN_ID_RE.fullmatch(location_id)):
         locode = (match.group(1) + match.group(2)).upper()
     country = known.country or locode[:2]
-    return _Place(name=known.name or location_id, locode=locode, country=country)
+    latitude = longitude = None
+    if match := _GEO_RE.match(location_id):
+        latitude, longitude = float(match.group(1)), float(match.group(2))
+    return _Place(
+        name=known.name or location_id,
+        locode=locode,
+        country=country,
+        latitude=latitude,
+        longitude=longitude,
+    )
 
 
 def _master_data_places(doc: Mapping[str, Any]) -> dict[str, _Place]:

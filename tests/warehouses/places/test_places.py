@@ -212,3 +212,38 @@ def test_the_gazetteer_never_answers_from_a_neighbour() -> None:
         "America/New_York",
         "city",
     )
+
+
+def test_an_epcis_read_point_given_as_a_geo_uri_reaches_the_gazetteer() -> None:
+    from warehouses.formats.epcis import parse
+
+    document = {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-01-15T10:00:00+08:00",
+        "epcisBody": {
+            "eventList": [
+                {
+                    "type": "ObjectEvent",
+                    "eventTime": "2026-01-15T10:00:00+08:00",
+                    "eventTimeZoneOffset": "+08:00",
+                    "epcList": ["urn:epc:id:sgtin:0614141.107346.2018"],
+                    "action": "OBSERVE",
+                    "bizStep": "departing",
+                    "readPoint": {"id": "geo:50.245,127.528"},
+                }
+            ]
+        },
+    }
+    import io
+    import json
+
+    items = list(parse(io.BytesIO(json.dumps(document).encode()), ParseOptions(), validate=False))
+    records = [item for item in items if isinstance(item, Record)]
+    assert [(r.latitude, r.longitude) for r in records] == [(50.245, 127.528)]
+    # Heihe's coordinates: the zone there is China's.
+    assert place_zone(PlaceRef(latitude=50.245, longitude=127.528)) == (
+        "Asia/Shanghai",
+        "coordinates",
+    )
