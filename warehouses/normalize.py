@@ -273,7 +273,8 @@ def _place_zone(place: PlaceRef, ctx: FeedContext) -> tuple[str, str]:
         # a single-place feed; anything else is somewhere unknown.
         folded = place.name.casefold()
         if ctx.warehouse_timezone and any(
-            own and own.casefold() in folded for own in (ctx.warehouse_name, ctx.warehouse_city)
+            len(own) >= 3 and own.casefold() in folded
+            for own in (ctx.warehouse_name, ctx.warehouse_city)
         ):
             return ctx.warehouse_timezone, "warehouse"
         if ctx.feed_timezone:

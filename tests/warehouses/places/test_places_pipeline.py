@@ -68,3 +68,26 @@ def test_a_delivered_event_that_names_its_country_sets_the_destination(
     feed = FeedFactory(warehouse=los_angeles)
     ingest(feed, hub_csv("PN901,delivered,2026-01-05T10:00:00+01:00,,Warsaw,PLWAW,PL,,,,,"))
     assert Shipment.objects.get(tracking_number="PN901").destination_country == "PL"
+
+
+def test_the_admin_shows_a_placeless_event_as_not_given(
+    ingest: Ingest, los_angeles: Warehouse
+) -> None:
+    from django.contrib import admin
+
+    from shipments.admin import EventInline
+
+    feed = FeedFactory(warehouse=los_angeles)
+    ingest(
+        feed,
+        hub_csv(
+            "PN902,departed,2026-01-05 10:00:00,,,,,,,,,",
+            "PN902,arrived,2026-01-06T10:00:00+01:00,,Warsaw,PLWAW,PL,,,,,",
+        ),
+    )
+    inline = EventInline(Shipment, admin.site)
+    places = {
+        e.code: inline.place(e)
+        for e in TrackingEvent.objects.filter(shipment__tracking_number="PN902")
+    }
+    assert places == {"departed": "— (not given)", "arrived": "Warsaw · PLWAW · PL"}
