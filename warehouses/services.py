@@ -16,6 +16,7 @@ import os
 import re
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from psycopg.generators import fetch_many
 from psycopg.generators import send as send_generator
 
 from shipments.recording import EventInput, PreparedEvents, events_prepare, events_record_start
-from warehouses import ingest_kinds, run_lifecycle
+from warehouses import ingest_kinds, run_lifecycle, storable
 from warehouses.formats import encodings, get_declared_encoding, get_parser
 from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
 from warehouses.models import Feed, FeedRun, RejectedRecord, Warehouse
@@ -193,6 +194,10 @@ class _Batch:
         if isinstance(item, RecordError):
             self.rejects.append(item)
             return
+        unstorable = storable.record_problem(item)
+        if unstorable:
+            self.rejects.append(unstorable)
+            return
         if item.kind != "event" or ingest_kinds.event_needs_apply(item):
             # Events that need the database before they can be normalized (EDI interchange
             # history, EPC identifier mapping, CEB receipts naming only a declaration number)
@@ -201,12 +206,22 @@ class _Batch:
             return
         try:
             result = normalize_event(item, ctx)
+        except OverflowError:
+            # A time at the edge of the calendar (year 1 or 9999) moved past it by its offset.
+            result = RecordError(
+                line=item.line,
+                raw=item.raw,
+                field="event_time",
+                reason=f"event time {item.event_time!s:.40} is out of range in UTC",
+            )
         except Exception as exc:
             # A normalizer bug must cost one record, never the run; the log has the traceback.
             logger.exception("normalizing line %s failed", item.line)
             result = RecordError(
                 line=item.line, raw=item.raw, field="", reason=f"internal error: {exc!r}"
             )
+        if isinstance(result, EventInput):
+            result = storable.event_problem(result) or result
         if isinstance(result, RecordError):
             self.rejects.append(result)
         else:
@@ -214,6 +229,26 @@ class _Batch:
 
     def clear(self) -> None:
         self.events, self.rejects, self.others, self.count = [], [], [], 0
+
+    def copy(self) -> _Batch:
+        """The batch as it is now (recording it appends to its lists)."""
+        return _Batch(list(self.events), list(self.rejects), list(self.others), self.count)
+
+
+# Errors that belong to the values of a batch's records rather than to the database or the
+# code: SQLSTATE class 22 (data exception: NUL, bad encoding, string or numeric overflow,
+# invalid text representation, datetime overflow), 23514 (a CHECK constraint), and psycopg's
+# refusal to send text it cannot encode. A batch failing with one is recorded in halves
+# (`_isolate`); any other error fails the batch whole.
+_RECORD_ERRORS = (psycopg_errors.DataError, psycopg_errors.CheckViolation, UnicodeEncodeError)
+
+
+def _record_error(exc: BaseException) -> BaseException | None:
+    """The record-level error behind `exc` (Django wraps psycopg's errors), or None."""
+    for candidate in (exc, exc.__cause__):
+        if isinstance(candidate, _RECORD_ERRORS):
+            return candidate
+    return None
 
 
 class _PendingCommit:
@@ -232,16 +267,29 @@ class _PendingCommit:
         self.copying = False
         self.sql = ""
         self.started = 0.0
+        # What to do instead of raising when the batch fails on a record's value.
+        self.on_record_error: Callable[[BaseException], None] | None = None
 
     @property
     def busy(self) -> bool:
         return self.copying or bool(self.sql)
 
-    def send(self, sql: str, *, after_copy: bool) -> None:
-        """Send `sql` now, or (`after_copy`) once the COPY whose end was sent is done."""
+    def send(
+        self,
+        sql: str,
+        *,
+        after_copy: bool,
+        on_record_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """Send `sql` now, or (`after_copy`) once the COPY whose end was sent is done.
+
+        If the batch then fails on a record's value, `on_record_error` is called (the batch
+        rolled back, the connection free) instead of raising.
+        """
         if not after_copy:
             self._send_script(sql)
         self.sql, self.copying, self.started = sql, after_copy, time.monotonic()
+        self.on_record_error = on_record_error
 
     @staticmethod
     def _send_script(sql: str) -> None:
@@ -260,11 +308,16 @@ class _PendingCommit:
         failed = [r for r in results if r.status == pq.ExecStatus.FATAL_ERROR]
         if failed:
             self.copying, self.sql = False, ""
+            retry, self.on_record_error = self.on_record_error, None
             if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
                 connection.rollback()
             connection.set_autocommit(True)
+            error = psycopg_errors.error_from_result(failed[0])
+            if retry and _record_error(error):
+                retry(error)
+                return
             with connection.wrap_database_errors:
-                raise psycopg_errors.error_from_result(failed[0])
+                raise error
         if self.copying:
             self.copying = False
             self._send_script(self.sql)
@@ -272,7 +325,7 @@ class _PendingCommit:
         if connection.queries_logged:
             elapsed = f"{time.monotonic() - self.started:.3f}"
             connection.queries_log.append({"sql": self.sql, "time": elapsed})
-        self.sql = ""
+        self.sql, self.on_record_error = "", None
         connection.set_autocommit(True)
 
     def poll(self) -> None:
@@ -314,20 +367,102 @@ def _flush(run: FeedRun, batch: _Batch, processed: int, pending: _PendingCommit)
     pending.wait()
     if not batch.count:
         return
+    sent = batch.copy()
     if connection.in_atomic_block:
-        with transaction.atomic():
-            _record(run, batch, processed, pending=None)
+        try:
+            with transaction.atomic():
+                _record(run, batch, processed, pending=None)
+        except Exception as exc:
+            if not _record_error(exc):
+                raise
+            _isolate(run, sent, processed, exc)
         batch.clear()
         return
     connection.set_autocommit(False)
     try:
-        _record(run, batch, processed, pending=pending, prepared=prepared)
-    except BaseException:
+        _record(
+            run,
+            batch,
+            processed,
+            pending=pending,
+            prepared=prepared,
+            on_record_error=lambda exc: _isolate(run, sent, processed, exc),
+        )
+    except BaseException as exc:
         if not pending.busy:
             connection.rollback()
             connection.set_autocommit(True)
-        raise
+        if pending.busy or not isinstance(exc, Exception) or not _record_error(exc):
+            raise
+        _isolate(run, sent, processed, exc)
     batch.clear()
+
+
+def _isolate(run: FeedRun, batch: _Batch, processed: int, error: BaseException) -> None:
+    """Record a batch that failed on a record's value, storing every record but the bad ones.
+
+    1. In one transaction (a savepoint inside a caller's), record each half of the batch's
+       records in a savepoint of its own; a half that fails again is halved, down to single
+       records (about 2·log2(batch) attempts per bad record).
+    2. A record that fails alone is rejected with the database's message.
+    3. The parser's rejects, those records and the run's checkpoint commit with the halves,
+       as the batch would have.
+    When every record of a batch of several fails alone, the fault is not theirs (a broken
+    statement, a constraint nothing meets): the batch fails whole with the first error.
+    """
+    entries: list[EventInput | Record] = sorted(
+        [*batch.events, *batch.others], key=lambda entry: entry.line
+    )
+    if not entries:
+        raise error
+    logger.warning(
+        "run %s: a batch of %s records failed (%s); isolating the records the database refuses",
+        run.pk,
+        len(entries),
+        str(error).splitlines()[0] if str(error) else type(error).__name__,
+    )
+    refused: list[RecordError] = []
+    parts = deque(_halves(entries))
+    with transaction.atomic():
+        if len(entries) == 1:
+            refused.append(_refused(entries[0], error))
+        while parts:
+            part = parts.popleft()
+            events = [e for e in part if isinstance(e, EventInput)]
+            others = [r for r in part if isinstance(r, Record)]
+            try:
+                with transaction.atomic():
+                    _record(run, _Batch(events, [], others), processed, pending=None)
+            except Exception as exc:
+                cause = _record_error(exc)
+                if not cause:
+                    raise
+                if len(part) == 1:
+                    refused.append(_refused(part[0], cause))
+                else:
+                    parts.extendleft(reversed(_halves(part)))
+        if len(entries) > 1 and len(refused) == len(entries):
+            raise error
+        closing = _Batch(rejects=[*batch.rejects, *refused], count=batch.count)
+        _record(run, closing, processed, pending=None)
+
+
+def _halves(entries: list[EventInput | Record]) -> list[list[EventInput | Record]]:
+    middle = len(entries) // 2
+    return [entries[:middle], entries[middle:]] if middle else []
+
+
+def _refused(entry: EventInput | Record, error: BaseException) -> RecordError:
+    """The reject of a record the database refused, with the database's own message."""
+    diag = getattr(error, "diag", None)
+    column = (diag.column_name if diag else None) or ""
+    message = (diag.message_primary if diag else None) or str(error)
+    return RecordError(
+        line=entry.line,
+        raw=entry.raw,
+        field=column,
+        reason=f"the database cannot store this record: {message}",
+    )
 
 
 def _record(
@@ -337,6 +472,7 @@ def _record(
     *,
     pending: _PendingCommit | None,
     prepared: PreparedEvents | None = None,
+    on_record_error: Callable[[BaseException], None] | None = None,
 ) -> None:
     """The batch's statements, in the current transaction; with `pending`, its COMMIT too."""
     if settings.INGEST_ASYNC_COMMIT:
@@ -360,13 +496,15 @@ def _record(
     )
     result = recording.result
     rejects = [
+        # Any text a reject carries is made storable: the reject of a value PostgreSQL
+        # refused must never fail for the same reason.
         RejectedRecord(
             run_id=run.pk,
             line=r.line,
-            field=r.field[:100],
-            reason=r.reason[:2000],
-            raw=r.raw,
-            unknown_code=r.unknown_code[:200],
+            field=storable.storable_text(r.field)[:100],
+            reason=storable.storable_text(r.reason[:2000]),
+            raw=storable.storable_text(r.raw),
+            unknown_code=storable.storable_text(r.unknown_code)[:200],
         )
         for r in batch.rejects
     ]
@@ -395,7 +533,7 @@ def _record(
         recording.finish()
         return
     script, copied = recording.copy_unawaited()
-    pending.send(script + "COMMIT;", after_copy=copied)
+    pending.send(script + "COMMIT;", after_copy=copied, on_record_error=on_record_error)
 
 
 def _decoding(run: FeedRun) -> encodings.Decoding:
