@@ -150,6 +150,10 @@ INGEST_BATCH_SIZE = envint("INGEST_BATCH_SIZE", 20000)
 INGEST_ASYNC_COMMIT = envbool("INGEST_ASYNC_COMMIT", True)
 INGEST_MAX_PAYLOAD_BYTES = envint("INGEST_MAX_PAYLOAD_BYTES", 512 * 1024 * 1024)
 INGEST_MAX_LINE_BYTES = envint("INGEST_MAX_LINE_BYTES", 1_000_000)
+# A JSON record nested deeper, or a record (CSV row, JSON object) with more fields, is rejected
+# with its line (warehouses.formats.limits); Python's JSON decoder fails near 1,000 levels.
+INGEST_MAX_JSON_DEPTH = envint("INGEST_MAX_JSON_DEPTH", 64)
+INGEST_MAX_FIELDS = envint("INGEST_MAX_FIELDS", 1000)
 # Run lifecycle (docs/reliability.md): a run is claimed at most this many times, then fails.
 INGEST_MAX_ATTEMPTS = envint("INGEST_MAX_ATTEMPTS", 5)
 # A worker beats at least this often while it parses; a `running` run silent for

@@ -553,6 +553,8 @@ def _records(run: FeedRun, stream: IO[bytes], decoding: encodings.Decoding) -> I
         encoding=decoding.parser_encoding,
         column_mapping=feed.column_mapping or {},
         max_line_bytes=settings.INGEST_MAX_LINE_BYTES,
+        max_json_depth=settings.INGEST_MAX_JSON_DEPTH,
+        max_fields=settings.INGEST_MAX_FIELDS,
     )
     parser = get_parser(feed.format)
     try:

@@ -149,6 +149,13 @@ def _table(
         break
     if header is None:
         raise FormatError("the file is empty: no header row", line=1)
+    if len(header) > options.max_fields:
+        raise FormatError(
+            f"header has {len(header)} columns, more than the limit of {options.max_fields}"
+            " (INGEST_MAX_FIELDS)",
+            line=header_line,
+            raw=clip(",".join(header)),
+        )
     index = _header_index(header)
     columns: dict[str, int] = {}
     for hub_field in RECORD_FIELDS:

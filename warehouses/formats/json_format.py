@@ -23,6 +23,7 @@ from warehouses.formats.base import (
     RecordError,
 )
 from warehouses.formats.csv_formats import RECORD_FIELDS
+from warehouses.formats.limits import json_depth_over, json_value_end
 from warehouses.formats.lines import clip, codec_for, decoded_lines
 
 _CHUNK = 1 << 16
@@ -50,12 +51,30 @@ def _text(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _record(line: int, raw: str, obj: object, mapping: Mapping[str, str]) -> Record | RecordError:
+def _too_deep(line: int, raw: str, options: ParseOptions) -> RecordError:
+    return RecordError(
+        line=line,
+        raw=clip(raw),
+        reason=f"JSON nested more than {options.max_json_depth} levels deep"
+        " (the limit, INGEST_MAX_JSON_DEPTH)",
+    )
+
+
+def _record(
+    line: int, raw: str, obj: object, mapping: Mapping[str, str], options: ParseOptions
+) -> Record | RecordError:
     if not isinstance(obj, dict):
         return RecordError(
             line=line,
             raw=clip(raw),
             reason=f"expected a JSON object, got {type(obj).__name__}",
+        )
+    if len(obj) > options.max_fields:
+        return RecordError(
+            line=line,
+            raw=clip(raw),
+            reason=f"JSON object has {len(obj)} fields, more than the limit of "
+            f"{options.max_fields} (INGEST_MAX_FIELDS)",
         )
     values = {name: _text(_lookup(obj, mapping.get(name, name))) for name in RECORD_FIELDS}
     event_time: object = _lookup(obj, mapping.get("event_time", "event_time"))
@@ -142,10 +161,25 @@ def _array(
             pos += 1
             skip(_WS)
         first = False
+        obj: object = None
+        deep = False
         while True:
             try:
                 obj, end = json_decoder.raw_decode(buf, pos)
                 break
+            except RecursionError:
+                # Nested past what the decoder can: skip the element by its brackets.
+                found = json_value_end(buf, pos)
+                if found is not None:
+                    end, deep = found, True
+                    break
+                if len(buf) - pos > options.max_line_bytes or not more():
+                    raise FormatError(
+                        f"a JSON element nested more than {options.max_json_depth} levels deep"
+                        " does not end within the line limit",
+                        line=line,
+                        raw=clip(buf[pos : pos + 200]),
+                    ) from None
             except json.JSONDecodeError as exc:
                 too_big = len(buf) - pos > options.max_line_bytes
                 if too_big or not more():
@@ -155,7 +189,10 @@ def _array(
                         raw=clip(buf[pos : pos + 200]),
                     ) from exc
         raw = buf[pos:end]
-        yield _record(line, raw, obj, mapping)
+        if deep or json_depth_over(raw, options.max_json_depth):
+            yield _too_deep(line, raw, options)
+        else:
+            yield _record(line, raw, obj, mapping, options)
         line += raw.count("\n")
         pos = end
 
@@ -169,12 +206,18 @@ def _lines(
             continue
         if not item.strip():
             continue
+        if json_depth_over(item, options.max_json_depth):
+            yield _too_deep(number, item, options)
+            continue
         try:
             obj = json.loads(item)
         except json.JSONDecodeError as exc:
             yield RecordError(line=number, raw=clip(item), reason=f"invalid JSON: {exc.msg}")
             continue
-        yield _record(number, item, obj, mapping)
+        except RecursionError:  # only with INGEST_MAX_JSON_DEPTH near a thousand or more
+            yield _too_deep(number, item, options)
+            continue
+        yield _record(number, item, obj, mapping, options)
 
 
 def parse_json(stream: IO[bytes], options: ParseOptions) -> Iterator[ParseItem]:
