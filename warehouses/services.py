@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, NoReturn, cast
 
 import requests
 from django.conf import settings
@@ -414,7 +414,7 @@ def _isolate(run: FeedRun, batch: _Batch, processed: int, error: BaseException) 
         [*batch.events, *batch.others], key=lambda entry: entry.line
     )
     if not entries:
-        raise error
+        _reraise(error)
     logger.warning(
         "run %s: a batch of %s records failed (%s); isolating the records the database refuses",
         run.pk,
@@ -442,9 +442,15 @@ def _isolate(run: FeedRun, batch: _Batch, processed: int, error: BaseException) 
                 else:
                     parts.extendleft(reversed(_halves(part)))
         if len(entries) > 1 and len(refused) == len(entries):
-            raise error
+            _reraise(error)
         closing = _Batch(rejects=[*batch.rejects, *refused], count=batch.count)
         _record(run, closing, processed, pending=None)
+
+
+def _reraise(error: BaseException) -> NoReturn:
+    with connection.wrap_database_errors:  # as Django's error, whichever path caught it
+        raise error
+    raise error  # pragma: no cover - not a database error: raised as it is above
 
 
 def _halves(entries: list[EventInput | Record]) -> list[list[EventInput | Record]]:
