@@ -178,11 +178,15 @@ def _instant(record: Record, ctx: FeedContext, value: str | datetime | None, nam
     probe = dataclasses.replace(record, event_time=value)
     try:
         moment, _ = resolve_time(probe, ctx)
+        return moment.astimezone(UTC)
     except _FieldError as exc:
         field_name = name if exc.field == "event_time" else exc.field
         reason = exc.reason.replace("event time", name.replace("_", " "))
         raise _Rejected(field_name, reason) from exc
-    return moment.astimezone(UTC)
+    except OverflowError as exc:  # year 1 or 9999 moved past the calendar by its offset
+        raise _Rejected(
+            name, f"{name.replace('_', ' ')} {value!s:.40} is out of range in UTC"
+        ) from exc
 
 
 def _text(value: object) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 from django.db import IntegrityError, connection
 
-from shipments.models import TrackingEvent
+from shipments.models import TrackingEvent, UnitMembership
 from tests.conftest import FeedFactory, hub_csv
 from warehouses import services
 from warehouses.models import Feed, FeedRun, RejectedRecord
@@ -268,3 +268,49 @@ def test_when_every_record_of_a_batch_is_refused_the_fault_is_not_theirs_and_the
             )
     assert TrackingEvent.objects.count() == 0
     assert RejectedRecord.objects.count() == 0
+
+
+# --- the other record kinds (warehouses.ingest_kinds) --------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("row", "field", "reason"),
+    [
+        (
+            "C1,container,TN\x00000009,2026-05-01T00:00:00+08:00,",
+            "tracking_number",
+            "tracking_number contains a NUL character (0x00) at character 3, which PostgreSQL "
+            "cannot store",
+        ),
+        (
+            "C1,container,TN000009,0001-01-01T00:00:00+08:00,",
+            "loaded_at",
+            "loaded at 0001-01-01T00:00:00+08:00 is out of range in UTC",
+        ),
+        (
+            "C1,container,TN000009,2026-05-01T00:00:00+08:00,9999-12-31T23:00:00-08:00",
+            "unloaded_at",
+            "unloaded at 9999-12-31T23:00:00-08:00 is out of range in UTC",
+        ),
+    ],
+    ids=["nul", "loaded_at_before_the_calendar", "unloaded_at_after_it"],
+)
+def test_a_poison_membership_costs_only_itself(
+    ingest: Ingest, row: str, field: str, reason: str
+) -> None:
+    payload = "unit_id,unit_kind,tracking_number,loaded_at,unloaded_at\n" + "".join(
+        f"{r}\n"
+        for r in (
+            "C1,container,TN000001,2026-05-01T00:00:00+08:00,",
+            row,
+            "C1,container,TN000002,2026-05-01T00:00:00+08:00,",
+        )
+    )
+    run = ingest(FeedFactory(format="manifest-csv"), payload.encode())
+    assert (run.status, run.records, run.rejected) == ("partial", 3, 1)
+    assert list(RejectedRecord.objects.values_list("line", "field", "reason")) == [
+        (3, field, reason)
+    ]
+    members = UnitMembership.objects.values_list("shipment__tracking_number", flat=True)
+    assert sorted(members) == ["TN000001", "TN000002"]
