@@ -17,6 +17,7 @@ stored through `storable_text`, which makes any text safe for a text column.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -29,11 +30,14 @@ from warehouses.formats.base import Record, RecordError
 from warehouses.models import CustomsDocument
 
 _NUL = "\x00"
-# Record fields that may hold text, in the order a problem is reported (raw last: a NUL in a
-# field is reported under the field's name, not under the line's).
+# Record fields that are always text, in the order a problem is reported (raw last: a NUL in
+# a field is reported under the field's name, not under the line's). The two times may also
+# be datetimes the parser built.
 _RECORD_TEXT = tuple(
-    f.name for f in dataclasses.fields(Record) if "str" in str(f.type) and f.name != "raw"
+    f.name for f in dataclasses.fields(Record) if f.type == "str" and f.name != "raw"
 )
+_RECORD_TIMES = ("event_time", "unloaded_at")
+_record_texts = operator.attrgetter(*_RECORD_TEXT, "raw")
 # A separator no value can confuse with a problem.
 _JOIN = "\x1f"
 
@@ -74,7 +78,8 @@ def _walk(value: object, path: str) -> Iterator[tuple[str, str]]:
 
 
 def _texts(record: Record) -> Iterator[tuple[str, str]]:
-    for name in _RECORD_TEXT:
+    yield from zip(_RECORD_TEXT, _record_texts(record), strict=False)
+    for name in _RECORD_TIMES:
         value = getattr(record, name)
         if isinstance(value, str):
             yield name, value
@@ -89,10 +94,17 @@ def _reject(record: Record | EventInput, field: str, reason: str) -> RecordError
 
 def record_problem(record: Record) -> RecordError | None:
     """The first value of a parsed record that PostgreSQL cannot store, as a reject."""
-    # One check over all the text at once (the common, clean case); fields only on a hit.
-    joined = _JOIN.join(text for _, text in _texts(record))
-    if _text_problem(joined) is None:
-        return _bounds_problem(record)
+    # Runs once per record on the hot path: one check over all the text at once (the clean
+    # case), the fields one by one only when it finds something.
+    joined = _JOIN.join(_record_texts(record))
+    if record.event_time.__class__ is str:
+        joined += record.event_time
+    if record.unloaded_at.__class__ is str:
+        joined += record.unloaded_at
+    if record.extra:
+        joined = _JOIN.join((joined, *(text for _, text in _walk(record.extra, "extra"))))
+    if (joined.isascii() and _NUL not in joined) or _text_problem(joined) is None:
+        return _bounds_problem(record) if record.weight_kg is not None or record.extra else None
     for name, text in _texts(record):
         problem = _text_problem(text)
         if problem:
@@ -146,14 +158,23 @@ _EVENT_COLUMNS: tuple[tuple[str, str, type[models.Model], str], ...] = (
     ("carrier", "carrier", Shipment, "carrier"),
     ("transport_mode", "transport_mode", Shipment, "transport_mode"),
 )
+_event_texts = operator.attrgetter(*(attribute for attribute, *_ in _EVENT_COLUMNS))
+
+
+@cache
+def _event_limits() -> tuple[int, ...]:
+    return tuple(_field(model, column).max_length or 0 for _, _, model, column in _EVENT_COLUMNS)
 
 
 def event_problem(event: EventInput) -> RecordError | None:
     """A normalized event with a value beyond its column, as a reject."""
-    for attribute, name, model, column in _EVENT_COLUMNS:
-        problem = _length_problem(name, getattr(event, attribute), _field(model, column))
-        if problem:
-            return _reject(event, name, problem)
+    values = _event_texts(event)
+    limits = _event_limits()
+    if any(map(operator.gt, map(len, values), limits)):
+        for (_, name, model, column), value in zip(_EVENT_COLUMNS, values, strict=True):
+            problem = _length_problem(name, value, _field(model, column))
+            if problem:
+                return _reject(event, name, problem)
     if event.weight_kg is not None:
         problem = decimal_problem(
             "weight_kg", event.weight_kg, _decimal_field(Shipment, "weight_kg")
