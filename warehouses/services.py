@@ -114,7 +114,8 @@ def feed_run_create(
         "feed": feed,
         "encoding": encoding,
         "source": source,
-        "original_name": original_name[:300],
+        # A file name from an inbox may hold undecodable bytes (surrogate escapes) or a NUL.
+        "original_name": storable.storable_text(original_name)[:300],
         "payload_name": stored.name,
         "payload_sha256": stored.sha256,
         "payload_size": stored.size,

@@ -314,3 +314,16 @@ def test_a_poison_membership_costs_only_itself(
     ]
     members = UnitMembership.objects.values_list("shipment__tracking_number", flat=True)
     assert sorted(members) == ["TN000001", "TN000002"]
+
+
+@pytest.mark.django_db
+def test_a_file_name_no_text_column_can_hold_is_stored_escaped(feed: Feed) -> None:
+    # os.listdir gives a name with bytes that are not UTF-8 as lone surrogates (surrogateescape).
+    run = services.feed_run_create(
+        feed=feed,
+        content=io.BytesIO(hub_csv(_csv_row(1))),
+        original_name="manifest-\udcff\x00.csv",
+        enqueue=False,
+    )
+    run.refresh_from_db()
+    assert run.original_name == "manifest-\\udcff\\x00.csv"
