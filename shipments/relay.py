@@ -19,8 +19,11 @@ A pass (the `relay_webhooks` task, on the `webhooks` queue, every few seconds):
    claims what has become due since, every WEBHOOK_RELAY_POLL_SECONDS: a long pass keeps
    serving the other endpoints instead of making them wait for the next one.
 
-A relay that dies mid-pass leaves its endpoints leased until the lease expires (lease_seconds);
-the next relay then sends what was not recorded, under the same message ids: at least once.
+A claim's lease (`lease_seconds`: one request's timeout + 10 s) is renewed while the pass runs,
+and a lane starts a request only while the lease still outlasts it: no second relay ever sends
+to an endpoint the first is still sending to. A relay that dies mid-pass leaves its endpoints
+leased for at most `lease_seconds`; the next relay then sends what was not recorded, under the
+same message ids: at least once.
 """
 
 from __future__ import annotations
@@ -50,16 +53,18 @@ from shipments.webhooks import (
 
 logger = logging.getLogger(__name__)
 
-# Time for the pass's own database writes after its last request ended.
-_LEASE_MARGIN_SECONDS = 30.0
+# A lease is one request's timeout plus this. The pass renews it (every poll) once less than
+# the timeout plus half of this is left; a lane starts a request only while the timeout plus
+# _LEASE_GUARD_SECONDS is left, so every request ends inside the lease, renewed or not (a
+# stalled database stalls the renewal, and the lanes then wait).
+_LEASE_MARGIN_SECONDS = 10.0
+_LEASE_GUARD_SECONDS = 0.5
 
 
 def lease_seconds() -> float:
-    """How long a claim holds an endpoint: longer than any pass can send to it (no request
-    starts after the pass's deadline, and every request ends within its timeout)."""
-    return (
-        settings.WEBHOOK_RELAY_PASS_SECONDS + settings.WEBHOOK_TIMEOUT_SECONDS
-    ) + _LEASE_MARGIN_SECONDS
+    """How long a claim (or a renewal) holds an endpoint: a killed relay's endpoints are free
+    again after at most this long."""
+    return settings.WEBHOOK_TIMEOUT_SECONDS + _LEASE_MARGIN_SECONDS
 
 
 # Endpoints first, by who waited longest; `e.id IN (due rows)` reads the partial index of
@@ -130,6 +135,7 @@ def breaker_state(endpoint: WebhookEndpoint, *, now: datetime | None = None) -> 
 @dataclass
 class _Claim:
     lease: datetime
+    lease_ends: float  # the same moment on the monotonic clock (a little before, if anything)
     endpoints: list[int]
     deliveries: list[WebhookDelivery] = field(default_factory=list)
     probes: set[int] = field(default_factory=set)
@@ -143,6 +149,7 @@ def _claim(*, limit: int, skip: Iterable[int] = ()) -> _Claim | None:
     which holds the commit of every row read here: no notice leaves for a change a crash could
     still take back (and the retried run would announce again under another id).
     """
+    started = time.monotonic()
     now = timezone.now()
     lease = now + timedelta(seconds=lease_seconds())
     with transaction.atomic(), connection.cursor() as cursor:
@@ -169,7 +176,7 @@ def _claim(*, limit: int, skip: Iterable[int] = ()) -> _Claim | None:
     deliveries = list(
         WebhookDelivery.objects.filter(pk__in=ids).select_related("endpoint").order_by("id")
     )
-    return _Claim(lease, endpoints, deliveries, probes)
+    return _Claim(lease, started + lease_seconds(), endpoints, deliveries, probes)
 
 
 def _release(endpoint_ids: Iterable[int], lease: datetime) -> None:
@@ -274,15 +281,22 @@ def _lane_send(
     deliveries: list[WebhookDelivery],
     stop: threading.Event,
     deadline: float,
+    lease_ends: dict[int, float],
     results: queue.SimpleQueue[_Message],
 ) -> None:
     """One lane of one endpoint, in a thread: HTTP only. Each outcome goes to the pass's
     thread, and the next request waits until it is recorded, so what recording decides (the
     endpoint was deleted, disabled, its breaker opened) holds from the very next request."""
     try:
+        needed = settings.WEBHOOK_TIMEOUT_SECONDS + _LEASE_GUARD_SECONDS
         for delivery in deliveries:
             if stop.is_set() or time.monotonic() >= deadline:
                 return
+            # The lease must outlast this request; a renewal is at most a poll away.
+            while lease_ends.get(endpoint_id, 0.0) - time.monotonic() < needed:
+                if stop.is_set() or time.monotonic() >= deadline:
+                    return
+                time.sleep(0.05)
             result = webhook_send(delivery=delivery)
             recorded = threading.Event()
             results.put((delivery, result, recorded))
@@ -328,6 +342,8 @@ class _Pass:
         self.results: queue.SimpleQueue[_Message] = queue.SimpleQueue()
         self.stops: dict[int, threading.Event] = {}
         self.leases: dict[int, datetime] = {}
+        # When each held lease ends, on this process's monotonic clock (read by the lanes).
+        self.lease_ends: dict[int, float] = {}
         self.lanes_left: dict[int, int] = {}
         # Failed in this pass: not claimed again before the next one.
         self.failed: set[int] = set()
@@ -339,13 +355,16 @@ class _Pass:
         )
         try:
             with pool:
-                self._start(pool, first)
-                self._loop(pool)
-        except BaseException:
-            # The pass is failing (database gone, time limit): start nothing more.
-            for stop in self.stops.values():
-                stop.set()
-            raise
+                try:
+                    self._start(pool, first)
+                    self._loop(pool)
+                except BaseException:
+                    # The pass is failing (database gone, time limit): the lanes start
+                    # nothing more, and stop waiting for outcomes nobody will record (the
+                    # pool's exit waits for them).
+                    for stop in self.stops.values():
+                        stop.set()
+                    raise
         finally:
             by_lease: dict[datetime, list[int]] = defaultdict(list)
             for endpoint_id, lease in self.leases.items():
@@ -358,10 +377,17 @@ class _Pass:
         for endpoint_id in claim.endpoints:
             self.stops[endpoint_id] = threading.Event()
             self.leases[endpoint_id] = claim.lease
+            self.lease_ends[endpoint_id] = claim.lease_ends
         for endpoint_id, rows in _lanes(claim):
             self.lanes_left[endpoint_id] = self.lanes_left.get(endpoint_id, 0) + 1
             pool.submit(
-                _lane_send, endpoint_id, rows, self.stops[endpoint_id], self.deadline, self.results
+                _lane_send,
+                endpoint_id,
+                rows,
+                self.stops[endpoint_id],
+                self.deadline,
+                self.lease_ends,
+                self.results,
             )
         # Claimed, but its rows were taken back meanwhile (replayed, disabled): let it go.
         idle = [e for e in claim.endpoints if e not in self.lanes_left]
@@ -369,19 +395,22 @@ class _Pass:
             _release(idle, claim.lease)
             for endpoint_id in idle:
                 del self.leases[endpoint_id]
+                del self.lease_ends[endpoint_id]
 
     def _loop(self, pool: ThreadPoolExecutor) -> None:
         poll = settings.WEBHOOK_RELAY_POLL_SECONDS
-        next_claim = time.monotonic() + poll
+        next_tick = time.monotonic() + poll
         while self.lanes_left:
-            try:
-                item = self.results.get(timeout=max(0.0, next_claim - time.monotonic()))
-            except queue.Empty:
-                next_claim = time.monotonic() + poll
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + poll
+                self._renew()
                 if time.monotonic() < self.deadline:
                     claim = _claim(limit=self.limit, skip=set(self.leases) | self.failed)
                     if claim is not None:
                         self._start(pool, claim)
+            try:
+                item = self.results.get(timeout=max(0.0, next_tick - time.monotonic()))
+            except queue.Empty:
                 continue
             if isinstance(item, int):
                 self._lane_done(item)
@@ -394,10 +423,36 @@ class _Pass:
                 self.stops[delivery.endpoint_id].set()
             recorded.set()
 
+    def _renew(self) -> None:
+        """Extend the leases that are getting short, only where they are still ours."""
+        soon = time.monotonic() + settings.WEBHOOK_TIMEOUT_SECONDS + _LEASE_MARGIN_SECONDS / 2
+        by_lease: dict[datetime, list[int]] = defaultdict(list)
+        for endpoint_id in self.lanes_left:
+            if self.lease_ends[endpoint_id] < soon:
+                by_lease[self.leases[endpoint_id]].append(endpoint_id)
+        for old, endpoint_ids in by_lease.items():
+            started = time.monotonic()
+            new = timezone.now() + timedelta(seconds=lease_seconds())
+            renewed = set(
+                WebhookEndpoint.objects.filter(
+                    pk__in=endpoint_ids, relay_leased_until=old
+                ).values_list("pk", flat=True)
+            )
+            WebhookEndpoint.objects.filter(pk__in=renewed, relay_leased_until=old).update(
+                relay_leased_until=new
+            )
+            for endpoint_id in endpoint_ids:
+                if endpoint_id in renewed:
+                    self.leases[endpoint_id] = new
+                    self.lease_ends[endpoint_id] = started + lease_seconds()
+                else:  # deleted meanwhile
+                    self.stops[endpoint_id].set()
+
     def _lane_done(self, endpoint_id: int) -> None:
         self.lanes_left[endpoint_id] -= 1
         if self.lanes_left[endpoint_id]:
             return
         # The endpoint's last lane ended: another pass (or this one) may take it now.
         del self.lanes_left[endpoint_id]
+        self.lease_ends.pop(endpoint_id, None)
         _release([endpoint_id], self.leases.pop(endpoint_id))
