@@ -57,6 +57,7 @@ class Process:
     def __init__(self, name: str, command: Sequence[str], env: dict[str, str], log: Path) -> None:
         self.name, self.command, self.env, self.log = name, list(command), env, log
         self.popen: subprocess.Popen[bytes] | None = None
+        self.killed = False
         self.start()
 
     def start(self) -> None:
@@ -88,6 +89,7 @@ class Process:
 
     def kill_group(self) -> None:
         """kill -9 of the main process and all its children: the host died."""
+        self.killed = True
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
         assert self.popen is not None
@@ -225,6 +227,22 @@ class Hub:
             what=f"gunicorn to answer /healthz (log {process.log})",
         )
         return process
+
+    def exited(self) -> str:
+        """Processes that died on their own (not killed by the scenario), with their last error."""
+        out = []
+        for process in self.processes:
+            if process.alive() or process.killed:
+                continue
+            errors = [
+                line
+                for line in process.log_since_start().splitlines()
+                if "CRITICAL" in line or "Unrecoverable" in line
+            ]
+            out.append(
+                f"{process.name} exited ({errors[-1][:300] if errors else 'no error logged'})"
+            )
+        return "; ".join(out)
 
     def stop_all(self) -> None:
         for process in self.processes:
