@@ -11,16 +11,32 @@ mkdir -p .local/logs
 $BIN/python manage.py migrate --noinput -v0
 $BIN/python manage.py demo_seed
 
+# A Celery process that exits is started again, as docker compose's restart policy does: kombu's
+# Redis transport can take a worker down when Redis goes away (docs/faults.md).
+supervised() {
+    local log=$1 child=""
+    shift
+    : >"$log"
+    trap 'kill "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM INT
+    while true; do
+        "$@" >>"$log" 2>&1 &
+        child=$!
+        wait "$child" || true
+        echo "$(date -u +%FT%TZ) demo.sh: '$*' exited; starting it again in 2 s" >>"$log"
+        sleep 2
+    done
+}
+
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 $BIN/python manage.py runserver "127.0.0.1:${PORT}" --noreload >.local/logs/web.log 2>&1 & pids+=($!)
 # One worker per queue (config/queues.py), so a hanging webhook receiver never delays ingestion.
-$BIN/celery -A config worker -l info -Q ingest -n ingest@%h --concurrency 2 >.local/logs/worker.log 2>&1 & pids+=($!)
-$BIN/celery -A config worker -l info -Q webhooks -n webhooks@%h --concurrency 2 >.local/logs/webhook-worker.log 2>&1 & pids+=($!)
-$BIN/celery -A config worker -l info -Q maintenance -n maintenance@%h --concurrency 1 >.local/logs/maintenance-worker.log 2>&1 & pids+=($!)
-$BIN/celery -A config beat -l info >.local/logs/beat.log 2>&1 & pids+=($!)
+supervised .local/logs/worker.log $BIN/celery -A config worker -l info -Q ingest -n ingest@%h --concurrency 2 & pids+=($!)
+supervised .local/logs/webhook-worker.log $BIN/celery -A config worker -l info -Q webhooks -n webhooks@%h --concurrency 2 & pids+=($!)
+supervised .local/logs/maintenance-worker.log $BIN/celery -A config worker -l info -Q maintenance -n maintenance@%h --concurrency 1 & pids+=($!)
+supervised .local/logs/beat.log $BIN/celery -A config beat -l info & pids+=($!)
 $BIN/python manage.py demo_simulator --every 60 >.local/logs/simulator.log 2>&1 & pids+=($!)
 
 for _ in $(seq 1 60); do
