@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ class Process:
         self.name, self.command, self.env, self.log = name, list(command), env, log
         self.popen: subprocess.Popen[bytes] | None = None
         self.killed = False
+        self.stopped = False
         self.start()
 
     def start(self) -> None:
@@ -98,8 +100,17 @@ class Process:
     def children(self) -> list[psutil.Process]:
         return psutil.Process(self.pid).children(recursive=True)
 
+    def last_error(self) -> str:
+        errors = [
+            line
+            for line in self.log_since_start().splitlines()
+            if "CRITICAL" in line or "Unrecoverable" in line
+        ]
+        return errors[-1][:300] if errors else "no error logged"
+
     def stop(self) -> None:
         """At the end of a scenario: nothing left to finish gracefully."""
+        self.stopped = True
         if self.popen is None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -132,6 +143,10 @@ class Hub:
         self.root = root
         self.database = f"faults_{name}"
         self.processes: list[Process] = []
+        # Processes the supervisor started again: (name, why it had exited).
+        self.restarts: list[tuple[str, str]] = []
+        self._supervising = threading.Event()
+        self._supervisor: threading.Thread | None = None
         self.web_port = 0
         postgres.execute(f'DROP DATABASE IF EXISTS "{self.database}"')
         postgres.execute(f'CREATE DATABASE "{self.database}" TEMPLATE "{template}"')
@@ -228,23 +243,39 @@ class Hub:
         )
         return process
 
+    def supervise(self) -> None:
+        """Start again every process that exits on its own, within a second, as docker-compose's
+        `restart: unless-stopped` and scripts/demo.sh do. A process the scenario killed
+        (`kill_group`) or stopped is left to the scenario."""
+
+        def loop() -> None:
+            while not self._supervising.wait(0.5):
+                for process in list(self.processes):
+                    if process.alive() or process.killed or process.stopped:
+                        continue
+                    self.restarts.append((process.name, process.last_error()))
+                    process.start()
+
+        self._supervisor = threading.Thread(target=loop, name="faults-supervisor", daemon=True)
+        self._supervisor.start()
+
+    def restarted(self) -> str:
+        return "; ".join(
+            f"{name} exited ({why}) and was started again" for name, why in self.restarts
+        )
+
     def exited(self) -> str:
         """Processes that died on their own (not killed by the scenario), with their last error."""
-        out = []
-        for process in self.processes:
-            if process.alive() or process.killed:
-                continue
-            errors = [
-                line
-                for line in process.log_since_start().splitlines()
-                if "CRITICAL" in line or "Unrecoverable" in line
-            ]
-            out.append(
-                f"{process.name} exited ({errors[-1][:300] if errors else 'no error logged'})"
-            )
-        return "; ".join(out)
+        return "; ".join(
+            f"{process.name} exited ({process.last_error()})"
+            for process in self.processes
+            if not (process.alive() or process.killed)
+        )
 
     def stop_all(self) -> None:
+        self._supervising.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=5)
         for process in self.processes:
             process.stop()
 
