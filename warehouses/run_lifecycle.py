@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.models.functions import Now
@@ -194,6 +195,7 @@ WITH due AS (
     WHERE status IN ('queued', 'running') AND (
         (status = 'queued' AND enqueued_at IS NULL AND created_at < %(unsent_before)s)
         OR (status = 'queued' AND enqueued_at < %(lost_before)s)
+        OR (status = 'queued' AND enqueued_at < %(broker_restarted_before)s)
         OR (status = 'queued' AND heartbeat_at < %(stale_before)s
             AND enqueued_at < %(stale_before)s)
         OR (status = 'running'
@@ -210,6 +212,38 @@ RETURNING r.id, r.status, r.heartbeat_at
 """
 
 
+# Where the sweep keeps the broker's server id (Redis INFO run_id), to notice a restart.
+BROKER_SERVER_KEY = "hub:broker-server-id"
+_NEVER = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def broker_restarted() -> bool:
+    """Whether the Redis broker restarted since the last sweep looked (a new INFO run_id).
+
+    A message a worker had received but not acknowledged when Redis went away stays in Redis's
+    unacked set until the visibility timeout (an hour): after a restart, every queued run that
+    was published before it is sent again rather than waiting for INGEST_LOST_AFTER_SECONDS.
+    The id is kept in Redis itself: with persistence (docker-compose) it survives the restart
+    and no longer matches; a Redis without persistence loses it together with every message,
+    and that first sight is left to INGEST_LOST_AFTER_SECONDS like any lost message.
+    """
+    url = str(settings.CELERY_BROKER_URL)
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return False
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        with client:
+            server_id = str(client.info("server")["run_id"])
+            seen = client.getset(BROKER_SERVER_KEY, server_id)
+    except (redis.RedisError, OSError, KeyError):
+        return False  # the broker is down: nothing can be sent now anyway
+    previous = seen.decode() if isinstance(seen, bytes) else seen
+    if previous is None or previous == server_id:
+        return False
+    logger.warning("the broker restarted (server id %s): re-sending runs queued before", server_id)
+    return True
+
+
 def runs_resend_stuck() -> list[int]:
     """Send a message again for every unfinished run that has lost its own (bounded).
 
@@ -221,6 +255,7 @@ def runs_resend_stuck() -> list[int]:
        INGEST_STALE_AFTER_SECONDS ago with no worker touching it since.
     3. `running` with no heartbeat for INGEST_STALE_AFTER_SECONDS (its worker died) and not
        re-sent within that time already.
+    4. `queued` and published before a broker restart this sweep noticed (`broker_restarted`).
     Returns the run ids sent. If the broker is still down, the unsent ones stay marked unsent.
     """
     now = timezone.now()
@@ -228,6 +263,7 @@ def runs_resend_stuck() -> list[int]:
         "unsent_before": now - timedelta(seconds=settings.INGEST_UNSENT_GRACE_SECONDS),
         "lost_before": now - timedelta(seconds=settings.INGEST_LOST_AFTER_SECONDS),
         "stale_before": now - timedelta(seconds=settings.INGEST_STALE_AFTER_SECONDS),
+        "broker_restarted_before": now if broker_restarted() else _NEVER,
         "limit": settings.INGEST_SWEEP_LIMIT,
     }
     with connection.cursor() as cursor:

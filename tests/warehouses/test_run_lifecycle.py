@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import redis
 from celery.contrib.testing.worker import start_worker
 from celery.exceptions import Retry
 from django.contrib.auth.models import User
@@ -465,3 +466,23 @@ def test_the_dashboards_feed_health_shows_failed_runs_and_the_latest_error(feed:
         latest.pk,
         "gave up after 5 attempts",
     )
+
+
+@pytest.mark.django_db
+def test_after_a_broker_restart_the_sweep_resends_runs_published_before_it_once(
+    feed: Feed, sent: list[int], settings: Any
+) -> None:
+    """A message a worker had received when Redis died stays in Redis's unacked set for the
+    visibility timeout (an hour); a new Redis server id tells the sweep to send those runs."""
+    settings.INGEST_LOST_AFTER_SECONDS = 600
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    published = FeedRun.objects.create(
+        feed=feed, enqueued_at=timezone.now() - timedelta(seconds=20)
+    ).pk
+    run_lifecycle.runs_resend_stuck()  # records the server id as it is now
+    assert sent == []  # 20 s after publishing: on its way, as long as the broker did not restart
+
+    client.set(run_lifecycle.BROKER_SERVER_KEY, "the id of the server before the restart")
+    assert run_lifecycle.runs_resend_stuck() == [published]
+    assert run_lifecycle.runs_resend_stuck() == []  # noticed once
+    assert sent == [published]
