@@ -382,6 +382,19 @@ class Hub:
             for run_id, status, processed, events, rejected, error in self.runs()
         )
 
+    def first_batch(self, run_id: int) -> int:
+        """Wait for the run's first committed batch; returns the checkpoint at that moment."""
+        return int(
+            wait_until(
+                lambda: self.value(
+                    "SELECT records_processed FROM warehouses_feedrun WHERE id = %s", [run_id]
+                ),
+                timeout=90,
+                what=f"run {run_id} to commit its first batch",
+                every=0.05,
+            )
+        )
+
     def unfinished_runs(self) -> list[tuple[int, str]]:
         return [(r[0], r[1]) for r in self.runs() if r[1] not in (*FINAL, "duplicate")]
 

@@ -30,19 +30,6 @@ def _start(hub: Hub, feeds: list[dict[str, str]]) -> dict[str, str]:
     return {code: str(feed["token"]) for code, feed in ids["feeds"].items()}
 
 
-def _first_batch(hub: Hub, run_id: int) -> int:
-    return int(
-        wait_until(
-            lambda: hub.value(
-                "SELECT records_processed FROM warehouses_feedrun WHERE id = %s", [run_id]
-            ),
-            timeout=90,
-            what=f"run {run_id} to commit its first batch",
-            every=0.05,
-        )
-    )
-
-
 def _database_fault(
     hub: Hub, scenario: str, prefix: str, fault: Callable[[], None]
 ) -> tuple[int, float]:
@@ -50,7 +37,7 @@ def _database_fault(
     push = hub.push("pushed", tokens["pushed"], hub_csv(tracking_numbers(prefix, ROWS)))
     assert push.status == 202, push.body
     run_id = int(push.body["id"])
-    at_fault = _first_batch(hub, run_id)
+    at_fault = hub.first_batch(run_id)
     fault()
     back = time.monotonic()
     try:
@@ -123,7 +110,7 @@ def test_redis_down_30_s_during_ingest_inbox_drops_and_pushes_loses_nothing(
 
     big = hub.push("pushed", tokens["pushed"], payload("RA", ROWS))
     assert big.status == 202, big.body
-    _first_batch(hub, int(big.body["id"]))
+    hub.first_batch(int(big.body["id"]))
     waiting = hub.push("pushed", tokens["pushed"], payload("RB", 500))
     assert waiting.status == 202, waiting.body
     # The second run has met the busy feed and its retry is published (the worker notes it on

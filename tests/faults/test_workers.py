@@ -33,20 +33,6 @@ def _start(hub: Hub) -> str:
     return str(ids["feeds"]["pushed"]["token"])
 
 
-def _mid_run(hub: Hub, run_id: int) -> int:
-    """Wait for the run's first committed batch; returns the checkpoint at that moment."""
-    return int(
-        wait_until(
-            lambda: hub.value(
-                "SELECT records_processed FROM warehouses_feedrun WHERE id = %s", [run_id]
-            ),
-            timeout=90,
-            what=f"run {run_id} to commit its first batch",
-            every=0.05,
-        )
-    )
-
-
 def _processed(hub: Hub, run_id: int) -> int:
     return int(
         hub.value("SELECT records_processed FROM warehouses_feedrun WHERE id = %s", [run_id])
@@ -60,7 +46,7 @@ def test_a_worker_child_killed_mid_run_loses_nothing(make_hub: Callable[[str], H
     push = hub.push("pushed", token, hub_csv(tracking_numbers("CK", ROWS)))
     assert push.status == 202, push.body
     run_id = int(push.body["id"])
-    _mid_run(hub, run_id)
+    hub.first_batch(run_id)
     child = hub.child_holding_the_feed_lock(worker)
     at_kill = _processed(hub, run_id)
     child.kill()
@@ -125,7 +111,7 @@ def host_lost(make_module_hub: Callable[[str], Hub]) -> Iterator[HostLost]:
     assert push.status == 202, push.body
     run_id = int(push.body["id"])
     wait_until(lambda: receiver.arrivals.get("/slow"), timeout=60, what="the relay's first send")
-    _mid_run(hub, run_id)
+    hub.first_batch(run_id)
     at_kill = _processed(hub, run_id)
     delivered_at_kill = _delivered(hub)
     for worker in workers.values():
