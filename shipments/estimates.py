@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from shipments.membership import inside_unit
 from shipments.statuses import STAGE_ORDER, Status
 
 logger = logging.getLogger(__name__)
@@ -166,8 +167,7 @@ eff AS (
     FROM shipments_unitmembership m
     JOIN delivered d ON m.shipment_id = d.id
     JOIN shipments_trackingevent e
-      ON e.unit_id = m.unit_id AND e.occurred_at >= m.loaded_at
-     AND (m.unloaded_at IS NULL OR e.occurred_at <= m.unloaded_at)
+      ON e.unit_id = m.unit_id AND {inside_unit("m", "e.occurred_at")}
     WHERE e.status <> '' AND e.stage IN {_STAGES}
 ),
 entered AS (
@@ -246,8 +246,7 @@ need_eff AS (
     FROM shipments_unitmembership m
     JOIN need n ON m.shipment_id = n.id
     JOIN shipments_trackingevent e
-      ON e.unit_id = m.unit_id AND e.occurred_at >= m.loaded_at
-     AND (m.unloaded_at IS NULL OR e.occurred_at <= m.unloaded_at)
+      ON e.unit_id = m.unit_id AND {inside_unit("m", "e.occurred_at")}
     WHERE e.status <> '' AND e.stage = n.stage
 ),
 entered AS (SELECT shipment_id, min(occurred_at) AS at FROM need_eff GROUP BY shipment_id),

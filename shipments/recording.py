@@ -32,6 +32,7 @@ from psycopg.copy import LibpqWriter
 from psycopg.generators import send as send_generator
 
 from shipments.estimates import estimate_ctes, estimate_params
+from shipments.membership import inside_unit
 from shipments.statuses import EVENT_CODES, RETURN_CODES, status_for
 
 
@@ -298,7 +299,7 @@ def _copy_free_text(values: tuple[str, ...]) -> str:
 
 # An event on a unit touches every shipment inside the unit at that moment, found through the
 # membership intervals: one event row, never one per parcel.
-_TOUCH = """
+_TOUCH = f"""
 INSERT INTO hub_touched (shipment_id, created, stage_entered_at)
 SELECT unnest(%(shipments)s::bigint[]), false, NULL::timestamptz
 UNION ALL
@@ -308,8 +309,7 @@ UNION ALL
 SELECT m.shipment_id, false, NULL
 FROM unnest(%(units)s::bigint[], %(times)s::timestamptz[]) AS i(unit_id, occurred_at)
 JOIN shipments_unitmembership m
-  ON m.unit_id = i.unit_id AND m.loaded_at <= i.occurred_at
- AND (m.unloaded_at IS NULL OR m.unloaded_at >= i.occurred_at)
+  ON m.unit_id = i.unit_id AND {inside_unit("m", "i.occurred_at")}
 """
 
 # A shipment the batch created is invisible to every other transaction until it commits.
@@ -345,8 +345,7 @@ eff AS (
     FROM shipments_unitmembership m
     JOIN t ON m.shipment_id = t.id AND NOT t.created
     JOIN shipments_trackingevent e
-      ON e.unit_id = m.unit_id AND e.occurred_at >= m.loaded_at
-     AND (m.unloaded_at IS NULL OR e.occurred_at <= m.unloaded_at)
+      ON e.unit_id = m.unit_id AND {inside_unit("m", "e.occurred_at")}
 ),
 delivered AS (
     SELECT shipment_id, min(occurred_at) AS at FROM eff WHERE status = 'delivered'
@@ -1166,7 +1165,7 @@ def shipments_recompute(*, shipment_ids: Sequence[int]) -> int:
 
 # A shipment whose every event was withdrawn (an EPCIS error declaration) has nothing left to
 # take a status from, so RECOMPUTE_SQL leaves it alone: put it back to `pending`, with history.
-_RESET_EVENTLESS = """
+_RESET_EVENTLESS = f"""
 WITH gone AS (
     SELECT s.id, s.status, s.stage FROM shipments_shipment s
     WHERE s.id = ANY(%s) AND (s.status <> 'pending' OR s.last_event_at IS NOT NULL)
@@ -1174,8 +1173,7 @@ WITH gone AS (
       AND NOT EXISTS (
           SELECT 1 FROM shipments_unitmembership m
           JOIN shipments_trackingevent e
-            ON e.unit_id = m.unit_id AND e.occurred_at >= m.loaded_at
-           AND (m.unloaded_at IS NULL OR e.occurred_at <= m.unloaded_at)
+            ON e.unit_id = m.unit_id AND {inside_unit("m", "e.occurred_at")}
           WHERE m.shipment_id = s.id)
     FOR UPDATE OF s
 ), reset AS (

@@ -1,7 +1,7 @@
 """The unified timeline of one shipment: its own events plus its transport units' events.
 
 One query reads both (the unit rule is the recorder's `eff` CTE: an event on a unit belongs to a
-shipment inside it at that moment, loaded_at <= occurred_at <= unloaded_at). The merge of the same
+shipment inside it at that moment, shipments.membership.inside_unit). The merge of the same
 physical event reported by two sources happens in Python over that one result.
 """
 
@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.db import connection
+
+from shipments.membership import inside_unit
 
 
 def _iso_sql(timestamp: str) -> str:
@@ -56,8 +58,7 @@ SELECT {_EVENT_COLUMNS}, f.code, w.code, w.name, u.number
 FROM shipments_unitmembership m
 JOIN shipments_transportunit u ON u.id = m.unit_id
 JOIN shipments_trackingevent e
-  ON e.unit_id = m.unit_id AND e.occurred_at >= m.loaded_at
- AND (m.unloaded_at IS NULL OR e.occurred_at <= m.unloaded_at)
+  ON e.unit_id = m.unit_id AND {inside_unit("m", "e.occurred_at")}
 LEFT JOIN warehouses_feed f ON f.id = e.feed_id
 LEFT JOIN warehouses_warehouse w ON w.id = e.warehouse_id
 WHERE m.shipment_id = {{id}}

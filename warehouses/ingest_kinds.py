@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 
+from shipments.membership import inside_unit
 from shipments.models import TrackingEvent, TransportUnit
 from shipments.recording import (
     EventInput,
@@ -728,12 +729,11 @@ FROM closed WHERE id IN (SELECT id FROM reopened)
 RETURNING source_event_id, shipment_id
 """
 
-_UNIT_MEMBERS_AT = """
+_UNIT_MEMBERS_AT = f"""
 SELECT DISTINCT m.shipment_id
 FROM unnest(%s::bigint[], %s::timestamptz[]) AS x(unit_id, at)
 JOIN shipments_unitmembership m
-  ON m.unit_id = x.unit_id AND m.loaded_at <= x.at
- AND (m.unloaded_at IS NULL OR m.unloaded_at > x.at)
+  ON m.unit_id = x.unit_id AND {inside_unit("m", "x.at")}
 """
 
 

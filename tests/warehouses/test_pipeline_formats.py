@@ -1046,3 +1046,34 @@ def test_a_retraction_from_another_feed_cannot_withdraw_a_load(ingest: Ingest) -
     assert UnitMembership.objects.count() == 3
     reject = RejectedRecord.objects.get(run=run)
     assert "no event with that eventID has been recorded from this feed" in reject.reason
+
+
+@pytest.mark.parametrize(
+    "delivered_at",
+    ["2024-03-01T17:00:00+10:00", "2024-03-01T12:00:00+10:00"],
+    ids=["at-the-unload-instant", "five-hours-before-the-unload"],
+)
+def test_retracting_a_units_delivery_resets_a_parcel_unloaded_at_that_instant(
+    ingest: Ingest, delivered_at: str
+) -> None:
+    # A parcel is inside its unit up to and including the unload instant (the timeline, the
+    # recorder and the estimates agree), so the retraction must find it there too.
+    feed = _feed("epcis", identifier_mapping=MAPPING)
+    parcel = "urn:epc:id:sscc:6901234.0000000035"
+    loaded = _aggregation(
+        1, "ADD", "2024-03-01T08:00:00+08:00", "+08:00", childEPCs=[parcel], bizStep="loading"
+    )
+    delivered = _aggregation(
+        2, "OBSERVE", delivered_at, "+10:00", childEPCs=[parcel], bizStep="retail_selling"
+    )
+    unloaded = _aggregation(3, "DELETE", "2024-03-01T17:00:00+10:00", "+10:00", childEPCs=[parcel])
+    ingest(feed, _epcis(loaded, delivered, unloaded))
+    assert Shipment.objects.get(tracking_number="HEKP0003").status == "delivered"
+
+    retraction = {**delivered, "errorDeclaration": {"declarationTime": "2024-03-02T00:00:00Z"}}
+    run = ingest(feed, _epcis(retraction))
+
+    assert run.status == FeedRun.Status.SUCCEEDED, list(RejectedRecord.objects.values("reason"))
+    shipment = Shipment.objects.get(tracking_number="HEKP0003")
+    assert shipment.status_event is not None
+    assert (shipment.status, shipment.status_event.code) == ("in_transit", "loaded")
