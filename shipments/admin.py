@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from shipments.identifiers import tracking_number_clean
 from shipments.models import (
     DeliveryEstimateStat,
     Shipment,
@@ -24,7 +25,6 @@ from shipments.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from warehouses.identifiers import tracking_number_clean
 from warehouses.models import Warehouse
 
 

@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import Field, Model, QuerySet
 
 from config.db import prepared_cursor
+from shipments.identifiers import tracking_number_clean
 from shipments.models import (
     Shipment,
     ShipmentEstimate,
@@ -26,7 +27,6 @@ from shipments.timeline import (
     timeline_from_rows,
     timeline_rows_from_json,
 )
-from warehouses.identifiers import tracking_number_clean
 
 M = TypeVar("M", bound=Model)
 

@@ -14,8 +14,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from shipments.identifiers import tracking_number_clean
 from shipments.models import IdempotencyRecord, Shipment, Shop, ShopAPIKey
-from warehouses.identifiers import tracking_number_clean
 
 
 def shop_create(*, name: str, slug: str = "") -> Shop:

@@ -31,10 +31,10 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET
 
 from shipments import selectors
+from shipments.identifiers import tracking_number_clean
 from shipments.models import Shipment, ShipmentEstimate
 from shipments.statuses import STAGE_ORDER, Stage
 from shipments.timeline import TimelineEntry, timeline_get
-from warehouses.identifiers import tracking_number_clean
 
 logger = logging.getLogger(__name__)
 

@@ -35,6 +35,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 
+from shipments.identifiers import (
+    tracking_number_clean,
+    tracking_number_problem,
+    tracking_number_valid,
+)
 from shipments.membership import inside_unit
 from shipments.models import TrackingEvent, TransportUnit
 from shipments.recording import (
@@ -47,11 +52,6 @@ from shipments.recording import (
 )
 from warehouses.formats.base import Record, RecordError
 from warehouses.formats.ceb import match_documents
-from warehouses.identifiers import (
-    tracking_number_clean,
-    tracking_number_problem,
-    tracking_number_valid,
-)
 from warehouses.models import InterchangeSeen, RetractedEvent
 from warehouses.normalize import FeedContext, _FieldError, normalize_event, resolve_time
 

@@ -20,14 +20,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from shipments.recording import EventInput
-from shipments.statuses import EVENT_CODES
-from warehouses.formats.base import Record, RecordError
-from warehouses.identifiers import (
+from shipments.identifiers import (
     tracking_number_clean,
     tracking_number_problem,
     tracking_number_valid,
 )
+from shipments.recording import EventInput
+from shipments.statuses import EVENT_CODES
+from warehouses.formats.base import Record, RecordError
 from warehouses.locations import LOCODES
 from warehouses.places import PlaceRef, is_airport_code, is_locode, place_zone, zone_countries
 

@@ -51,6 +51,32 @@ class FormatError(Exception):
         return f"{where}{what}{self.reason}"
 
 
+class RecordRejected(Exception):
+    """One record cannot be used; the record beside it goes on (stored as a RejectedRecord).
+
+    The one exception parsers, the normaliser and the appliers raise for a record: `field` is
+    the partner's name for the field at fault, `line`/`raw` locate it when the raiser knows
+    them better than the record does, `unknown_code` is set when the reason is a partner code
+    with no mapping (the admin's "Unknown codes" page lists those).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        field: str = "",
+        line: int = 0,
+        raw: str = "",
+        unknown_code: str = "",
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+        self.line = line
+        self.raw = raw
+        self.unknown_code = unknown_code
+
+
 @dataclass(slots=True)
 class RecordError:
     """One record that could not be used; stored as a RejectedRecord."""

@@ -12,11 +12,11 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from shipments.identifiers import tracking_number_clean, tracking_number_valid
 from shipments.models import Shipment
 from shipments.services import shop_api_key_create
 from tests.conftest import FeedFactory, ShopFactory, hub_csv
 from tests.warehouses.mapping.conftest import epcis, object_event
-from warehouses.identifiers import tracking_number_clean, tracking_number_valid
 from warehouses.models import FeedRun, RejectedRecord
 
 Ingest = Callable[..., FeedRun]
