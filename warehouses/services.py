@@ -33,11 +33,9 @@ from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from psycopg import errors as psycopg_errors
-from psycopg import pq
-from psycopg.generators import fetch_many
-from psycopg.generators import send as send_generator
 
 from shipments.recording import EventInput, PreparedEvents, events_prepare, events_record_start
+from shipments.recording.pipelining import PendingCommit
 from warehouses import ingest_kinds, run_lifecycle, storable
 from warehouses.formats import encodings, get_declared_encoding, get_parser
 from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
@@ -252,112 +250,11 @@ def _record_error(exc: BaseException) -> BaseException | None:
     return None
 
 
-class _PendingCommit:
-    """The end of the previous batch's transaction, still running on the server.
-
-    A batch's COPY data and end, its shipments, recompute and COMMIT are sent without waiting
-    for their answers, so the database inserts, recomputes statuses and checks foreign keys
-    while Python parses the next batch (two processes on two cores; a Python thread would fight
-    the parser for the GIL). `poll()` sends what the socket takes of the COPY data and moves
-    on to the script as soon as the COPY is done.
-    Nothing else may use the connection until `wait()`: every path that touches the database
-    after a flush waits first.
-    """
-
-    def __init__(self) -> None:
-        self.copying = False
-        self.sql = ""
-        self.started = 0.0
-        # What to do instead of raising when the batch fails on a record's value.
-        self.on_record_error: Callable[[BaseException], None] | None = None
-
-    @property
-    def busy(self) -> bool:
-        return self.copying or bool(self.sql)
-
-    def send(
-        self,
-        sql: str,
-        *,
-        after_copy: bool,
-        on_record_error: Callable[[BaseException], None] | None = None,
-    ) -> None:
-        """Send `sql` now, or (`after_copy`) once the COPY whose end was sent is done.
-
-        If the batch then fails on a record's value, `on_record_error` is called (the batch
-        rolled back, the connection free) instead of raising.
-        """
-        if not after_copy:
-            self._send_script(sql)
-        self.sql, self.copying, self.started = sql, after_copy, time.monotonic()
-        self.on_record_error = on_record_error
-
-    @staticmethod
-    def _send_script(sql: str) -> None:
-        conn = connection.connection
-        with connection.wrap_database_errors:
-            conn.pgconn.send_query(sql.encode())
-            conn.wait(send_generator(conn.pgconn))
-
-    def _take(self) -> None:
-        """Take the answer in flight; a failure rolls the batch back and is raised."""
-        conn = connection.connection
-        with connection.wrap_database_errors:
-            # The end of a COPY may still sit in libpq's buffer (`poll()` sends it piecemeal).
-            conn.wait(send_generator(conn.pgconn))
-            results = conn.wait(fetch_many(conn.pgconn))
-        failed = [r for r in results if r.status == pq.ExecStatus.FATAL_ERROR]
-        if failed:
-            self.copying, self.sql = False, ""
-            retry, self.on_record_error = self.on_record_error, None
-            if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
-                connection.rollback()
-            connection.set_autocommit(True)
-            error = psycopg_errors.error_from_result(failed[0])
-            if retry and _record_error(error):
-                retry(error)
-                return
-            with connection.wrap_database_errors:
-                raise error
-        if self.copying:
-            self.copying = False
-            self._send_script(self.sql)
-            return
-        if connection.queries_logged:
-            elapsed = f"{time.monotonic() - self.started:.3f}"
-            connection.queries_log.append({"sql": self.sql, "time": elapsed})
-        self.sql, self.on_record_error = "", None
-        connection.set_autocommit(True)
-
-    def poll(self) -> None:
-        """Without blocking: send what the socket takes of the COPY's data; once the COPY is
-        done, send the script that follows it."""
-        if self.copying:
-            pgconn = connection.connection.pgconn
-            with connection.wrap_database_errors:
-                unsent = pgconn.flush()
-                pgconn.consume_input()
-            if not unsent and not pgconn.is_busy():
-                self._take()
-
-    def wait(self) -> None:
-        """Block until the batch has committed (or raise why it did not)."""
-        while self.busy:
-            self._take()
-
-    def abandon(self) -> None:
-        """On the way out of a failing run: let the batch commit or fail, raise nothing."""
-        try:
-            self.wait()
-        except Exception:
-            logger.exception("the last batch sent failed as well")
-
-
-def _flush(run: FeedRun, batch: _Batch, processed: int, pending: _PendingCommit) -> None:
+def _flush(run: FeedRun, batch: _Batch, processed: int, pending: PendingCommit) -> None:
     """Commit one batch: events, rejects and the run's checkpoint in one transaction.
 
     Outside any transaction of the caller (a worker), the end of the batch and its COMMIT are
-    sent without waiting (`_PendingCommit`); inside one (tests, a caller's atomic block) the
+    sent without waiting (`PendingCommit`); inside one (tests, a caller's atomic block) the
     batch is a savepoint and runs to the end here.
     """
     prepared = None
@@ -477,7 +374,7 @@ def _record(
     batch: _Batch,
     processed: int,
     *,
-    pending: _PendingCommit | None,
+    pending: PendingCommit | None,
     prepared: PreparedEvents | None = None,
     on_record_error: Callable[[BaseException], None] | None = None,
 ) -> None:
@@ -685,7 +582,7 @@ def _execute_batches(run: FeedRun, progress: Callable[[FeedRun], None] | None) -
     index = 0
     error = ""
     batch_size = settings.INGEST_BATCH_SIZE
-    pending = _PendingCommit()
+    pending = PendingCommit(is_record_error=_record_error)
     heartbeat = run_lifecycle.Heartbeat(run.pk)
     decoding = None
     try:

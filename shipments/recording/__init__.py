@@ -28,11 +28,10 @@ from typing import Any
 import psycopg
 from django.db import connection
 from django.utils import timezone
-from psycopg.copy import LibpqWriter
-from psycopg.generators import send as send_generator
 
 from shipments.estimates import estimate_ctes, estimate_params
 from shipments.membership import inside_unit
+from shipments.recording.pipelining import EndUnawaitedWriter
 from shipments.statuses import EVENT_CODES, RETURN_CODES, status_for
 
 
@@ -738,32 +737,6 @@ def _copy_number(value: int | None) -> str:
     return "\\N" if value is None else str(int(value))
 
 
-class _EndUnawaitedWriter(LibpqWriter):
-    """Queues a COPY's data and its end in libpq's buffer; the caller sends them and takes the
-    answer later (warehouses.services `_PendingCommit`).
-
-    The server inserts rows (and their index entries) more slowly than they are written:
-    waiting for it to take each megabyte kept the worker from parsing its next batch for most
-    of the COPY. The buffer holds up to `_COPY_QUEUED` bytes before a write waits.
-    """
-
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
-        super().__init__(cursor, flush_threshold=_COPY_QUEUED)
-
-    def finish(self, exc: BaseException | None = None) -> None:
-        if exc:
-            super().finish(exc)
-            return
-        # put_copy_end answers 0 only when libpq cannot grow its buffer: send some, retry.
-        while not self._pgconn.put_copy_end():
-            self.connection.wait(send_generator(self._pgconn))
-
-
-# A batch's COPY text is a few megabytes; a batch of huge raw records waits for the server
-# past this much.
-_COPY_QUEUED = 32 * 1024 * 1024
-
-
 @dataclass(slots=True)
 class EventsRecording:
     """A batch between its statements and its COPY (see `events_record_start`)."""
@@ -804,7 +777,7 @@ class EventsRecording:
             connection.cursor() as cursor,
             # The psycopg cursor itself: Django's debug wrapper (DEBUG, query-count tests) takes
             # no `writer`; the statement is logged below instead.
-            cursor.cursor.copy(_COPY_EVENTS, writer=_EndUnawaitedWriter(cursor.cursor)) as copy,
+            cursor.cursor.copy(_COPY_EVENTS, writer=EndUnawaitedWriter(cursor.cursor)) as copy,
         ):
             for chunk in self.rows():
                 copy.write(chunk)
