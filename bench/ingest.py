@@ -3,7 +3,8 @@
     python bench/ingest.py [--events 200000] [--parcels 40000] [--batch 5000]
 
 1. Generates N hub-csv events over P parcels (local times, several zones, some units).
-2. Creates a scratch database `hub_bench` (dropped first) and migrates it.
+2. Creates a scratch database (dropped first) and migrates it: `hub_bench`, or the name in
+   BENCH_DB_NAME (so that runs sharing a server do not drop each other's database).
 3. Ingests the file with `manage.py ingest --json` in a child process (the workers' pipeline),
    reading the child's peak RSS.
 4. Loads the same file with a raw COPY into a table with the same number and kind of indexes as
@@ -283,10 +284,11 @@ def main() -> None:
     size_mb = csv_path.stat().st_size / 1e6
     print(f"generated {args.events:,} events over {args.parcels:,} parcels ({size_mb:.1f} MB)")
 
-    url = database_url("hub_bench")
+    name = os.environ.get("BENCH_DB_NAME", "hub_bench")
+    url = database_url(name)
     admin_url = database_url("postgres")
-    psql(admin_url, "DROP DATABASE IF EXISTS hub_bench WITH (FORCE)")
-    psql(admin_url, "CREATE DATABASE hub_bench")
+    psql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    psql(admin_url, f'CREATE DATABASE "{name}"')
     env = {
         **os.environ,
         "DATABASE_URL": url,
