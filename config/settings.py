@@ -39,6 +39,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from STATIC_ROOT (collectstatic, run by the image build) in every process that
+    # serves the app: with DEBUG off Django serves none, and there is no other web server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -89,7 +92,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".local" / "static"
+STATIC_ROOT = Path(envstr("STATIC_ROOT", str(BASE_DIR / ".local" / "static")))
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(BASE_DIR / ".local" / "media")))
 
 # Payloads go through the storage API so a worker on another machine can read them: local disk
@@ -98,7 +101,9 @@ STORAGES = {
     "default": {
         "BACKEND": envstr("PAYLOAD_STORAGE", "django.core.files.storage.FileSystemStorage")
     },
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Gzip copies next to each file at collectstatic; no manifest of hashed names, so a
+    # process that never ran collectstatic still renders its pages (it only lacks the assets).
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
 LOGGING = {
