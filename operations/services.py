@@ -20,13 +20,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from operations.models import DashboardRefresh, ExceptionAck, ExceptionItem
+from shipments.statuses import MOVING_STATUSES
 
 logger = logging.getLogger(__name__)
 
 # Advisory-lock key: two refreshes at once would only do the same work twice.
 _REFRESH_LOCK = (72_615, 1)
 
-OPEN_STATUSES = ("info_received", "in_transit", "out_for_delivery", "available_for_pickup")
 CUSTOMS_CODES = (
     "customs_held",
     "customs_rejected",
@@ -304,7 +304,7 @@ def dashboard_refresh(*, stats: bool = True) -> RefreshResult:
         "now": started,
         "start": started - timedelta(days=window_days),
         "min_samples": settings.OPS_LANE_MIN_SAMPLES,
-        "open": list(OPEN_STATUSES),
+        "open": [status.value for status in MOVING_STATUSES],
         "customs": list(CUSTOMS_CODES),
         "grace": settings.OPS_DOCUMENTS_GRACE_HOURS,
     }

@@ -24,22 +24,13 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from shipments.membership import inside_unit
-from shipments.statuses import STAGE_ORDER, Status
+from shipments.statuses import DELIVERY_EXPECTED_STATUSES, STAGE_ORDER, sql_list
 
 logger = logging.getLogger(__name__)
 
-# Statuses a delivery is still expected from. An exception (e.g. customs held) keeps an estimate:
-# its stage's history includes the parcels that were held there and still arrived.
-OPEN_STATUSES = (
-    Status.INFO_RECEIVED,
-    Status.IN_TRANSIT,
-    Status.OUT_FOR_DELIVERY,
-    Status.AVAILABLE_FOR_PICKUP,
-    Status.FAILED_ATTEMPT,
-    Status.EXCEPTION,
-)
-_OPEN = "(" + ", ".join(f"'{s.value}'" for s in OPEN_STATUSES) + ")"
-_STAGES = "(" + ", ".join(f"'{s.value}'" for s in STAGE_ORDER) + ")"
+# Only shipments a delivery is still expected from carry an estimate.
+_OPEN = sql_list(DELIVERY_EXPECTED_STATUSES)
+_STAGES = sql_list(STAGE_ORDER)
 
 
 def estimate_params() -> dict[str, int]:

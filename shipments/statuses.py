@@ -1,11 +1,18 @@
-"""The event vocabulary (DESIGN.md): each event code implies a shipment status and a stage.
+"""The event vocabulary: each event code implies a shipment status and a stage.
 
 Pure data, no database: parsers, the normalizer, the recorder's SQL and the API all read it.
+The sets of statuses and codes the rules name live here too, so the SQL (through `sql_list`)
+and the Python that repeat a rule read one definition.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 from django.db import models
+
+_WORD = re.compile(r"[a-z_]+")
 
 
 class Status(models.TextChoices):
@@ -66,8 +73,33 @@ EVENT_CODES: dict[str, tuple[str, str]] = {
 
 EVENT_CODE_CHOICES = [(code, code.replace("_", " ")) for code in EVENT_CODES]
 
-# Codes after which only a return may move a delivered shipment again.
+# The codes of a parcel going back to its sender.
 RETURN_CODES = frozenset({"returning", "returned"})
+# After a shipment's first delivery only these codes still count towards its status: another
+# delivery (a corrected time) or a return. The recorder's status SQL and its Python twin
+# (shipments.recording.status_rules) both read this set.
+COUNTED_AFTER_DELIVERY = RETURN_CODES | {"delivered"}
+
+# Statuses a delivery is still expected from: the delivery estimates cover these. An exception
+# (e.g. customs held) keeps its estimate: its stage's history includes the parcels that were held
+# there and still arrived.
+DELIVERY_EXPECTED_STATUSES = (
+    Status.INFO_RECEIVED,
+    Status.IN_TRANSIT,
+    Status.OUT_FOR_DELIVERY,
+    Status.AVAILABLE_FOR_PICKUP,
+    Status.FAILED_ATTEMPT,
+    Status.EXCEPTION,
+)
+# Of those, the statuses of a parcel on its way as planned: the operations dashboard flags one as
+# stale when it stays in its stage longer than that stage usually takes. A failed attempt or an
+# exception is not judged against the stage's usual pace (the exceptions queue lists failed
+# attempts and customs holds as items of their own kinds).
+MOVING_STATUSES = tuple(
+    status
+    for status in DELIVERY_EXPECTED_STATUSES
+    if status not in (Status.FAILED_ATTEMPT, Status.EXCEPTION)
+)
 
 STAGE_ORDER = [
     Stage.FIRST_MILE,
@@ -82,3 +114,14 @@ def status_for(code: str) -> tuple[str, str]:
     """(status, stage) implied by an event code; KeyError for a code outside the vocabulary."""
     status, stage = EVENT_CODES[code]
     return str(status), str(stage)
+
+
+def sql_list(values: Iterable[str]) -> str:
+    """A SQL list literal of vocabulary words, `('a', 'b')`, for a rule's `IN`.
+
+    Only for the constants above (plain lowercase words), never for input.
+    """
+    words = sorted({str(value) for value in values})
+    if not words or not all(_WORD.fullmatch(word) for word in words):
+        raise ValueError(f"not a list of vocabulary words: {words!r}")
+    return "(" + ", ".join(f"'{word}'" for word in words) + ")"

@@ -32,7 +32,7 @@ from django.utils import timezone
 from shipments.estimates import estimate_ctes, estimate_params
 from shipments.membership import inside_unit
 from shipments.recording.pipelining import EndUnawaitedWriter
-from shipments.statuses import EVENT_CODES, RETURN_CODES, status_for
+from shipments.statuses import COUNTED_AFTER_DELIVERY, EVENT_CODES, sql_list, status_for
 
 
 @dataclass(slots=True)
@@ -319,7 +319,7 @@ ORDER BY id
 FOR UPDATE
 """
 
-# Status rules (DESIGN.md): the latest event by occurred_at decides, so a late report of an
+# Status rules: the latest event by occurred_at decides, so a late report of an
 # earlier event never moves a status back; after the first delivery only another delivery or a
 # return counts; every change is written to the history with the event that caused it.
 RECOMPUTE_SQL = f"""
@@ -354,7 +354,7 @@ counted AS (
     SELECT eff.* FROM eff LEFT JOIN delivered d USING (shipment_id)
     WHERE eff.status <> ''
       AND (d.at IS NULL OR eff.occurred_at <= d.at
-           OR eff.code IN ('delivered', 'returning', 'returned'))
+           OR eff.code IN {sql_list(COUNTED_AFTER_DELIVERY)})
 ),
 latest AS (
     SELECT DISTINCT ON (shipment_id) shipment_id, id, status
@@ -575,8 +575,6 @@ class ShipmentState:
 
 
 _NO_STATE = ShipmentState()
-# After the first delivery only another delivery or a return counts (RECOMPUTE_SQL's `counted`).
-_COUNTED_AFTER_DELIVERY = RETURN_CODES | {"delivered"}
 
 
 def _shipment_states(
@@ -607,7 +605,7 @@ def _shipment_states(
             row
             for row in rows
             if row[3]
-            and (delivered is None or row[0] <= delivered or row[2] in _COUNTED_AFTER_DELIVERY)
+            and (delivered is None or row[0] <= delivered or row[2] in COUNTED_AFTER_DELIVERY)
         ]
         if counted:
             latest = max(counted)
