@@ -130,9 +130,9 @@ GENERATORS: dict[str, Callable[[int], bytes]] = {
 def parse_and_normalise(fmt: str, payload: bytes, **options: object) -> tuple[int, int, float]:
     """(records, events normalised, seconds) for one pass of parser + normalizer."""
     from shipments.recording import EventInput
-    from warehouses.formats import get_parser
-    from warehouses.formats.base import ParseOptions, Record
     from warehouses.normalize import FeedContext, normalize_event
+    from warehouses.parsers import get_parser
+    from warehouses.parsers.base import ParseOptions, Record
 
     ctx = FeedContext(warehouse_timezone="Asia/Shanghai", warehouse_locode="CNHEK")
     base = get_parser(fmt)
@@ -159,9 +159,9 @@ def unit_event(parcels: int) -> None:
 
     from shipments.models import Shipment, TrackingEvent
     from warehouses import services
-    from warehouses.formats.base import Record
     from warehouses.ingest_kinds import records_apply
     from warehouses.models import Feed, FeedRun, Warehouse
+    from warehouses.parsers.base import Record
 
     warehouse = Warehouse.objects.create(
         code="suifenhe-yard",

@@ -156,7 +156,7 @@ INGEST_ASYNC_COMMIT = envbool("INGEST_ASYNC_COMMIT", True)
 INGEST_MAX_PAYLOAD_BYTES = envint("INGEST_MAX_PAYLOAD_BYTES", 512 * 1024 * 1024)
 INGEST_MAX_LINE_BYTES = envint("INGEST_MAX_LINE_BYTES", 1_000_000)
 # A JSON record nested deeper, or a record (CSV row, JSON object) with more fields, is rejected
-# with its line (warehouses.formats.limits); Python's JSON decoder fails near 1,000 levels.
+# with its line (warehouses.parsers.limits); Python's JSON decoder fails near 1,000 levels.
 INGEST_MAX_JSON_DEPTH = envint("INGEST_MAX_JSON_DEPTH", 64)
 INGEST_MAX_FIELDS = envint("INGEST_MAX_FIELDS", 1000)
 # Run lifecycle (docs/reliability.md): a run is claimed at most this many times, then fails.

@@ -15,7 +15,7 @@ def epcis_schema_check(
     """EPCIS events are validated against the official schema shipped in the package; an
     installation without it must not start and accept them unvalidated."""
     try:
-        from warehouses.formats import epcis
+        from warehouses.parsers import epcis
 
         epcis.load_validator()
     except RuntimeError as exc:

@@ -50,10 +50,10 @@ from shipments.recording import (
     shipments_upsert,
     units_upsert,
 )
-from warehouses.formats.base import Record, RecordError
-from warehouses.formats.ceb import match_documents
 from warehouses.models import InterchangeSeen, RetractedEvent
 from warehouses.normalize import FeedContext, _FieldError, normalize_event, resolve_time
+from warehouses.parsers.base import Record, RecordError
+from warehouses.parsers.ceb import match_documents
 
 if TYPE_CHECKING:
     from warehouses.models import FeedRun

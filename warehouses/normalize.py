@@ -27,8 +27,8 @@ from shipments.identifiers import (
 )
 from shipments.recording import EventInput
 from shipments.statuses import EVENT_CODES
-from warehouses.formats.base import Record, RecordError
 from warehouses.locations import LOCODES
+from warehouses.parsers.base import Record, RecordError
 from warehouses.places import PlaceRef, is_airport_code, is_locode, place_zone, zone_countries
 
 _NAIVE_FORMATS = (

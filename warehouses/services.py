@@ -37,10 +37,10 @@ from psycopg import errors as psycopg_errors
 from shipments.recording import EventInput, PreparedEvents, events_prepare, events_record_start
 from shipments.recording.pipelining import PendingCommit
 from warehouses import ingest_kinds, run_lifecycle, storable
-from warehouses.formats import encodings, get_declared_encoding, get_parser
-from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
 from warehouses.models import Feed, FeedRun, RejectedRecord, Warehouse
 from warehouses.normalize import FeedContext, normalize_event
+from warehouses.parsers import encodings, get_declared_encoding, get_parser
+from warehouses.parsers.base import FormatError, ParseItem, ParseOptions, Record, RecordError
 
 logger = logging.getLogger(__name__)
 
@@ -441,7 +441,7 @@ def _record(
 
 
 def _decoding(run: FeedRun) -> encodings.Decoding:
-    """The encoding the run reads its payload in (warehouses/formats/encodings.py); decided
+    """The encoding the run reads its payload in (warehouses/parsers/encodings.py); decided
     again, identically, when a retried run resumes."""
     return encodings.resolve(
         lambda: default_storage.open(run.payload_name, "rb"),
@@ -814,7 +814,7 @@ def feed_schedule_set(*, feed: Feed, every_seconds: int | None) -> PeriodicTask 
 _HEADER_FORMATS = frozenset(
     {Feed.Format.HUB_CSV, Feed.Format.PARTNER_CSV, Feed.Format.MANIFEST_CSV}
 )
-# Raw text longer than the parser's limit is stored clipped (formats.lines.clip): not replayable.
+# Raw text longer than the parser's limit is stored clipped (parsers.lines.clip): not replayable.
 _CLIPPED = re.compile(r"… \[\d+ more chars\]\Z")
 
 

@@ -26,8 +26,8 @@ from django.db import models
 
 from shipments.models import Shipment, TrackingEvent, TransportUnit
 from shipments.recording import EventInput
-from warehouses.formats.base import Record, RecordError
 from warehouses.models import CustomsDocument
+from warehouses.parsers.base import Record, RecordError
 
 _NUL = "\x00"
 # Record fields that are always text, in the order a problem is reported (raw last: a NUL in

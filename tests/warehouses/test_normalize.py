@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from warehouses.formats.base import Record, RecordError
 from warehouses.normalize import FeedContext, normalize_event
+from warehouses.parsers.base import Record, RecordError
 
 CTX = FeedContext(
     warehouse_timezone="Asia/Shanghai",

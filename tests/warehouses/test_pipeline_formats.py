@@ -18,7 +18,6 @@ from shipments.models import Shipment, StatusChange, TrackingEvent, TransportUni
 from tests.conftest import FeedFactory
 from tests.samples import SAMPLES
 from warehouses import services
-from warehouses.formats.epcis import epc_to_key
 from warehouses.models import (
     CustomsDocument,
     CustomsMatch,
@@ -28,12 +27,13 @@ from warehouses.models import (
     RejectedRecord,
     RetractedEvent,
 )
+from warehouses.parsers.epcis import epc_to_key
 from warehouses.selectors import shipment_customs_documents
 
 pytestmark = pytest.mark.django_db
 
 Ingest = Callable[..., FeedRun]
-FIXTURES = Path(__file__).parent / "formats" / "fixtures"
+FIXTURES = Path(__file__).parent / "parsers" / "fixtures"
 
 # (sample, format, run status, events created, event codes, first reject: (line, field, start of
 # the reason)). X12 and EDIFACT rows name our own fixtures (the public samples of that kind carry

@@ -18,9 +18,9 @@ from django.urls import reverse
 from shipments.models import Shipment, TrackingEvent, TransportUnit, UnitMembership
 from tests.conftest import FeedFactory, WarehouseFactory, hub_csv
 from warehouses import services
-from warehouses.formats.base import Record
 from warehouses.ingest_kinds import records_apply
 from warehouses.models import Feed, FeedRun, RejectedRecord
+from warehouses.parsers.base import Record
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from warehouses.models import Feed, FeedRun, RejectedRecord, Warehouse
 
 pytestmark = pytest.mark.django_db
 
-FIXTURES = Path(__file__).parents[1] / "formats" / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "parsers" / "fixtures"
 ROW = "HB1,warehouse_received,2026-05-01T09:00:00+08:00,,黑河保税仓,CNHEK,CN,入库,,,,"
 
 

@@ -1,5 +1,5 @@
 """Encodings: detected per run (BOM, the format's declaration, UTF-8 else GB18030), stated on
-the run, never replaced silently (warehouses/formats/encodings.py)."""
+the run, never replaced silently (warehouses/parsers/encodings.py)."""
 
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ from hypothesis import strategies as st
 from shipments.models import TrackingEvent
 from tests.conftest import FeedFactory, hub_csv
 from warehouses import services
-from warehouses.formats import get_declared_encoding
-from warehouses.formats.base import FormatError
-from warehouses.formats.encodings import Decoding, reader, resolve
 from warehouses.models import Feed, FeedRun, RejectedRecord
+from warehouses.parsers import get_declared_encoding
+from warehouses.parsers.base import FormatError
+from warehouses.parsers.encodings import Decoding, reader, resolve
 
 Ingest = Callable[..., FeedRun]
-FIXTURES = Path(__file__).parents[1] / "formats" / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "parsers" / "fixtures"
 
 ROW_HEIHE = "HB1,warehouse_received,2026-05-01T09:00:00+08:00,,黑河保税仓,CNHEK,CN,入库,,,,"
 ROW_SUIFENHE = "HB2,departed,2026-05-02T10:00:00+08:00,,绥芬河站,CNSFH,CN,发车,,,rail,"

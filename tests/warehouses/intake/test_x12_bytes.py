@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from tests.conftest import FeedFactory
-from warehouses.formats.base import ParseOptions, Record, RecordError
-from warehouses.formats.x12 import parse
 from warehouses.models import Feed, FeedRun
+from warehouses.parsers.base import ParseOptions, Record, RecordError
+from warehouses.parsers.x12 import parse
 
 Ingest = Callable[..., FeedRun]
 

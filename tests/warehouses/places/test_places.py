@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from warehouses.formats import get_parser
-from warehouses.formats.base import ParseOptions, Record, RecordError
 from warehouses.normalize import FeedContext, normalize_event
+from warehouses.parsers import get_parser
+from warehouses.parsers.base import ParseOptions, Record, RecordError
 from warehouses.places import PlaceRef, country_zone, place_zone
 
 HERE = Path(__file__).parent
@@ -215,7 +215,7 @@ def test_the_gazetteer_never_answers_from_a_neighbour() -> None:
 
 
 def test_an_epcis_read_point_given_as_a_geo_uri_reaches_the_gazetteer() -> None:
-    from warehouses.formats.epcis import parse
+    from warehouses.parsers.epcis import parse
 
     document = {
         "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],

@@ -1,8 +1,8 @@
 """python manage.py ingest PATH --warehouse CODE [--format F] [--encoding E] [--json].
 
 The workers' pipeline, from the command line. Without --feed or --format the file's format is
-detected from its first bytes (warehouses/formats/detect.py); the encoding defaults to `auto`
-(warehouses/formats/encodings.py). Both are stated in the output.
+detected from its first bytes (warehouses/parsers/detect.py); the encoding defaults to `auto`
+(warehouses/parsers/encodings.py). Both are stated in the output.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any, TextIO
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from warehouses import run_lifecycle, services
-from warehouses.formats import encodings
-from warehouses.formats.detect import HEAD_BYTES, Detected, UnknownFormat, detect_format
 from warehouses.models import Feed, FeedRun, Warehouse
+from warehouses.parsers import encodings
+from warehouses.parsers.detect import HEAD_BYTES, Detected, UnknownFormat, detect_format
 
 # Formats one file shape can serve: a detected format and a feed's agree within a family (a
 # hub-csv header on a partner-csv feed is that feed's business).

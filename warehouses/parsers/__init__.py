@@ -5,26 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib import import_module
 
-from warehouses.formats.base import Parser
+from warehouses.parsers.base import Parser
 
 # format name -> "module:function"; imported lazily so one format's dependencies never slow the rest
 PARSERS: dict[str, str] = {
-    "hub-csv": "warehouses.formats.csv_formats:parse_hub_csv",
-    "partner-csv": "warehouses.formats.csv_formats:parse_partner_csv",
-    "manifest-csv": "warehouses.formats.csv_formats:parse_manifest_csv",
-    "json": "warehouses.formats.json_format:parse_json",
-    "x12": "warehouses.formats.x12:parse",
-    "edifact": "warehouses.formats.edifact:parse",
-    "epcis": "warehouses.formats.epcis:parse",
-    "ceb": "warehouses.formats.ceb:parse",
+    "hub-csv": "warehouses.parsers.csv_formats:parse_hub_csv",
+    "partner-csv": "warehouses.parsers.csv_formats:parse_partner_csv",
+    "manifest-csv": "warehouses.parsers.csv_formats:parse_manifest_csv",
+    "json": "warehouses.parsers.json_format:parse_json",
+    "x12": "warehouses.parsers.x12:parse",
+    "edifact": "warehouses.parsers.edifact:parse",
+    "epcis": "warehouses.parsers.epcis:parse",
+    "ceb": "warehouses.parsers.ceb:parse",
 }
 
 
 # Formats that name their character set inside the payload: format -> "module:function" reading
-# it from the payload's first bytes (warehouses.formats.encodings uses it for `auto` feeds).
+# it from the payload's first bytes (warehouses.parsers.encodings uses it for `auto` feeds).
 DECLARED_ENCODINGS: dict[str, str] = {
-    "ceb": "warehouses.formats.ceb:declared_encoding",
-    "edifact": "warehouses.formats.edifact:declared_encoding",
+    "ceb": "warehouses.parsers.ceb:declared_encoding",
+    "edifact": "warehouses.parsers.edifact:declared_encoding",
 }
 
 

@@ -23,8 +23,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from warehouses.formats.csv_formats import HUB_REQUIRED, MANIFEST_REQUIRED
-from warehouses.formats.encodings import UTF16_BE, UTF16_LE, bom_encoding
+from warehouses.parsers.csv_formats import HUB_REQUIRED, MANIFEST_REQUIRED
+from warehouses.parsers.encodings import UTF16_BE, UTF16_LE, bom_encoding
 
 HEAD_BYTES: Final = 64 * 1024
 

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from shipments.statuses import EVENT_CODES
 from tests.samples import SAMPLES
-from tests.warehouses.formats.epcis_documents import PARCEL_1, document, object_event, run
-from warehouses.formats import epcis
-from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
-from warehouses.formats.epcis import (
+from tests.warehouses.parsers.epcis_documents import PARCEL_1, document, object_event, run
+from warehouses.parsers import epcis
+from warehouses.parsers.base import FormatError, ParseItem, ParseOptions, Record, RecordError
+from warehouses.parsers.epcis import (
     SCHEMA_DIR,
     _with_bare_cbv_names,
     epc_to_key,

@@ -6,8 +6,8 @@ import io
 import json
 from typing import Any
 
-from warehouses.formats.base import ParseItem, ParseOptions
-from warehouses.formats.epcis import parse
+from warehouses.parsers.base import ParseItem, ParseOptions
+from warehouses.parsers.epcis import parse
 
 PARCEL_1 = "urn:epc:id:sscc:6901234.0000000011"
 

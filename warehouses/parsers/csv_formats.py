@@ -11,14 +11,14 @@ from collections.abc import Callable, Iterator, Mapping
 from operator import itemgetter
 from typing import IO, TypeVar
 
-from warehouses.formats.base import (
+from warehouses.parsers.base import (
     FormatError,
     ParseItem,
     ParseOptions,
     Record,
     RecordError,
 )
-from warehouses.formats.lines import clip, decoded_lines
+from warehouses.parsers.lines import clip, decoded_lines
 
 HUB_COLUMNS = (
     "tracking_number",

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from shipments.models import Shipment
 from warehouses import storable
-from warehouses.formats import get_parser
-from warehouses.formats.base import FormatError, ParseOptions, Record, RecordError
-from warehouses.formats.limits import json_depth_over, json_value_end
+from warehouses.parsers import get_parser
+from warehouses.parsers.base import FormatError, ParseOptions, Record, RecordError
+from warehouses.parsers.limits import json_depth_over, json_value_end
 
 
 @pytest.mark.parametrize(

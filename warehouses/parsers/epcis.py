@@ -75,14 +75,14 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from warehouses.formats.base import (
+from warehouses.parsers.base import (
     FormatError,
     ParseItem,
     ParseOptions,
     Record,
     RecordError,
 )
-from warehouses.formats.epcis_codes import (
+from warehouses.parsers.epcis_codes import (
     BIZSTEP_CODES,
     DISPOSITION_CODES,
     OVERRIDING_DISPOSITIONS,

@@ -41,8 +41,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import IO
 
-from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
-from warehouses.formats.edifact_codes import (
+from warehouses.parsers.base import FormatError, ParseItem, ParseOptions, Record, RecordError
+from warehouses.parsers.edifact_codes import (
     CONSIGNMENT_REFERENCE_QUALIFIERS,
     DATE_FORMATS,
     DOCUMENT_DATE_QUALIFIER,

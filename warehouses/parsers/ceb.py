@@ -45,8 +45,8 @@ from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
-from warehouses.formats import customs_codes as codes
-from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
+from warehouses.parsers import customs_codes as codes
+from warehouses.parsers.base import FormatError, ParseItem, ParseOptions, Record, RecordError
 
 CEB_NS = "http://www.chinaport.gov.cn/ceb"
 # The CEB specification defines every time as China time; China has one zone and no DST.

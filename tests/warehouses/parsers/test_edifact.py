@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shipments.statuses import EVENT_CODES
-from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
-from warehouses.formats.edifact import Delimiters, parse, parse_dtm, read_segments
-from warehouses.formats.edifact_codes import STATUS_EVENTS
+from warehouses.parsers.base import FormatError, ParseItem, ParseOptions, Record, RecordError
+from warehouses.parsers.edifact import Delimiters, parse, parse_dtm, read_segments
+from warehouses.parsers.edifact_codes import STATUS_EVENTS
 
 EDIFACT = Path(__file__).parent / "fixtures" / "edifact"
 

@@ -35,8 +35,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import IO
 
-from warehouses.formats.base import FormatError, ParseItem, ParseOptions, Record, RecordError
-from warehouses.formats.x12_codes import (
+from warehouses.parsers.base import FormatError, ParseItem, ParseOptions, Record, RecordError
+from warehouses.parsers.x12_codes import (
     COUNTRY_ALPHA3,
     ESTIMATE_CODES,
     PLACE_PARTIES,

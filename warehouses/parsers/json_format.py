@@ -15,16 +15,16 @@ from typing import IO
 
 from typing_extensions import Buffer
 
-from warehouses.formats.base import (
+from warehouses.parsers.base import (
     FormatError,
     ParseItem,
     ParseOptions,
     Record,
     RecordError,
 )
-from warehouses.formats.csv_formats import RECORD_FIELDS
-from warehouses.formats.limits import json_depth_over, json_value_end
-from warehouses.formats.lines import clip, codec_for, decoded_lines
+from warehouses.parsers.csv_formats import RECORD_FIELDS
+from warehouses.parsers.limits import json_depth_over, json_value_end
+from warehouses.parsers.lines import clip, codec_for, decoded_lines
 
 _CHUNK = 1 << 16
 _WS = " \t\r\n"

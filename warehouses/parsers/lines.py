@@ -11,7 +11,7 @@ import codecs
 from collections.abc import Iterator
 from typing import IO
 
-from warehouses.formats.base import RecordError
+from warehouses.parsers.base import RecordError
 
 UTF8_BOM = codecs.BOM_UTF8
 RAW_LIMIT = 2000

@@ -30,7 +30,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import IO, Final
 
-from warehouses.formats.base import FormatError
+from warehouses.parsers.base import FormatError
 
 AUTO: Final = "auto"
 UTF8: Final = "utf-8"

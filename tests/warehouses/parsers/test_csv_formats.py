@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from warehouses.formats.base import ParseItem, ParseOptions, Record, RecordError
-from warehouses.formats.csv_formats import parse_hub_csv, parse_partner_csv
+from warehouses.parsers.base import ParseItem, ParseOptions, Record, RecordError
+from warehouses.parsers.csv_formats import parse_hub_csv, parse_partner_csv
 
 
 def parse(text: str, options: ParseOptions | None = None, partner: bool = False) -> list[ParseItem]:

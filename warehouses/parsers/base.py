@@ -152,7 +152,7 @@ class ParseOptions:
     encoding: str = "utf-8"  # utf-8 (BOM tolerated) or gb18030 (gbk is read as gb18030)
     column_mapping: Mapping[str, str] = field(default_factory=dict)  # our field -> their column
     max_line_bytes: int = 1_000_000
-    # Hostile-input limits (formats.limits): nesting of a JSON record, fields of one record.
+    # Hostile-input limits (parsers.limits): nesting of a JSON record, fields of one record.
     max_json_depth: int = 64
     max_fields: int = 1000
 

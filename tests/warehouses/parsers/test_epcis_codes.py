@@ -1,4 +1,4 @@
-"""EPCIS bizStep and disposition values -> hub event codes (warehouses/formats/epcis_codes.py)."""
+"""EPCIS bizStep and disposition values -> hub event codes (warehouses/parsers/epcis_codes.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 import pytest
 
 from shipments.statuses import EVENT_CODES
-from tests.warehouses.formats.epcis_documents import document, object_event, run
-from warehouses.formats.base import Record, RecordError
-from warehouses.formats.epcis import SCHEMA_DIR
-from warehouses.formats.epcis_codes import BIZSTEP_CODES, DISPOSITION_CODES, cbv_name
+from tests.warehouses.parsers.epcis_documents import document, object_event, run
+from warehouses.parsers.base import Record, RecordError
+from warehouses.parsers.epcis import SCHEMA_DIR
+from warehouses.parsers.epcis_codes import BIZSTEP_CODES, DISPOSITION_CODES, cbv_name
 
 
 @pytest.mark.parametrize(
