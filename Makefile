@@ -3,17 +3,19 @@ SHELL := /bin/bash
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock | sha1sum | cut -c1-12)
+# Development installs the dev lock, which includes the runtime lock the image installs.
+LOCKS := requirements.lock requirements-dev.lock
+STAMP := $(VENV)/.installed-$(shell cat $(LOCKS) | sha1sum | cut -c1-12)
 # Starts embedded PostgreSQL/Redis only for what DATABASE_URL / REDIS_URL do not name.
 SERVICES := eval "$$($(BIN)/python -m config.embedded start 2>/dev/null)"
 
 .PHONY: install test check lint typecheck demo services stop bench clean
 
-$(STAMP): requirements.lock
+$(STAMP): $(LOCKS)
 	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q -r requirements-dev.lock
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 install: $(STAMP)
