@@ -33,7 +33,7 @@ BIN = Path(sys.executable).parent
 FINAL = ("succeeded", "partial", "failed")
 
 # Timers shortened so a scenario recovers in seconds rather than minutes; every one is an
-# env-driven setting of config/settings.py (docs/faults.md lists the production values).
+# env-driven setting of config/settings/ (docs/faults.md lists the production values).
 FAST_TIMERS = {
     # Small batches: a kill or an outage lands between two checkpoints of one run.
     "INGEST_BATCH_SIZE": "1000",

@@ -1,0 +1,28 @@
+"""The two stores: PostgreSQL (DATABASE_URL) and Redis (REDIS_URL: Celery's broker, throttles)."""
+
+from __future__ import annotations
+
+from config.env import database_from_url, envbool, envint, envstr
+
+# No silent fallback to SQLite: without DATABASE_URL, `make` starts an embedded PostgreSQL and
+# exports its URL (config/embedded.py). Running Django by hand needs DATABASE_URL set.
+DATABASE_URL = envstr("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hub")
+DATABASES = {"default": database_from_url(DATABASE_URL)}
+DATABASES["default"]["CONN_MAX_AGE"] = envint("DB_CONN_MAX_AGE", 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# JIT compilation costs tens of milliseconds per query and only pays off on long analytic scans;
+# the API's lookups are sub-millisecond, yet a plan over near-empty tables (default estimates)
+# can cross jit_above_cost. DB_JIT=1 turns it back on.
+# random_page_cost: PostgreSQL's default (4) prices an index probe as a spinning-disk seek, so
+# the recorder's 5,000 dedupe-key probes per batch plan as a sequential scan of the whole events
+# table. On SSD/cloud storage 1.1 is the usual setting (DB_RANDOM_PAGE_COST to change it).
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+assert isinstance(_db_options, dict)
+_pg_flags = [f"-c random_page_cost={envstr('DB_RANDOM_PAGE_COST', '1.1')}"]
+if not envbool("DB_JIT", False):
+    _pg_flags.append("-c jit=off")
+_db_options.setdefault("options", " ".join(_pg_flags))
+
+REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
