@@ -293,7 +293,8 @@ def _estimate(shipment: Shipment, offset_minutes: int) -> dict[str, Any] | None:
 @require_GET
 @_with_language
 def track_search(request: HttpRequest) -> HttpResponse:
-    number = tracking_number_clean(request.GET.get("tracking_number", ""))
+    # No number holds a NUL (the detail URL cannot take one): dropped like spaces.
+    number = tracking_number_clean(request.GET.get("tracking_number", "").replace("\x00", ""))
     if number:
         url = reverse("track-detail", args=[number])
         return HttpResponseRedirect(url)

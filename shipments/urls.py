@@ -8,5 +8,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # The buyers' public tracking page (issue 5): no login, rate limited per client IP.
     path("track/", tracking_page.track_search, name="track-search"),
     # `path`: a GS1 Digital Link identifier contains "/" (docs/identifiers.md).
-    path("track/<path:tracking_number>", tracking_page.track_detail, name="track-detail"),
+    path(
+        "track/<tracking_number:tracking_number>", tracking_page.track_detail, name="track-detail"
+    ),
 ]

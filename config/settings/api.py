@@ -41,6 +41,10 @@ API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
 API_RATE_PER_KEY = envstr("API_RATE_PER_KEY", "1200/min")
 API_BULK_MAX_ITEMS = envint("API_BULK_MAX_ITEMS", 1000)
 API_PAGE_SIZE_MAX = envint("API_PAGE_SIZE_MAX", 200)
+# A shipment's `metadata` (its JSON, UTF-8): larger is refused with 400.
+API_METADATA_MAX_BYTES = envint("API_METADATA_MAX_BYTES", 16 * 1024)
 # The same physical event from two sources within this many minutes is shown once.
 TIMELINE_MERGE_WINDOW_MINUTES = envint("TIMELINE_MERGE_WINDOW_MINUTES", 5)
 PUSH_MAX_PAYLOAD_BYTES = envint("PUSH_MAX_PAYLOAD_BYTES", 50 * 1024 * 1024)
+# Pushes per feed token per window, counted in Redis like API_RATE_PER_KEY; 429 past it.
+PUSH_RATE_PER_TOKEN = envstr("PUSH_RATE_PER_TOKEN", "120/min")

@@ -15,6 +15,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
@@ -63,7 +64,7 @@ class ShopAPIKeyAndShipmentAuthentication(ShopAPIKeyAuthentication):
     `prefetched_shipment()`, once the key's hash has been checked like any other request's."""
 
     def key_get(self, request: Request, prefix: str) -> ShopAPIKey | None:
-        if request.method != "GET":
+        if request.method not in ("GET", "HEAD"):
             return super().key_get(request, prefix)
         tracking_number = request.parser_context["kwargs"]["tracking_number"]
         api_key, detail = selectors.api_key_get_with_shipment(
@@ -142,29 +143,34 @@ class RateCounts:
 _rate_counts = RateCounts()
 
 
-class ShopKeyRateThrottle(BaseThrottle):
-    """Fixed-window limit per API key, counted in Redis and shared by all workers
-    (`RateCounts`).
+class KeyRateThrottle(BaseThrottle):
+    """Fixed-window limit per credential, counted in Redis and shared by all workers
+    (`RateCounts`). A subclass names the rate's setting ("1200/min") and the Redis key of a
+    request's credential (None: not limited here).
 
-    Sets `request.rate_limit` so the view can send X-RateLimit-* headers.
+    Sets `request.rate_limit` so the view can send X-RateLimit-* headers (`rate_limit_headers`).
     """
+
+    rate_setting = ""
 
     def __init__(self) -> None:
         self._wait = 0.0
 
+    def counter_key(self, request: Request) -> str | None:
+        raise NotImplementedError
+
     def allow_request(self, request: Request, view: APIView) -> bool:
-        if not isinstance(request.auth, ShopAPIKey):
+        key = self.counter_key(request)
+        if key is None:
             return True
-        rate: str = settings.API_RATE_PER_KEY
+        rate: str = getattr(settings, self.rate_setting)
         count_text, _, period_text = rate.partition("/")
         limit = int(count_text)
         period = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period_text[:1]]
         now = time.time()
         window = int(now // period)
         try:
-            count = _rate_counts.take(
-                _redis(), f"hub:throttle:{request.auth.prefix}:{period}", window, limit, period + 1
-            )
+            count = _rate_counts.take(_redis(), f"{key}:{period}", window, limit, period + 1)
         except redis.RedisError:
             # Fail open, as the buyers' page does: a Redis outage must not take every shop's
             # integration down with it. The response then carries no X-RateLimit-* headers.
@@ -179,6 +185,26 @@ class ShopKeyRateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self._wait
+
+
+class ShopKeyRateThrottle(KeyRateThrottle):
+    """API_RATE_PER_KEY per shop API key."""
+
+    rate_setting = "API_RATE_PER_KEY"
+
+    def counter_key(self, request: Request) -> str | None:
+        if not isinstance(request.auth, ShopAPIKey):
+            return None
+        return f"hub:throttle:{request.auth.prefix}"
+
+
+def rate_limit_headers(request: Request, response: Response) -> None:
+    """X-RateLimit-* from what the view's KeyRateThrottle counted."""
+    limit = getattr(request, "rate_limit", None)
+    if limit is not None:
+        response["X-RateLimit-Limit"] = str(limit[0])
+        response["X-RateLimit-Remaining"] = str(limit[1])
+        response["X-RateLimit-Reset"] = str(limit[2])
 
 
 class ShopAPIKeyScheme(OpenApiAuthenticationExtension):

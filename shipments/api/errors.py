@@ -69,7 +69,8 @@ class ErrorBodySerializer(serializers.Serializer[Any]):
     code = serializers.CharField(
         help_text="Machine-readable: invalid, not_found, not_authenticated, "
         "authentication_failed, throttled, tracking_number_unavailable, idempotency_key_reused, "
-        "payload_too_large, invalid_cursor, unsafe_url, method_not_allowed, "
+        "payload_too_large, empty_payload, invalid_content_length, length_required, "
+        "invalid_cursor, unsafe_url, method_not_allowed, "
         "unsupported_media_type, parse_error, service_unavailable (with Retry-After), "
         "server_error."
     )

@@ -21,6 +21,27 @@ _COUNTRY = r"^([A-Za-z]{2})?$"
 _COUNTRY_HELP = "ISO 3166-1 alpha-2, e.g. CN or RU"
 
 
+def _unstorable(value: Any) -> str | None:
+    """Why PostgreSQL cannot store a JSON-like value's text (keys included), or None: a NUL
+    (0x00) or a lone surrogate (`\\ud800` in JSON, not Unicode, cannot be encoded as UTF-8)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "NUL characters are not allowed."
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return "Lone surrogates (text that is not Unicode) are not allowed."
+    return None
+
+
 class _StrictDecimalField(serializers.DecimalField):
     """Decimals travel as strings (as documented): a JSON number could lose precision."""
 
@@ -36,11 +57,15 @@ class _StrictDecimalField(serializers.DecimalField):
 
 
 class StrictCharField(serializers.CharField):
-    """A string and nothing else (DRF would turn 0 into "0"; the schema says string)."""
+    """A string and nothing else (DRF would turn 0 into "0"; the schema says string), and one
+    PostgreSQL can store (DRF already refuses a NUL)."""
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
+        problem = _unstorable(data)
+        if problem:
+            raise serializers.ValidationError(problem, code="invalid")
         return str(super().to_internal_value(data))
 
 
@@ -65,6 +90,25 @@ class WeightField(_StrictDecimalField):
 class MoneyField(_StrictDecimalField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_digits=14, decimal_places=2, min_value=0, **kwargs)
+
+
+class MetadataField(serializers.DictField):
+    """A shop's free JSON object: storable text, its JSON (UTF-8) at most API_METADATA_MAX_BYTES."""
+
+    default_error_messages = {
+        **serializers.DictField.default_error_messages,
+        "too_large": "Metadata is limited to {limit} bytes of JSON.",
+    }
+
+    def to_internal_value(self, data: Any) -> dict[Any, Any]:
+        value: dict[Any, Any] = super().to_internal_value(data)
+        problem = _unstorable(value)
+        if problem:
+            raise serializers.ValidationError(problem, code="invalid")
+        limit = settings.API_METADATA_MAX_BYTES
+        if len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()) > limit:
+            self.fail("too_large", limit=limit)
+        return value
 
 
 class ShipmentRegisterSerializer(serializers.Serializer[Any]):
@@ -93,16 +137,7 @@ class ShipmentRegisterSerializer(serializers.Serializer[Any]):
         r"^[A-Za-z]{3}$", required=False, default="", allow_blank=True, help_text="ISO 4217"
     )
     weight_kg = WeightField(required=False, allow_null=True, default=None)
-    metadata = serializers.DictField(required=False, default=dict, help_text="Free JSON object.")
-
-    def validate_metadata(self, value: dict[str, Any]) -> dict[str, Any]:
-        text = json.dumps(value)
-        if len(text) > 10_000:
-            raise serializers.ValidationError("Metadata is limited to about 10 kB.")
-        if "\\u0000" in text:
-            # PostgreSQL's jsonb cannot store NUL characters.
-            raise serializers.ValidationError("NUL characters are not allowed.")
-        return value
+    metadata = MetadataField(required=False, default=dict, help_text="Free JSON object.")
 
 
 class BulkRegisterSerializer(serializers.Serializer[Any]):
@@ -116,7 +151,7 @@ class BulkRegisterSerializer(serializers.Serializer[Any]):
 
 
 class ShipmentUpdateSerializer(serializers.Serializer[Any]):
-    metadata = serializers.DictField(required=False, help_text="Replaces the metadata object.")
+    metadata = MetadataField(required=False, help_text="Replaces the metadata object.")
     order_number = StrictCharField(max_length=64, required=False, allow_blank=True)
 
 
@@ -126,7 +161,7 @@ class ShipmentListQuerySerializer(serializers.Serializer[Any]):
     destination_country = serializers.RegexField(
         r"^[A-Za-z]{2}$", required=False, help_text=_COUNTRY_HELP
     )
-    order_number = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    order_number = StrictCharField(max_length=64, required=False, allow_blank=True)
     updated_since = serializers.DateTimeField(required=False)
     archived = serializers.BooleanField(required=False)
     ordering = serializers.ChoiceField(

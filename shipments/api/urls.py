@@ -10,12 +10,12 @@ urlpatterns: list[URLPattern] = [
     # `path`, not `str`: a tracking number may contain "/" (a GS1 Digital Link URI, a carrier's
     # "ABC/123"); the archive route comes first so that its suffix is not read as part of one.
     path(
-        "shipments/<path:tracking_number>/archive",
+        "shipments/<tracking_number:tracking_number>/archive",
         views.ShipmentArchiveView.as_view(),
         name="api-shipment-archive",
     ),
     path(
-        "shipments/<path:tracking_number>",
+        "shipments/<tracking_number:tracking_number>",
         views.ShipmentDetailView.as_view(),
         name="api-shipment",
     ),

@@ -27,6 +27,7 @@ from shipments.api.auth import (
     ShopAPIKeyAuthentication,
     ShopKeyRateThrottle,
     prefetched_shipment,
+    rate_limit_headers,
     shop_of,
 )
 from shipments.api.errors import APIError, error_responses
@@ -44,11 +45,7 @@ class ShopAPIView(APIView):
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
-        limit = getattr(request, "rate_limit", None)
-        if limit is not None:
-            response["X-RateLimit-Limit"] = str(limit[0])
-            response["X-RateLimit-Remaining"] = str(limit[1])
-            response["X-RateLimit-Reset"] = str(limit[2])
+        rate_limit_headers(request, response)
         return response
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 from typing import Any
 
 import pytest
@@ -102,3 +104,95 @@ def test_a_bad_or_rotated_token_gets_401(feed: Feed, enqueued: list[int]) -> Non
         assert response.status_code == 401
         assert response.json()["error"]["code"] in {"authentication_failed", "not_authenticated"}
     Feed.objects.filter(pk=feed.pk).update(active=False)
+
+
+def _error(response: Any) -> str:
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    return str(body["error"]["code"])
+
+
+def _chunked(client: APIClient, feed: Feed, body: bytes, **extra: Any) -> Any:
+    """A chunked request as gunicorn hands it to the app: a Transfer-Encoding header, no
+    Content-Length, and an input stream that ends where the decoded body ends."""
+    environ = {
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.input_terminated": True,
+        "CONTENT_TYPE": "text/csv",
+        **extra,
+    }
+    return client.generic("POST", reverse("api-feed-payloads", args=[feed.code]), **environ)
+
+
+def test_a_content_length_that_is_not_a_number_is_a_400(feed: Feed, enqueued: list[int]) -> None:
+    client = _client(feed_push_token_rotate(feed=feed))
+    for length in ("abc", "-1", "1e3", " "):
+        response = client.generic(
+            "POST",
+            reverse("api-feed-payloads", args=[feed.code]),
+            PAYLOAD,
+            content_type="text/csv",
+            CONTENT_LENGTH=length,
+        )
+        assert response.status_code == 400, length
+        assert _error(response) == "invalid_content_length"
+    assert not FeedRun.objects.exists()
+
+
+def test_an_empty_body_is_a_400(feed: Feed, enqueued: list[int]) -> None:
+    client = _client(feed_push_token_rotate(feed=feed))
+    response = _push(client, feed, b"")
+    assert (response.status_code, _error(response)) == (400, "empty_payload")
+    chunked = _chunked(client, feed, b"")
+    assert (chunked.status_code, _error(chunked)) == (400, "empty_payload")
+    assert not FeedRun.objects.exists()
+
+
+def test_a_chunked_body_is_streamed_in(feed: Feed, enqueued: list[int]) -> None:
+    client = _client(feed_push_token_rotate(feed=feed))
+    body = PAYLOAD + b"".join(
+        f"HB{n:03d},picked_up,2026-05-01T09:00:00+08:00,,,CNHEK,CN,,,,,\n".encode()
+        for n in range(2, 5000)
+    )
+    response = _chunked(client, feed, body)
+    assert response.status_code == 202, response.content
+    run = FeedRun.objects.get(pk=response.json()["id"])
+    assert (run.payload_size, run.source) == (len(body), "push")
+    assert run.payload_sha256 == hashlib.sha256(body).hexdigest()
+
+
+def test_a_chunked_body_past_the_cap_is_a_413(
+    feed: Feed, settings: Any, enqueued: list[int]
+) -> None:
+    client = _client(feed_push_token_rotate(feed=feed))
+    settings.PUSH_MAX_PAYLOAD_BYTES = len(PAYLOAD)
+    assert _chunked(client, feed, PAYLOAD).status_code == 202
+    for size in (len(PAYLOAD) + 1, 3 * 1024 * 1024):
+        response = _chunked(client, feed, b"x" * size)
+        assert (response.status_code, _error(response)) == (413, "payload_too_large"), size
+    assert FeedRun.objects.count() == 1
+
+
+def test_a_chunked_body_a_server_cannot_delimit_is_a_411(feed: Feed, enqueued: list[int]) -> None:
+    client = _client(feed_push_token_rotate(feed=feed))
+    response = _chunked(client, feed, PAYLOAD, **{"wsgi.input_terminated": False})
+    assert (response.status_code, _error(response)) == (411, "length_required")
+
+
+def test_pushes_over_the_rate_are_refused_per_token_with_retry_after(
+    feed: Feed, settings: Any, enqueued: list[int]
+) -> None:
+    settings.PUSH_RATE_PER_TOKEN = "2/min"
+    client = _client(feed_push_token_rotate(feed=feed))
+    other = FeedFactory()
+    theirs = _client(feed_push_token_rotate(feed=other))
+    codes = [_push(client, feed, PAYLOAD + b"\n" * n).status_code for n in range(3)]
+    assert codes == [202, 202, 429]
+    refused = client.get(reverse("api-feed-run", args=[feed.code, 1]))
+    assert (refused.status_code, _error(refused)) == (429, "throttled")
+    assert int(refused["Retry-After"]) >= 1
+    assert refused["X-RateLimit-Remaining"] == "0"
+    assert FeedRun.objects.filter(feed=feed).count() == 2
+    # Another token has its own budget.
+    assert _push(theirs, other).status_code == 202

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import IO, Any
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from shipments.api.auth import KeyRateThrottle, rate_limit_headers
 from shipments.api.errors import APIError, error_responses
 from shipments.api.render import dt
 from warehouses import services
@@ -68,13 +70,71 @@ class _Capped:
 
     def __init__(self, stream: IO[bytes], limit: int) -> None:
         self.stream, self.limit, self.seen = stream, limit, 0
+        self.head = b""
+
+    def peek(self, size: int) -> bytes:
+        """The first bytes (b"": an empty body), handed out again by the next read."""
+        if not self.head and not self.seen:
+            self.head = self._read(size)
+        return self.head
 
     def read(self, size: int = -1) -> bytes:
+        if self.head:
+            head, self.head = self.head, b""
+            # A read past a peeked head may be short: every reader here loops until b"".
+            return head
+        return self._read(size)
+
+    def _read(self, size: int) -> bytes:
         chunk = self.stream.read(size)
         self.seen += len(chunk)
         if self.seen > self.limit:
             raise services.PayloadTooLarge(f"payload exceeds the limit of {self.limit} bytes")
         return chunk
+
+
+def _too_large(limit: int) -> APIError:
+    return APIError(
+        status_code=413, code="payload_too_large", message=f"Payloads are limited to {limit} bytes."
+    )
+
+
+def _body(request: Request) -> _Capped:
+    """The request's body as a capped stream: with a Content-Length, or chunked
+    (`Transfer-Encoding: chunked`, no length) from a server that ends the input stream at the
+    body's end (`wsgi.input_terminated`, as gunicorn does). Refuses an empty body."""
+    meta = request.META
+    limit = settings.PUSH_MAX_PAYLOAD_BYTES
+    length = meta.get("CONTENT_LENGTH", "")
+    if length:
+        if not (length.isascii() and length.isdigit()):
+            raise APIError(
+                status_code=400,
+                code="invalid_content_length",
+                message="Content-Length must be a number of bytes.",
+            )
+        if int(length) > limit:
+            raise _too_large(limit)
+        # DRF hands no stream for a Content-Length of 0.
+        body = _Capped(request.stream or io.BytesIO(), limit)
+    elif "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
+        if not meta.get("wsgi.input_terminated"):
+            # This server cannot tell where a chunked body ends: reading on could hang.
+            raise APIError(
+                status_code=411,
+                code="length_required",
+                message="Send a Content-Length (this server does not take chunked bodies).",
+            )
+        body = _Capped(meta["wsgi.input"], limit)
+    else:
+        body = _Capped(io.BytesIO(), limit)
+    try:
+        empty = not body.peek(64 * 1024)
+    except services.PayloadTooLarge:
+        raise _too_large(limit) from None
+    if empty:
+        raise APIError(status_code=400, code="empty_payload", message="The body is empty.")
+    return body
 
 
 class RunSerializer(serializers.Serializer[Any]):
@@ -125,9 +185,29 @@ def _own_feed(request: Request, feed_code: str) -> Feed:
     return feed
 
 
+class FeedTokenRateThrottle(KeyRateThrottle):
+    """PUSH_RATE_PER_TOKEN per push token: 429 with Retry-After past it."""
+
+    rate_setting = "PUSH_RATE_PER_TOKEN"
+
+    def counter_key(self, request: Request) -> str | None:
+        feed = request.user
+        if not isinstance(feed, Feed):
+            return None
+        return f"hub:push-throttle:{feed.push_token_hash[:16]}"
+
+
 class FeedAPIView(APIView):
     authentication_classes = [FeedTokenAuthentication]
     permission_classes = [IsFeed]
+    throttle_classes = [FeedTokenRateThrottle]
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        rate_limit_headers(request, response)
+        return response
 
 
 class PayloadView(FeedAPIView):
@@ -139,7 +219,7 @@ class PayloadView(FeedAPIView):
         responses={
             202: OpenApiResponse(RunSerializer, description="Stored; ingestion queued"),
             200: OpenApiResponse(RunSerializer, description="Same payload as an earlier run"),
-            **error_responses(400, 404, 413, 503),
+            **error_responses(400, 404, 411, 413, 503),
         },
         description=(
             "The body is one file in the feed's format (size-capped). Poll the run. 202 means "
@@ -150,21 +230,12 @@ class PayloadView(FeedAPIView):
     )
     def post(self, request: Request, feed_code: str) -> Response:
         feed = _own_feed(request, feed_code)
-        limit = settings.PUSH_MAX_PAYLOAD_BYTES
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > limit:
-            raise APIError(
-                status_code=413,
-                code="payload_too_large",
-                message=f"Payloads are limited to {limit} bytes.",
-            )
-        if declared == 0:
-            raise APIError(status_code=400, code="empty_payload", message="The body is empty.")
+        body = _body(request)
         name = request.headers.get("X-Filename", "")[:300] or f"push-{feed.code}"
         try:
             run = services.feed_run_create(
                 feed=feed,
-                content=_Capped(request.stream, limit),  # type: ignore[arg-type]
+                content=body,  # type: ignore[arg-type]
                 original_name=name,
                 source=FeedRun.Source.PUSH,
             )
