@@ -1,25 +1,69 @@
-"""Typed readers for environment variables (settings are env-driven, like healthchecks)."""
+"""Typed readers for environment variables (every setting is read from the environment).
+
+A value a reader cannot read stops the start-up with ImproperlyConfigured naming the variable
+and the value: `DEBUG=flase` silently meaning "off", or `INGEST_BATCH_SIZE=20k` surfacing as a
+bare ValueError from deep inside the settings, would hide a typo until it mattered. An empty
+(or blank) value means the default, so `FOO=` in an env file is the same as no `FOO` at all.
+"""
 
 from __future__ import annotations
 
 import os
 from urllib.parse import parse_qs, unquote, urlparse
 
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
 
 def envstr(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def _set_value(name: str) -> str | None:
+    """The variable's value trimmed, or None when it is unset or blank (the default applies)."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _unreadable(name: str, kind: str, default: object) -> ImproperlyConfigured:
+    return ImproperlyConfigured(
+        f"Environment variable {name}={os.environ.get(name)!r} is not {kind} "
+        f"(leave it empty for the default, {default!r})."
+    )
+
+
 def envbool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
+    """1/0, true/false, yes/no, on/off in any case; anything else is an error, not False."""
+    value = _set_value(name)
+    if value is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value.lower() in TRUE_WORDS:
+        return True
+    if value.lower() in FALSE_WORDS:
+        return False
+    raise _unreadable(name, "a boolean: use 1/0, true/false, yes/no or on/off", default)
 
 
 def envint(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
+    value = _set_value(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise _unreadable(name, "an integer", default) from None
+
+
+def envfloat(name: str, default: float) -> float:
+    value = _set_value(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise _unreadable(name, "a number", default) from None
 
 
 def envlist(name: str, default: str = "") -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from config.env import envbool, envint, envstr
+from config.env import envbool, envfloat, envint, envstr
 from config.settings.core import BASE_DIR
 
 INGEST_BATCH_SIZE = envint("INGEST_BATCH_SIZE", 20000)
@@ -30,7 +30,7 @@ INGEST_SWEEP_LIMIT = envint("INGEST_SWEEP_LIMIT", 500)
 # Wait before the next attempt of a run whose attempt raised: base * 2^(attempt - 1), capped.
 INGEST_RETRY_BASE_SECONDS = envint("INGEST_RETRY_BASE_SECONDS", 15)
 INBOX_ROOT = Path(envstr("INBOX_ROOT", str(BASE_DIR / ".local" / "inbox")))
-HTTP_FETCH_TIMEOUT = float(envstr("HTTP_FETCH_TIMEOUT", "30"))
+HTTP_FETCH_TIMEOUT = envfloat("HTTP_FETCH_TIMEOUT", 30.0)
 # Feeds name a secret here (Feed.auth_secret_name) instead of storing credentials in the DB:
 # FEED_SECRET_<NAME>="Bearer abc" is sent as the Authorization header.
 FEED_SECRETS_PREFIX = "FEED_SECRET_"

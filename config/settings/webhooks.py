@@ -5,19 +5,19 @@ The relay's period is in the beat schedule (config/settings/celery.py).
 
 from __future__ import annotations
 
-from config.env import envbool, envint, envstr
+from config.env import envbool, envfloat, envint
 
 # Off in production: a shop could otherwise point a webhook at the hub's own network.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = envbool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
 # Per request: connecting, then the whole request (a receiver trickling bytes included) is cut
 # at WEBHOOK_TIMEOUT_SECONDS.
-WEBHOOK_CONNECT_TIMEOUT_SECONDS = float(envstr("WEBHOOK_CONNECT_TIMEOUT_SECONDS", "3"))
-WEBHOOK_TIMEOUT_SECONDS = float(envstr("WEBHOOK_TIMEOUT_SECONDS", "10"))
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = envfloat("WEBHOOK_CONNECT_TIMEOUT_SECONDS", 3.0)
+WEBHOOK_TIMEOUT_SECONDS = envfloat("WEBHOOK_TIMEOUT_SECONDS", 10.0)
 # A relay pass starts no request after this many seconds; it holds each endpoint it serves for
 # this plus one request's timeout plus a margin (shipments.relay.lease_seconds).
-WEBHOOK_RELAY_PASS_SECONDS = float(envstr("WEBHOOK_RELAY_PASS_SECONDS", "20"))
+WEBHOOK_RELAY_PASS_SECONDS = envfloat("WEBHOOK_RELAY_PASS_SECONDS", 20.0)
 # While a pass still sends (a slow endpoint), it claims newly due endpoints this often.
-WEBHOOK_RELAY_POLL_SECONDS = float(envstr("WEBHOOK_RELAY_POLL_SECONDS", "1"))
+WEBHOOK_RELAY_POLL_SECONDS = envfloat("WEBHOOK_RELAY_POLL_SECONDS", 1.0)
 # Endpoints are sent in parallel threads, each with at most this many requests in flight
 # (one shipment's notifications always go one after the other, in sequence).
 WEBHOOK_RELAY_THREADS = envint("WEBHOOK_RELAY_THREADS", 16)

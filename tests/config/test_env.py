@@ -1,0 +1,125 @@
+"""Environment readers: a value that is neither a known word nor a number stops the start-up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import envbool, envfloat, envint
+
+ROOT = Path(__file__).resolve().parents[2]
+VAR = "HUB_TEST_ENV_READER"
+
+
+@pytest.mark.parametrize(
+    "value", ["1", "true", "TRUE", "True", "yes", "Yes", "on", "ON", " true ", "\tyes\n"]
+)
+def test_a_true_word_in_any_case_and_with_blanks_around_is_true(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv(VAR, value)
+    assert envbool(VAR, False) is True
+
+
+@pytest.mark.parametrize("value", ["0", "false", "FALSE", "no", "No", "off", "Off", " 0 "])
+def test_a_false_word_in_any_case_and_with_blanks_around_is_false(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv(VAR, value)
+    assert envbool(VAR, True) is False
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_or_blank_value_means_the_default(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv(VAR, value)
+    assert envbool(VAR, True) is True
+    assert envbool(VAR, False) is False
+    assert envint(VAR, 7) == 7
+    assert envfloat(VAR, 2.5) == 2.5
+
+
+def test_an_unset_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(VAR, raising=False)
+    assert envbool(VAR, True) is True
+    assert envint(VAR, 7) == 7
+    assert envfloat(VAR, 2.5) == 2.5
+
+
+@pytest.mark.parametrize("value", ["maybe", "flase", "2", "y", "enabled", "-1"])
+def test_any_other_boolean_is_an_error_naming_the_variable_and_the_value(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv(VAR, value)
+    with pytest.raises(ImproperlyConfigured) as raised:
+        envbool(VAR, False)
+    assert f"{VAR}={value!r} is not a boolean" in str(raised.value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("42", 42), (" 42 ", 42), ("-3", -3), ("0", 0)])
+def test_an_integer_is_read_with_blanks_around(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: int
+) -> None:
+    monkeypatch.setenv(VAR, value)
+    assert envint(VAR, 7) == expected
+
+
+@pytest.mark.parametrize("value", ["20k", "1.5", "ten", "0x10"])
+def test_a_non_integer_is_an_error_naming_the_variable_and_the_value(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv(VAR, value)
+    with pytest.raises(ImproperlyConfigured) as raised:
+        envint(VAR, 7)
+    assert f"{VAR}={value!r} is not an integer" in str(raised.value)
+
+
+def test_a_number_reads_decimals_and_a_non_number_is_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(VAR, "2.5")
+    assert envfloat(VAR, 10.0) == 2.5
+    monkeypatch.setenv(VAR, "3s")
+    with pytest.raises(ImproperlyConfigured) as raised:
+        envfloat(VAR, 10.0)
+    assert f"{VAR}='3s' is not a number" in str(raised.value)
+
+
+def _manage_check(**env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
+        ({"INGEST_BATCH_SIZE": "20k"}, "INGEST_BATCH_SIZE='20k' is not an integer"),
+    ],
+)
+def test_start_up_fails_on_an_unreadable_value_and_says_which(
+    env: dict[str, str], message: str
+) -> None:
+    result = _manage_check(**env)
+    assert result.returncode != 0
+    assert f"django.core.exceptions.ImproperlyConfigured: Environment variable {message}" in (
+        result.stderr
+    )
+
+
+def test_start_up_accepts_the_same_variables_spelled_as_words() -> None:
+    result = _manage_check(DEBUG=" Off ", INGEST_BATCH_SIZE=" 5000 ")
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
