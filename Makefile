@@ -28,6 +28,7 @@ check: lint typecheck
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install
 	@$(SERVICES); $(BIN)/mypy .
