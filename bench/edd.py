@@ -150,8 +150,8 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    from shipments import estimates
     from shipments.models import DeliveryEstimateStat, Shipment, ShipmentEstimate
+    from shipments.recording import estimates
 
     now = datetime.now(UTC)
 

@@ -422,8 +422,8 @@ class EstimateConfidence(models.TextChoices):
 class DeliveryEstimateStat(models.Model):
     """Remaining time to delivery from entering a stage, over recently delivered shipments.
 
-    Rebuilt set-based by `shipments.estimates.estimate_stats_refresh` (scheduled); one row per
-    (basis, lane key, stage). Coarser bases leave the finer key columns empty.
+    Rebuilt set-based by `shipments.recording.estimates.estimate_stats_refresh` (scheduled); one
+    row per (basis, lane key, stage). Coarser bases leave the finer key columns empty.
     """
 
     basis = models.CharField(max_length=12, choices=EstimateBasis.choices)

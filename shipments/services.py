@@ -1,4 +1,4 @@
-"""Writes on the domain side that are not the bulk event path (see recording.py for that):
+"""Writes on the domain side that are not the bulk event path (shipments.recording):
 shops and keys, registration (single and bulk), updates, archive, idempotency records."""
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def prune_idempotency_keys() -> int:
 def refresh_delivery_estimates() -> int:
     """Rebuild the lane/stage statistics, then re-estimate open shipments with them. Safe twice:
     the statistics are replaced whole, and a re-estimate that changes nothing writes nothing."""
-    from shipments import estimates
+    from shipments.recording import estimates
 
     estimates.estimate_stats_refresh()
     return estimates.estimates_refresh()

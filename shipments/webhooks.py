@@ -1,8 +1,9 @@
 """Webhooks to shops: endpoints, Standard-Webhooks signing, SSRF guard, and sending one request.
 
-The outbox rows are written by the recorder's SQL (recording.RECOMPUTE_SQL) in the same statement
-as the status change; `shipment.estimate_changed` rows come from the same statement (or from the
-scheduled re-estimate in shipments.estimates) together with the estimate they report.
+The outbox rows are written by the recorder's SQL (shipments.recording.status_rules) in the same
+statement as the status change; `shipment.estimate_changed` rows come from the same statement (or
+from the scheduled re-estimate in shipments.recording.estimates) together with the estimate they
+report.
 The relay (shipments.relay) claims endpoints with due rows, sends each endpoint on its own,
 logs every attempt and schedules retries with exponential backoff and jitter for
 WEBHOOK_RETRY_WINDOW_SECONDS (about three days).

@@ -538,8 +538,9 @@ def _execute_with_races(run: FeedRun, progress: Callable[[FeedRun], None] | None
 
 
 # A batch creating a shipment that another transaction creates at the same moment fails at
-# commit (shipments.recording, `_INSERT_SHIPMENTS`); the run goes on from its checkpoint, where
-# the shipment is found. Two feeds would have to race for the same new parcel that many times.
+# commit (`INSERT_SHIPMENTS` in shipments.recording.statements); the run goes on from its
+# checkpoint, where the shipment is found. Two feeds would have to race for the same new parcel
+# that many times.
 _RACE_ATTEMPTS = 5
 
 

@@ -12,7 +12,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from shipments import estimates
 from shipments.models import (
     DeliveryEstimateStat,
     Shipment,
@@ -20,7 +19,7 @@ from shipments.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from shipments.recording import EventInput, events_record
+from shipments.recording import EventInput, estimates, events_record
 from shipments.tasks import refresh_delivery_estimates
 from shipments.webhooks import secret_generate
 from tests.shipments.conftest import ShopClient

@@ -29,8 +29,8 @@ from rest_framework.test import APIClient
 
 from config.celery_app import app
 from operations.selectors import feed_health
-from shipments import recording
 from shipments.models import TrackingEvent
+from shipments.recording import status_rules
 from tests.conftest import FeedFactory, hub_csv
 from warehouses import run_lifecycle, services, tasks
 from warehouses.api.tokens import feed_push_token_rotate
@@ -76,7 +76,7 @@ def _failing_recompute(monkeypatch: pytest.MonkeyPatch) -> None:
     # Both ways a batch is recorded fail, the pipelined script and the halves a batch failing
     # on a data error is retried in (docs/bad-input.md): no record of it can be stored, so the
     # batch fails whole.
-    monkeypatch.setattr(recording, "RECOMPUTE_SQL", "SELECT 1 / 0")
+    monkeypatch.setattr(status_rules, "RECOMPUTE_SQL", "SELECT 1 / 0")
 
 
 # --- bounded attempts -------------------------------------------------------------------------
@@ -428,12 +428,12 @@ def test_an_operator_re_runs_a_failed_run_from_the_admin_and_it_is_ingested(
     settings.INGEST_MAX_ATTEMPTS = 1
     feed = FeedFactory()
     failed = services.feed_run_create(feed=feed, content=io.BytesIO(rows(3)), enqueue=False)
-    real = recording.RECOMPUTE_SQL
+    real = status_rules.RECOMPUTE_SQL
     _failing_recompute(monkeypatch)
     with pytest.raises(Exception, match="division by zero"):
         services.feed_run_execute(run_id=failed.pk)
     assert FeedRun.objects.get(pk=failed.pk).status == "failed"
-    monkeypatch.setattr(recording, "RECOMPUTE_SQL", real)  # the cause is fixed
+    monkeypatch.setattr(status_rules, "RECOMPUTE_SQL", real)  # the cause is fixed
 
     sent: list[int] = []
     monkeypatch.setattr(tasks.ingest_run, "delay", lambda run_id: sent.append(run_id))

@@ -13,8 +13,8 @@ import pytest
 from django.db import ProgrammingError, connection, connections, transaction
 from psycopg import pq
 
-from shipments import recording
 from shipments.models import Shipment, StatusChange, TrackingEvent
+from shipments.recording import status_rules
 from tests.conftest import FeedFactory, hub_csv
 from warehouses import services
 from warehouses.models import Feed, FeedRun
@@ -222,7 +222,7 @@ def test_a_batch_whose_recompute_fails_is_rolled_back_whole_and_the_error_raised
     settings.INGEST_BATCH_SIZE = 10  # type: ignore[attr-defined]
     feed = FeedFactory()
     run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(25)), enqueue=False)
-    real = recording.recompute_script
+    real = status_rules.recompute_script
     calls = {"n": 0}
 
     def failing() -> str:
@@ -231,7 +231,7 @@ def test_a_batch_whose_recompute_fails_is_rolled_back_whole_and_the_error_raised
         # halves to find it (tests/warehouses/test_poison.py).
         return "SELECT 1 FROM hub_no_such_table;" if calls["n"] == 2 else real()
 
-    monkeypatch.setattr(recording, "recompute_script", failing)
+    monkeypatch.setattr(status_rules, "recompute_script", failing)
     with pytest.raises(ProgrammingError, match="hub_no_such_table"):
         services.feed_run_execute(run_id=run.pk)
     # Batch 1 committed; batch 2 (events, checkpoint) rolled back together; the feed lock and
@@ -246,7 +246,7 @@ def test_a_batch_whose_recompute_fails_is_rolled_back_whole_and_the_error_raised
         )
         assert cursor.fetchone() == (0,)
 
-    monkeypatch.setattr(recording, "recompute_script", real)
+    monkeypatch.setattr(status_rules, "recompute_script", real)
     run = services.feed_run_execute(run_id=run.pk)
     assert (run.status, run.events_created, run.duplicates) == ("succeeded", 25, 0)
     assert TrackingEvent.objects.count() == 25
