@@ -3,8 +3,8 @@ the size the gazetteer packages add to the install.
 
     python bench/places.py
 
-1. LOCODEs and airports that appear in the shared samples and tests/ (listed below, collected
-   with `grep -rhoE '\\b[A-Z]{2}[A-Z2-9]{3}\\b'` over tests/ and the shared samples, keeping the
+1. LOCODEs and airports that appear in other projects' sample messages and tests/ (listed below, collected
+   with `grep -rhoE '\\b[A-Z]{2}[A-Z2-9]{3}\\b'` over tests/ and those sample messages, keeping the
    real codes), and broad lists written out here: about 190 of the busiest passenger and cargo
    airports, about 150 major ports, rail/road border crossings and hubs, US/CA city + state
    pairs (the X12 samples' N4 plus cities in states split between two zones), coordinates.
