@@ -122,14 +122,18 @@ def record(batch) -> None:
         events_record(events=batch, feed_id=None, run_id=None, warehouse_id=None, source="bench")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--train", type=int, default=1200, help="delivered parcels per lane")
-    parser.add_argument("--holdout", type=int, default=300, help="open parcels per lane")
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
-    rng = random.Random(args.seed)
+def stage_entries(start: datetime, days: list[float]) -> tuple[list[datetime], datetime]:
+    """When each stage began, from `start` and the stages' durations; and when the last ended."""
+    entries = []
+    t = start
+    for d in days:
+        entries.append(t)
+        t += timedelta(days=d)
+    return entries, t
 
+
+def scratch_database() -> None:
+    """A fresh, migrated `hub_bench_edd` on DATABASE_URL's server; Django set up on it."""
     admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hub")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
@@ -148,26 +152,17 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.conf import settings
 
-    from shipments.models import DeliveryEstimateStat, Shipment, ShipmentEstimate
-    from shipments.recording import estimates
 
-    now = datetime.now(UTC)
-
-    # --- training history ---------------------------------------------------------------------
-    started = time.monotonic()
+def train(per_lane: int, rng: random.Random, now: datetime) -> int:
+    """Delivered parcels on every lane (thin lanes get their weight's share); returns how many."""
     batch: list = []
     trained = 0
     for li, lane in enumerate(LANES):
-        for k in range(max(5, int(args.train * lane.weight))):
+        for k in range(max(5, int(per_lane * lane.weight))):
             d = durations(lane, rng)
             end = now - timedelta(days=rng.uniform(1, 150))
-            entries = []
-            t = end - timedelta(days=sum(d))
-            for days in d:
-                entries.append(t)
-                t += timedelta(days=days)
+            entries, _ = stage_entries(end - timedelta(days=sum(d)), d)
             batch += events_for(f"T{li}X{k:06d}", lane, entries, None, end)
             trained += 1
             if len(batch) >= 5000:
@@ -175,28 +170,24 @@ def main() -> None:
                 batch = []
     if batch:
         record(batch)
-    load_s = time.monotonic() - started
+    return trained
 
-    started = time.monotonic()
-    rows = estimates.estimate_stats_refresh()
-    stats_s = time.monotonic() - started
 
-    # --- hold-out parcels, estimated by the recorder at the moment they enter a stage ---------
+def hold_out(per_lane: int, rng: random.Random, now: datetime) -> tuple[dict, float]:
+    """Open parcels up to a random stage's entry, recorded (so estimated inline by the recorder).
+
+    Returns {tracking number: (true delivery, stage, lane)} and the seconds recording took."""
+    from shipments.models import Shipment
+
     truth: dict[str, tuple[datetime, str, Lane]] = {}
     registrations = []
     batch = []
     for li, lane in enumerate(LANES):
-        for k in range(args.holdout):
+        for k in range(per_lane):
             d = durations(lane, rng)
             stage_index = rng.randrange(len(STAGES))
             entered = now - timedelta(minutes=rng.uniform(1, 60))
-            start = entered - timedelta(days=sum(d[:stage_index]))
-            entries = []
-            t = start
-            for days in d:
-                entries.append(t)
-                t += timedelta(days=days)
-            end = t
+            entries, end = stage_entries(entered - timedelta(days=sum(d[:stage_index])), d)
             tn = f"H{li}X{k:06d}"
             truth[tn] = (end, STAGES[stage_index], lane)
             # The shop registered the destination; feeds report the rest.
@@ -206,10 +197,33 @@ def main() -> None:
     started = time.monotonic()
     for i in range(0, len(batch), 5000):
         record(batch[i : i + 5000])
-    holdout_s = time.monotonic() - started
-    started = time.monotonic()
-    estimates.estimates_refresh()
-    refresh_s = time.monotonic() - started
+    return truth, time.monotonic() - started
+
+
+def summarise(pairs):
+    """pairs: (true delivery, earliest, latest) -> (n, MAE days, inside, by p50, by p80)."""
+    if not pairs:
+        return (0, float("nan"), float("nan"), float("nan"), float("nan"))
+    errors = [abs((t - a).total_seconds()) / 86400 for t, a, _ in pairs]
+    inside = sum(a <= t <= b for t, a, b in pairs) / len(pairs)
+    by50 = sum(t <= a for t, a, _ in pairs) / len(pairs)
+    by80 = sum(t <= b for t, _, b in pairs) / len(pairs)
+    return (len(pairs), statistics.fmean(errors), inside, by50, by80)
+
+
+def line(label, s):
+    n, mae, inside, by50, by80 = s
+    return (
+        f"{label:<28} n={n:>5}  MAE {mae:5.2f} d  inside [p50,p80] {inside:6.1%}  "
+        f"by p50 {by50:6.1%}  by p80 {by80:6.1%}"
+    )
+
+
+def compare(truth: dict):
+    """Each hold-out parcel's estimate, and the global-only baseline, against its true delivery.
+
+    Returns (model pairs, baseline pairs, pairs by basis, pairs by stage, parcels without one)."""
+    from shipments.models import DeliveryEstimateStat, ShipmentEstimate
 
     global_stats = {s.stage: s for s in DeliveryEstimateStat.objects.filter(basis="global")}
     ests = {
@@ -218,17 +232,6 @@ def main() -> None:
             shipment__tracking_number__in=list(truth)
         )
     }
-
-    def summarise(pairs):
-        """pairs: (true delivery, earliest, latest) -> (n, MAE days, inside, by p50, by p80)."""
-        if not pairs:
-            return (0, float("nan"), float("nan"), float("nan"), float("nan"))
-        errors = [abs((t - a).total_seconds()) / 86400 for t, a, _ in pairs]
-        inside = sum(a <= t <= b for t, a, b in pairs) / len(pairs)
-        by50 = sum(t <= a for t, a, _ in pairs) / len(pairs)
-        by80 = sum(t <= b for t, _, b in pairs) / len(pairs)
-        return (len(pairs), statistics.fmean(errors), inside, by50, by80)
-
     model: list = []
     baseline: list = []
     by_basis: dict[str, list] = defaultdict(list)
@@ -248,6 +251,39 @@ def main() -> None:
         baseline.append(
             (end, anchor + timedelta(hours=g.p50_hours), anchor + timedelta(hours=g.p80_hours))
         )
+    return model, baseline, by_basis, by_stage, missing
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--train", type=int, default=1200, help="delivered parcels per lane")
+    parser.add_argument("--holdout", type=int, default=300, help="open parcels per lane")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+
+    scratch_database()
+    from django.conf import settings
+
+    from shipments.models import DeliveryEstimateStat
+    from shipments.recording import estimates
+
+    now = datetime.now(UTC)
+
+    started = time.monotonic()
+    trained = train(args.train, rng, now)
+    load_s = time.monotonic() - started
+
+    started = time.monotonic()
+    rows = estimates.estimate_stats_refresh()
+    stats_s = time.monotonic() - started
+
+    truth, holdout_s = hold_out(args.holdout, rng, now)
+    started = time.monotonic()
+    estimates.estimates_refresh()
+    refresh_s = time.monotonic() - started
+
+    model, baseline, by_basis, by_stage, missing = compare(truth)
 
     # Learned vs true quantiles for one lane and stage (Monte Carlo of the known distribution).
     lane = LANES[0]
@@ -260,13 +296,6 @@ def main() -> None:
         transport_mode="rail",
         stage="line_haul",
     )
-
-    def line(label, s):
-        n, mae, inside, by50, by80 = s
-        return (
-            f"{label:<28} n={n:>5}  MAE {mae:5.2f} d  inside [p50,p80] {inside:6.1%}  "
-            f"by p50 {by50:6.1%}  by p80 {by80:6.1%}"
-        )
 
     print(
         f"history: {trained:,} delivered parcels on {len(LANES)} lanes "
