@@ -7,7 +7,7 @@ from django.urls import path
 
 from config.db import prepared_cursor
 from config.urls import urlpatterns as app_urls
-from shipments.selectors import KEY_AND_SHIPMENT_SQL
+from shipments.readers.selectors import KEY_AND_SHIPMENT_SQL
 
 
 def bare(request: HttpRequest, tracking_number: str) -> JsonResponse:

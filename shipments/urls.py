@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from shipments import tracking_page
+from shipments.readers import tracking_page
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # The buyers' public tracking page (issue 5): no login, rate limited per client IP.

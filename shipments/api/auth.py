@@ -19,8 +19,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from shipments import selectors
 from shipments.models import Shop, ShopAPIKey
+from shipments.readers import selectors
 
 KEYWORD = "Api-Key"
 

@@ -13,7 +13,7 @@ from shipments.models import (
     WebhookAttempt,
     WebhookEndpoint,
 )
-from shipments.timeline import TimelineEntry, milestones
+from shipments.readers.timeline import TimelineEntry, milestones
 
 
 def dt(value: datetime | None) -> str | None:

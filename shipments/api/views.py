@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from shipments import selectors, services, webhooks
+from shipments import services, webhooks
 from shipments.api import render
 from shipments.api import serializers as s
 from shipments.api.auth import (
@@ -32,6 +32,7 @@ from shipments.api.auth import (
 )
 from shipments.api.errors import APIError, error_responses
 from shipments.models import Shipment, WebhookEndpoint
+from shipments.readers import selectors
 
 NOT_FOUND = "Not found."
 

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 
 from shipments.api.render import dt
 from shipments.models import Shipment, TrackingEvent, TransportUnit, UnitMembership
-from shipments.timeline import _TIMELINE_SQL, timeline_get
+from shipments.readers.timeline import _TIMELINE_SQL, timeline_get
 from tests.conftest import ShipmentFactory
 
 pytestmark = pytest.mark.django_db

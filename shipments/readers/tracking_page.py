@@ -30,11 +30,11 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET
 
-from shipments import selectors
 from shipments.identifiers import tracking_number_clean
 from shipments.models import Shipment, ShipmentEstimate
+from shipments.readers import selectors
+from shipments.readers.timeline import TimelineEntry, timeline_get
 from shipments.statuses import STAGE_ORDER, Stage
-from shipments.timeline import TimelineEntry, timeline_get
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from shipments.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from shipments.timeline import (
+from shipments.readers.timeline import (
     TIMELINE_JSON,
     TimelineEntry,
     timeline_from_rows,
