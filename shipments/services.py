@@ -50,7 +50,7 @@ class Registration:
         return self.outcome in ("created", "attached")
 
 
-# Fields a shop may set at registration; a feed never overwrites them afterwards (recording.py
+# Fields a shop may set at registration; a feed never overwrites them afterwards (the recorder
 # only fills blanks) and registration only fills what a feed left blank.
 _REGISTER_FIELDS = (
     "order_number",
