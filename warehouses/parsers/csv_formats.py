@@ -18,7 +18,7 @@ from warehouses.parsers.base import (
     Record,
     RecordError,
 )
-from warehouses.parsers.lines import clip, decoded_lines
+from warehouses.parsers.encodings import clip, decoded_lines
 
 HUB_COLUMNS = (
     "tracking_number",

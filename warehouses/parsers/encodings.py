@@ -1,4 +1,5 @@
-"""Which character encoding a payload is in, and reading it as bytes every parser accepts.
+"""Which character encoding a payload is in, the one table of encoding names, and reading a
+payload as bytes every parser accepts (UTF-16 transcoded; physical lines decoded strictly).
 
 A feed's encoding is `auto` (the default) or explicit (`utf-8`, `gb18030`). For a run, `resolve`
 decides once, before parsing, from the stored payload, in constant memory:
@@ -25,12 +26,12 @@ from __future__ import annotations
 
 import codecs
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import IO, Final
 
-from warehouses.parsers.base import FormatError
+from warehouses.parsers.base import FormatError, RecordError
 
 AUTO: Final = "auto"
 UTF8: Final = "utf-8"
@@ -45,16 +46,18 @@ _BOMS: Final = (
     (codecs.BOM_UTF16_LE, UTF16_LE),
     (codecs.BOM_UTF16_BE, UTF16_BE),
 )
-# Names operators and partners use for the encodings a feed may declare.
-_ALIASES: Final = {
+# The one table of encoding names: every spelling a feed setting, the CLI, a parser option or a
+# payload's own declaration (a CEB XML declaration) may use for an encoding the hub reads -> the
+# hub's name for it. GBK, GB2312 and CP936 are subsets of GB18030, so they are read as GB18030
+# (partners mislabel all of them); a UTF-8 byte-order mark is tolerated, so utf-8-sig is UTF-8.
+ENCODING_NAMES: Final[dict[str, str]] = {
     "utf-8": UTF8,
     "utf8": UTF8,
     "utf-8-sig": UTF8,
     "gb18030": GB18030,
-    "gbk": GB18030,  # GBK and GB2312 are subsets of GB18030
+    "gbk": GB18030,
     "gb2312": GB18030,
     "cp936": GB18030,
-    "auto": AUTO,
 }
 
 Opener = Callable[[], AbstractContextManager[IO[bytes]]]
@@ -77,12 +80,37 @@ class Decoding:
         return UTF8 if self.encoding in (UTF16_LE, UTF16_BE) else self.encoding
 
 
+def _spelling(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
 def canonical(name: str) -> str:
     """The hub's name for an encoding a feed or the CLI may ask for; ValueError otherwise."""
+    spelling = _spelling(name)
+    if spelling == AUTO:
+        return AUTO
     try:
-        return _ALIASES[name.strip().lower().replace("_", "-")]
+        return ENCODING_NAMES[spelling]
     except KeyError:
         raise ValueError(f"unsupported encoding {name!r} (auto, utf-8 or gb18030)") from None
+
+
+def encoding_name(name: str) -> str:
+    """The hub's name for a spelling in ENCODING_NAMES, else the name as Python spells codecs
+    (lower case, hyphens): a payload may declare an encoding the table does not list."""
+    spelling = _spelling(name)
+    return ENCODING_NAMES.get(spelling, spelling)
+
+
+def codec_for(name: str) -> str:
+    """The codec a parser decodes with for the encoding `name` (see `encoding_name`);
+    ValueError when Python has no such codec."""
+    codec = encoding_name(name)
+    try:
+        codecs.lookup(codec)
+    except LookupError:
+        raise ValueError(f"unsupported encoding {name!r}") from None
+    return codec
 
 
 def bom_encoding(head: bytes) -> str | None:
@@ -208,3 +236,65 @@ def reader(stream: IO[bytes], decoding: Decoding) -> IO[bytes]:
     if decoding.encoding in (UTF16_LE, UTF16_BE):
         return io.BufferedReader(_Utf16ToUtf8(stream, decoding.encoding), _CHUNK)
     return stream
+
+
+# --------------------------------------------------------------------------------------------
+# Physical lines in a declared encoding, strictly and in constant memory.
+#
+# Undecodable bytes are never replaced: the line is reported as a RecordError with the byte
+# offset, and the reader goes on with the next line. GB18030 never uses 0x0A inside a multi-byte
+# sequence, so splitting on b"\n" before decoding is safe for every encoding we accept.
+
+UTF8_BOM = codecs.BOM_UTF8
+RAW_LIMIT = 2000
+
+
+def clip(text: str, limit: int = RAW_LIMIT) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit} more chars]"
+
+
+def decoded_lines(
+    stream: IO[bytes], encoding: str, max_line_bytes: int
+) -> Iterator[tuple[int, str | RecordError]]:
+    """Yield (line number, text without the newline | RecordError) for each physical line."""
+    codec = codec_for(encoding)
+    number = 0
+    while True:
+        chunk = stream.readline(max_line_bytes + 1)
+        if not chunk:
+            return
+        number += 1
+        if len(chunk) > max_line_bytes and not chunk.endswith(b"\n"):
+            # Skip the rest of the oversized line without holding it in memory.
+            size = len(chunk)
+            while chunk and not chunk.endswith(b"\n"):
+                chunk = stream.readline(1 << 20)
+                size += len(chunk)
+            yield (
+                number,
+                RecordError(
+                    line=number,
+                    raw=f"<{size} bytes>",
+                    field="",
+                    reason=f"line is {size} bytes, longer than the limit of {max_line_bytes} bytes",
+                ),
+            )
+            continue
+        data = chunk.rstrip(b"\r\n")
+        if number == 1 and data.startswith(UTF8_BOM):
+            # A byte-order mark says UTF-8 explicitly, whatever the feed's default.
+            data = data[len(UTF8_BOM) :]
+            codec = UTF8
+        try:
+            yield number, data.decode(codec)
+        except UnicodeDecodeError as exc:
+            hint = " (is the file GB18030/GBK?)" if codec == "utf-8" else " (is the file UTF-8?)"
+            yield (
+                number,
+                RecordError(
+                    line=number,
+                    raw=clip(data.decode(codec, errors="backslashreplace")),
+                    field="",
+                    reason=f"bytes at offset {exc.start} are not valid {codec}{hint}",
+                ),
+            )

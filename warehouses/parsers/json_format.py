@@ -23,8 +23,8 @@ from warehouses.parsers.base import (
     RecordError,
 )
 from warehouses.parsers.csv_formats import RECORD_FIELDS
+from warehouses.parsers.encodings import clip, codec_for, decoded_lines
 from warehouses.parsers.limits import json_depth_over, json_value_end
-from warehouses.parsers.lines import clip, codec_for, decoded_lines
 
 _CHUNK = 1 << 16
 _WS = " \t\r\n"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from shipments.statuses import EVENT_CODES
 from warehouses.parsers.base import FormatError, ParseItem, ParseOptions, Record, RecordError
 from warehouses.parsers.x12 import interchange_ids, parse
-from warehouses.parsers.x12_codes import STATUS_CODES, TIME_CODES
+from warehouses.parsers.x12.codes import STATUS_CODES, TIME_CODES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "x12"
 STATUS_ID = "HUBCARRIER/HUBRECEIVER/000000731"
