@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from shipments.statuses import EVENT_CODES
 from warehouses.parsers.base import FormatError, ParseItem, ParseOptions, Record, RecordError
 from warehouses.parsers.edifact import Delimiters, parse, parse_dtm, read_segments
-from warehouses.parsers.edifact_codes import STATUS_EVENTS
+from warehouses.parsers.edifact.codes import STATUS_EVENTS
 
 EDIFACT = Path(__file__).parent / "fixtures" / "edifact"
 
