@@ -22,11 +22,12 @@ from warehouses.parsers import epcis
 from warehouses.parsers.base import FormatError, ParseItem, ParseOptions, Record, RecordError
 from warehouses.parsers.epcis import (
     SCHEMA_DIR,
-    _with_bare_cbv_names,
     epc_to_key,
     load_validator,
     parse,
 )
+from warehouses.parsers.epcis import schema as epcis_schema
+from warehouses.parsers.epcis.codes import with_bare_cbv_names
 
 EPCIS = SAMPLES / "epcis"
 FIXTURES = Path(__file__).parent / "fixtures" / "epcis"
@@ -119,7 +120,7 @@ def test_the_fast_schema_check_agrees_with_jsonschema_on_valid_and_broken_events
         doc = json.loads(path.read_text(encoding="utf-8"))
         for event in doc["epcisBody"]["eventList"]:
             for case in [event, *_broken_copies(event)]:
-                case = _with_bare_cbv_names(case)
+                case = with_bare_cbv_names(case)
                 valid = not list(validator.event.iter_errors(case))
                 assert validator.event_fast.is_valid(case) == valid, case
                 verdicts[valid] += 1
@@ -576,9 +577,9 @@ def test_validation_is_active_by_default_from_the_schema_shipped_in_the_package(
 def test_a_missing_schema_is_an_error_not_a_skipped_validation(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(epcis, "SCHEMA_DIR", tmp_path)
+    monkeypatch.setattr(epcis_schema, "SCHEMA_DIR", tmp_path)
     with pytest.raises(RuntimeError, match="EPCIS JSON Schema is missing from the package"):
-        epcis._read_schemas()
+        epcis_schema._read_schemas()
 
 
 def test_the_startup_check_reports_a_missing_schema(

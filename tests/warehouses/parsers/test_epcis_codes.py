@@ -1,4 +1,4 @@
-"""EPCIS bizStep and disposition values -> hub event codes (warehouses/parsers/epcis_codes.py)."""
+"""EPCIS bizStep and disposition values -> hub event codes (warehouses/parsers/epcis/codes.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from shipments.statuses import EVENT_CODES
 from tests.warehouses.parsers.epcis_documents import document, object_event, run
 from warehouses.parsers.base import Record, RecordError
 from warehouses.parsers.epcis import SCHEMA_DIR
-from warehouses.parsers.epcis_codes import BIZSTEP_CODES, DISPOSITION_CODES, cbv_name
+from warehouses.parsers.epcis.codes import BIZSTEP_CODES, DISPOSITION_CODES, cbv_name
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,11 @@ stock taking ...). Decisions worth knowing:
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from warehouses.parsers.base import RecordRejected
+from warehouses.parsers.epcis.fields import optional_str
 
 BIZSTEP_CODES: Final[dict[str, str | None]] = {
     "accepting": "picked_up",
@@ -166,3 +170,122 @@ def cbv_name(value: str, kind: VocabularyKind) -> str:
         if lowered.startswith(base + term):
             return value[len(base) + len(term) :]
     return value
+
+
+# --------------------------------------------------------------------------------------------
+# An event's bizStep and disposition read through the tables above
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    """What the CBV tables say about an event's bizStep and disposition (docs/mapping.md).
+
+    `partner` is the key a feed's code mapping uses: "bizstep:<name>" or "disp:<name>", the bare
+    CBV name for CBV values and the value as sent for any other ("bizstep:urn:acme:weighing").
+    """
+
+    event_code: str  # the table's suggestion, "" for none
+    partner: str  # "" when the event has neither bizStep nor disposition
+    note: str = ""  # why there is no suggestion
+    untracked: bool = False  # a CBV value that is no parcel tracking event (commissioning)
+    field: str = "bizStep"
+
+    @property
+    def tracked(self) -> bool:
+        """Whether the event gives a tracking event unless the feed maps it otherwise."""
+        return bool(self.partner) and not self.untracked
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "event_code": self.event_code,
+            "partner_code": self.partner,
+            "code_field": self.field,
+            "code_note": self.note,
+            "code_untracked": self.untracked,
+        }
+
+
+def event_code_of(event: dict[str, Any]) -> Code:
+    """The suggestion of the CBV tables for an event, and the partner code it is mapped under.
+
+    A value outside the CBV is not guessed: it has no suggestion, and the normalizer applies
+    the feed's code mapping, then its unknown-code policy.
+    """
+    step = optional_str(event, "bizStep")
+    disposition = optional_str(event, "disposition")
+    step_name = cbv_name(step, "bizstep") if step else ""
+    disp_name = cbv_name(disposition, "disp") if disposition else ""
+    if step and step_name not in BIZSTEP_CODES:
+        return Code("", f"bizstep:{step_name}", f"unknown bizStep {step!r}")
+    if disposition and disp_name not in DISPOSITION_CODES:
+        return Code(
+            "", f"disp:{disp_name}", f"unknown disposition {disposition!r}", field="disposition"
+        )
+    step_code = BIZSTEP_CODES[step_name] if step else None
+    if disposition:
+        disposition_code = DISPOSITION_CODES[disp_name]
+        if disposition_code and (disp_name in OVERRIDING_DISPOSITIONS or step_code is None):
+            return Code(disposition_code, f"disp:{disp_name}", field="disposition")
+    if step_code:
+        return Code(step_code, f"bizstep:{step_name}")
+    if step:
+        what = f"bizStep {step!r}" + (f" with disposition {disposition!r}" if disposition else "")
+        return Code("", f"bizstep:{step_name}", f"{what} is not a parcel tracking event", True)
+    if disposition:
+        return Code(
+            "",
+            f"disp:{disp_name}",
+            f"disposition {disposition!r} is not a parcel tracking event",
+            True,
+            "disposition",
+        )
+    return Code("", "")
+
+
+def required_code(event: dict[str, Any]) -> Code:
+    code = event_code_of(event)
+    if not code.partner:
+        raise RecordRejected("event has neither bizStep nor disposition", field="bizStep")
+    return code
+
+
+def purchase_orders(transactions: list[dict[str, str]]) -> list[str]:
+    return [t["id"] for t in transactions if cbv_name(t["type"], "btt") in PURCHASE_ORDER_TYPES]
+
+
+def with_bare_cbv_names(event: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the event for the schema, with long CBV spellings turned into bare names.
+
+    The original is left alone so that partner_code and extra keep the values as sent.
+    """
+    checked = dict(event)
+    fields: tuple[tuple[str, VocabularyKind], ...] = (
+        ("bizStep", "bizstep"),
+        ("disposition", "disp"),
+    )
+    for key, kind in fields:
+        value = event.get(key)
+        if isinstance(value, str):
+            checked[key] = cbv_name(value, kind)
+    lists: tuple[tuple[str, VocabularyKind], ...] = (
+        ("bizTransactionList", "btt"),
+        ("sourceList", "sdt"),
+        ("destinationList", "sdt"),
+    )
+    for key, kind in lists:
+        entries = event.get(key)
+        if isinstance(entries, list):
+            checked[key] = [_with_bare_type(entry, kind) for entry in entries]
+    declaration = event.get("errorDeclaration")
+    if isinstance(declaration, dict) and isinstance(declaration.get("reason"), str):
+        checked["errorDeclaration"] = {
+            **declaration,
+            "reason": cbv_name(declaration["reason"], "er"),
+        }
+    return checked
+
+
+def _with_bare_type(entry: object, kind: VocabularyKind) -> object:
+    if isinstance(entry, dict) and isinstance(entry.get("type"), str):
+        return {**entry, "type": cbv_name(entry["type"], kind)}
+    return entry
