@@ -815,7 +815,7 @@ def feed_schedule_set(*, feed: Feed, every_seconds: int | None) -> PeriodicTask 
 _HEADER_FORMATS = frozenset(
     {Feed.Format.HUB_CSV, Feed.Format.PARTNER_CSV, Feed.Format.MANIFEST_CSV}
 )
-# Raw text longer than the parser's limit is stored clipped (parsers.encodings.clip): not replayable.
+# Raw text over the parser's limit is stored clipped (parsers.encodings.clip): not replayable.
 _CLIPPED = re.compile(r"… \[\d+ more chars\]\Z")
 
 
