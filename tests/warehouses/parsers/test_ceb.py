@@ -14,9 +14,8 @@ from hypothesis import strategies as st
 
 from shipments.statuses import EVENT_CODES
 from tests.samples import SAMPLES
-from warehouses.parsers import customs_codes as codes
 from warehouses.parsers.base import FormatError, ParseItem, ParseOptions, Record, RecordError
-from warehouses.parsers.ceb import match_documents, parse, parse_time
+from warehouses.parsers.ceb import codes, match_documents, parse, parse_time
 
 CEB = SAMPLES / "ceb"
 FIXTURES = Path(__file__).parent / "fixtures" / "ceb"
