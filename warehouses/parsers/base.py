@@ -20,7 +20,7 @@ from typing import IO, Literal, Protocol
 
 RecordKind = Literal["event", "membership", "shipment", "customs_document", "retraction"]
 
-# How the time zone of an event was known (DESIGN.md "Time, places, units"; docs/places.md).
+# How the time zone of an event was known (docs/places.md).
 # "location" is no longer written: events stored before the gazetteer keep it.
 TzSource = Literal[
     "explicit",

@@ -261,7 +261,7 @@ def _events(columns: Mapping[str, int]) -> Build[Record]:
 
 
 def parse_hub_csv(stream: IO[bytes], options: ParseOptions) -> Iterator[ParseItem]:
-    """The standard template (DESIGN.md); columns beyond the template are ignored."""
+    """The hub's standard template (the columns of HUB_COLUMNS); other columns are ignored."""
     yield from _table(stream, options, mapping={}, required=HUB_REQUIRED, make=_events)
 
 

@@ -104,97 +104,120 @@ def _record(
 def _array(
     stream: IO[bytes], options: ParseOptions, mapping: Mapping[str, str]
 ) -> Iterator[ParseItem]:
-    decoder = codecs.getincrementaldecoder(codec_for(options.encoding))(errors="strict")
-    json_decoder = json.JSONDecoder()
-    buf = ""
-    pos = 0
-    line = 1
-    offset = 0  # bytes consumed, for error messages
-    eof = False
-
-    def more() -> bool:
-        nonlocal buf, pos, eof, offset
-        if eof:
-            return False
-        chunk = stream.read(_CHUNK)
-        try:
-            text = decoder.decode(chunk, final=not chunk)
-        except UnicodeDecodeError as exc:
-            raise FormatError(
-                f"bytes at offset {offset + exc.start} are not valid {codec_for(options.encoding)}",
-                line=line + buf[pos:].count("\n"),
-            ) from exc
-        offset += len(chunk)
-        if not chunk:
-            eof = True
-        buf = buf[pos:] + text
-        pos = 0
-        return bool(chunk) or bool(text)
-
-    def skip(chars: str) -> None:
-        nonlocal pos, line
-        while True:
-            while pos < len(buf) and buf[pos] in chars:
-                if buf[pos] == "\n":
-                    line += 1
-                pos += 1
-            if pos < len(buf) or not more():
-                return
-
-    more()
-    if buf.startswith("\ufeff"):
-        pos = 1
-    skip(_WS)
-    if pos >= len(buf) or buf[pos] != "[":
-        raise FormatError("expected a JSON array", line=line)
-    pos += 1
+    reader = _ArrayReader(stream, options)
+    reader.open()
     first = True
-    while True:
-        skip(_WS)
-        if pos >= len(buf):
-            raise FormatError("the JSON array is not closed (truncated file?)", line=line)
-        if buf[pos] == "]":
-            return
-        if not first:
-            if buf[pos] != ",":
-                raise FormatError(f"expected ',' or ']' but found {buf[pos]!r}", line=line)
-            pos += 1
-            skip(_WS)
+    while reader.next_element(first):
         first = False
-        obj: object = None
-        deep = False
-        while True:
-            try:
-                obj, end = json_decoder.raw_decode(buf, pos)
-                break
-            except RecursionError:
-                # Nested past what the decoder can: skip the element by its brackets.
-                found = json_value_end(buf, pos)
-                if found is not None:
-                    end, deep = found, True
-                    break
-                if len(buf) - pos > options.max_line_bytes or not more():
-                    raise FormatError(
-                        f"a JSON element nested more than {options.max_json_depth} levels deep"
-                        " does not end within the line limit",
-                        line=line,
-                        raw=clip(buf[pos : pos + 200]),
-                    ) from None
-            except json.JSONDecodeError as exc:
-                too_big = len(buf) - pos > options.max_line_bytes
-                if too_big or not more():
-                    raise FormatError(
-                        f"invalid JSON: {exc.msg}",
-                        line=line + buf[pos : exc.pos].count("\n"),
-                        raw=clip(buf[pos : pos + 200]),
-                    ) from exc
-        raw = buf[pos:end]
+        line = reader.line
+        obj, end, deep = reader.element()
+        raw = reader.buf[reader.pos : end]
         if deep or json_depth_over(raw, options.max_json_depth):
             yield _too_deep(line, raw, options)
         else:
             yield _record(line, raw, obj, mapping, options)
-        line += raw.count("\n")
-        pos = end
+        reader.line += raw.count("\n")
+        reader.pos = end
+
+
+class _ArrayReader:
+    """A JSON array read from a byte stream one element at a time: only the text of the element
+    being decoded (and what the last chunk brought after it) is held in memory."""
+
+    def __init__(self, stream: IO[bytes], options: ParseOptions) -> None:
+        self.codec = codec_for(options.encoding)
+        self.decoder = codecs.getincrementaldecoder(self.codec)(errors="strict")
+        self.json_decoder = json.JSONDecoder()
+        self.stream = stream
+        self.options = options
+        self.buf = ""
+        self.pos = 0
+        self.line = 1
+        self.offset = 0  # bytes consumed, for error messages
+        self.eof = False
+
+    def more(self) -> bool:
+        """Read the next chunk onto the buffer (dropping what was consumed); False at the end."""
+        if self.eof:
+            return False
+        chunk = self.stream.read(_CHUNK)
+        try:
+            text = self.decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            raise FormatError(
+                f"bytes at offset {self.offset + exc.start} are not valid {self.codec}",
+                line=self.line + self.buf[self.pos :].count("\n"),
+            ) from exc
+        self.offset += len(chunk)
+        if not chunk:
+            self.eof = True
+        self.buf = self.buf[self.pos :] + text
+        self.pos = 0
+        return bool(chunk) or bool(text)
+
+    def skip(self, chars: str) -> None:
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in chars:
+                if self.buf[self.pos] == "\n":
+                    self.line += 1
+                self.pos += 1
+            if self.pos < len(self.buf) or not self.more():
+                return
+
+    def open(self) -> None:
+        """Read up to and past the array's opening bracket (a UTF-8 BOM tolerated)."""
+        self.more()
+        if self.buf.startswith("\ufeff"):
+            self.pos = 1
+        self.skip(_WS)
+        if self.pos >= len(self.buf) or self.buf[self.pos] != "[":
+            raise FormatError("expected a JSON array", line=self.line)
+        self.pos += 1
+
+    def next_element(self, first: bool) -> bool:
+        """Move to the start of the next element; False at the closing bracket."""
+        self.skip(_WS)
+        if self.pos >= len(self.buf):
+            raise FormatError("the JSON array is not closed (truncated file?)", line=self.line)
+        if self.buf[self.pos] == "]":
+            return False
+        if not first:
+            if self.buf[self.pos] != ",":
+                raise FormatError(
+                    f"expected ',' or ']' but found {self.buf[self.pos]!r}", line=self.line
+                )
+            self.pos += 1
+            self.skip(_WS)
+        return True
+
+    def element(self) -> tuple[object, int, bool]:
+        """(decoded value, end offset in the buffer, nested too deep to decode) of the element
+        starting at `pos`, reading more of the stream until it is complete."""
+        options = self.options
+        while True:
+            try:
+                obj, end = self.json_decoder.raw_decode(self.buf, self.pos)
+                return obj, end, False
+            except RecursionError:
+                # Nested past what the decoder can: skip the element by its brackets.
+                found = json_value_end(self.buf, self.pos)
+                if found is not None:
+                    return None, found, True
+                if len(self.buf) - self.pos > options.max_line_bytes or not self.more():
+                    raise FormatError(
+                        f"a JSON element nested more than {options.max_json_depth} levels deep"
+                        " does not end within the line limit",
+                        line=self.line,
+                        raw=clip(self.buf[self.pos : self.pos + 200]),
+                    ) from None
+            except json.JSONDecodeError as exc:
+                too_big = len(self.buf) - self.pos > options.max_line_bytes
+                if too_big or not self.more():
+                    raise FormatError(
+                        f"invalid JSON: {exc.msg}",
+                        line=self.line + self.buf[self.pos : exc.pos].count("\n"),
+                        raw=clip(self.buf[self.pos : self.pos + 200]),
+                    ) from exc
 
 
 def _lines(
