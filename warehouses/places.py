@@ -155,6 +155,32 @@ def locode_zone(code: str) -> str | None:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def code_place(code: str) -> tuple[str, str] | None:
+    """(city, country) a UN/LOCODE or IATA airport code names, or None for any other code.
+
+    What the buyers' page shows of a place (shipments/readers/place_names.py): the hub's table,
+    then the city of the airport whose code a LOCODE reuses, then the UN/LOCODE list's name (else
+    the code is unknown); an airport code gives its city. Never the source's free text.
+    """
+    code = code.strip().upper().replace(" ", "")
+    known = LOCODES.get(code)
+    if known is not None:
+        return known.name, known.country
+    if len(code) == 5 and is_locode(code):
+        country = code[:2]
+        airport = _airports().get(code[2:])
+        if airport is not None and airport["country"] == country and airport.get("city"):
+            return str(airport["city"]), country
+        entry = _locode_entries(country).get(code[2:])
+        # A code of LOCODE shape that the list lacks may be a private one (a dock): unknown.
+        return (entry[0], country) if entry else None
+    if len(code) == 3 and is_airport_code(code):
+        airport = _airports()[code]
+        return str(airport.get("city") or ""), str(airport["country"])
+    return None
+
+
 def city_zone(city: str, state: str, country: str, postal_code: str) -> str | None:
     city, state = _fold(city), state.strip().upper()
     country = country.strip().upper()[:2]

@@ -1,9 +1,10 @@
 """The buyers' public tracking page: `/track/` (search) and `/track/<tracking_number>`.
 
 No login, so it shows only what a buyer may see: status, stage, the estimate and the timeline
-with event names, places (city and country) and local times. Never the shop, order number,
-consignee, free-text descriptions or raw records. Lookups are rate limited per client IP in
-Redis; a miss costs more than a hit, so guessing numbers runs out of lookups quickly.
+with event names, places (city and country, named from the place's code: never a free-text place
+field) and local times. Never the shop, order number, consignee, free-text descriptions or raw
+records. Lookups are rate limited per client IP in Redis; a miss costs more than a hit, so
+guessing numbers runs out of lookups quickly.
 
 Queries per page: a hit costs two (shipment with its estimate, the unified timeline), a miss one.
 """
@@ -33,6 +34,7 @@ from django.views.decorators.http import require_GET
 from shipments.identifiers import tracking_number_clean
 from shipments.models import Shipment, ShipmentEstimate
 from shipments.readers import selectors
+from shipments.readers.place_names import place_of_code
 from shipments.readers.timeline import TimelineEntry, timeline_get
 from shipments.statuses import STAGE_ORDER, Stage
 
@@ -250,13 +252,12 @@ def _local(at: datetime, offset_minutes: int) -> datetime:
 
 
 def _place(entry: TimelineEntry) -> str:
-    """City and country only. A last-mile place without a UN/LOCODE may be the buyer's own
-    address, so it is reduced to the country."""
-    country = _country(entry.country) if entry.country else ""
-    name = entry.location_name.strip()
-    if entry.stage == Stage.LAST_MILE and not entry.location_code:
-        name = ""
-    return ", ".join(part for part in (name, country) if part)
+    """City and country, from the event's place code through the gazetteer only. The source's
+    free-text place name is never shown: warehouses put consignees' names and street addresses
+    in it. Without a code the gazetteer knows, the event's country alone."""
+    found = place_of_code(entry.location_code) if entry.location_code else None
+    city, country = found if found is not None else ("", entry.country)
+    return ", ".join(part for part in (city, _country(country) if country else "") if part)
 
 
 def _steps(shipment: Shipment) -> list[StageStep]:
