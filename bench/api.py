@@ -111,6 +111,10 @@ def env(url: str) -> dict[str, str]:
         "PYTHONPATH": f"{ROOT}:{ROOT / 'bench'}",
         "API_RATE_PER_KEY": "100000000/min",
         "DEBUG": "0",
+        # gunicorn refuses the development key with DEBUG off (config/security.py); wrk speaks
+        # plain HTTP.
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-" + "x" * 50),
+        "HTTPS": "0",
     }
 
 

@@ -199,6 +199,8 @@ def main() -> None:
         "DATABASE_URL": url,
         "REDIS_URL": REDIS_URL,
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        # DEBUG off: Celery refuses the development key (config/security.py).
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-" + "x" * 50),
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1",
         "LOG_LEVEL": "WARNING",
     }

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from shipments.admin_secrets import SecretIssue, SecretIssuingAdmin
 from shipments.identifiers import tracking_number_clean
 from shipments.models import (
     DeliveryEstimateStat,
@@ -27,23 +28,29 @@ from shipments.models import (
 )
 
 
+def _shop_api_key_issue(request: HttpRequest, shop: Shop) -> str:
+    from shipments.services import shop_api_key_create
+
+    return shop_api_key_create(shop=shop, name=f"admin {request.user}")[1]
+
+
 @admin.register(Shop)
-class ShopAdmin(admin.ModelAdmin[Shop]):
+class ShopAdmin(SecretIssuingAdmin[Shop]):
     list_display = ("name", "slug", "created_at")
     search_fields = ("name", "slug")
     actions = ("create_api_key",)
+    secret_issues = (
+        SecretIssue[Shop](
+            slug="create-api-key",
+            title="Create API keys",
+            consequence="Each of these shops gets a new API key; its existing keys keep working.",
+            issue=_shop_api_key_issue,
+        ),
+    )
 
-    @admin.action(description="Create an API key (shown once)")
-    def create_api_key(self, request: HttpRequest, queryset: QuerySet[Shop]) -> None:
-        from shipments.services import shop_api_key_create
-
-        for shop in queryset:
-            _, key = shop_api_key_create(shop=shop, name=f"admin {request.user}")
-            self.message_user(
-                request,
-                f"API key for {shop.name} (shown once, store it now): {key}",
-                messages.WARNING,
-            )
+    @admin.action(description="Create an API key (shown once)", permissions=["change"])
+    def create_api_key(self, request: HttpRequest, queryset: QuerySet[Shop]) -> HttpResponse:
+        return self.confirm_secret_issue(request, queryset, "create-api-key")
 
 
 @admin.register(ShopAPIKey)
@@ -214,9 +221,28 @@ class WebhookAttemptInline(admin.TabularInline[WebhookAttempt, WebhookEndpoint])
         return super().get_queryset(request).filter(pk__in=latest)
 
 
+def _webhook_secret_issue(request: HttpRequest, endpoint: WebhookEndpoint) -> str:
+    from shipments.webhooks import webhook_endpoint_rotate_secret
+
+    return webhook_endpoint_rotate_secret(endpoint=endpoint).secret
+
+
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
+class WebhookEndpointAdmin(SecretIssuingAdmin[WebhookEndpoint]):
     """Disabled endpoints are what operators look at: filter on `active`."""
+
+    secret_issues = (
+        SecretIssue[WebhookEndpoint](
+            slug="rotate-secret",
+            title="Rotate signing secrets",
+            consequence=(
+                "Each of these endpoints gets a new signing secret; deliveries carry a second "
+                "signature with the current one until the overlap period ends."
+            ),
+            issue=_webhook_secret_issue,
+            label=lambda endpoint: endpoint.url,
+        ),
+    )
 
     list_display = (
         "url",
@@ -261,15 +287,11 @@ class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
         replayed = sum(webhook_endpoint_enable(endpoint=e) for e in queryset)
         self.message_user(request, f"{queryset.count()} enabled, {replayed} deliveries replayed")
 
-    @admin.action(description="Rotate the signing secret (shown once)")
-    def rotate_secret(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
-        from shipments.webhooks import webhook_endpoint_rotate_secret
-
-        for endpoint in queryset:
-            webhook_endpoint_rotate_secret(endpoint=endpoint)
-            self.message_user(
-                request, f"new secret for {endpoint.url}: {endpoint.secret}", messages.WARNING
-            )
+    @admin.action(description="Rotate the signing secret (shown once)", permissions=["change"])
+    def rotate_secret(
+        self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]
+    ) -> HttpResponse:
+        return self.confirm_secret_issue(request, queryset, "rotate-secret")
 
     @admin.action(description="Retry pending deliveries now")
     def retry_now(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:

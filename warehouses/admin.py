@@ -14,6 +14,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from shipments.admin_secrets import SecretIssue, SecretIssuingAdmin
 from shipments.statuses import EVENT_CODE_CHOICES
 from warehouses import code_mapping, services
 from warehouses.models import (
@@ -49,8 +50,14 @@ class CodeMapForm(forms.Form):
     event_code = forms.ChoiceField(choices=EVENT_CODE_CHOICES)
 
 
+def _push_token_issue(request: HttpRequest, feed: Feed) -> str:
+    from warehouses.api.tokens import feed_push_token_rotate
+
+    return feed_push_token_rotate(feed=feed)
+
+
 @admin.register(Feed)
-class FeedAdmin(admin.ModelAdmin[Feed]):
+class FeedAdmin(SecretIssuingAdmin[Feed]):
     list_display = (
         "code",
         "name",
@@ -67,18 +74,20 @@ class FeedAdmin(admin.ModelAdmin[Feed]):
     raw_id_fields = ("warehouse",)
     actions = ("run_now", "rotate_push_token")
     readonly_fields = ("http_etag", "http_last_modified", "last_checked_at", "push_token_hash")
+    secret_issues = (
+        SecretIssue[Feed](
+            slug="rotate-push-token",
+            title="Rotate push API tokens",
+            consequence="Each of these feeds gets a new push token; its current one stops "
+            "working at once.",
+            issue=_push_token_issue,
+            label=lambda feed: feed.code,
+        ),
+    )
 
-    @admin.action(description="New push API token (shown once)")
-    def rotate_push_token(self, request: HttpRequest, queryset: QuerySet[Feed]) -> None:
-        from warehouses.api.tokens import feed_push_token_rotate
-
-        for feed in queryset:
-            token = feed_push_token_rotate(feed=feed)
-            self.message_user(
-                request,
-                f"push token for {feed.code} (shown once): {token}",
-                messages.WARNING,
-            )
+    @admin.action(description="New push API token (shown once)", permissions=["change"])
+    def rotate_push_token(self, request: HttpRequest, queryset: QuerySet[Feed]) -> HttpResponse:
+        return self.confirm_secret_issue(request, queryset, "rotate-push-token")
 
     @admin.display(description="")
     def actions_column(self, obj: Feed) -> str:

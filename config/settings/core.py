@@ -7,13 +7,15 @@ from pathlib import Path
 import django_stubs_ext
 
 from config.env import envbool, envlist, envstr
+from config.security import DEV_SECRET_KEY
 
 # Lets admin/queryset classes be subscripted at run time (ModelAdmin[Shop]) for mypy.
 django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-SECRET_KEY = envstr("SECRET_KEY", "dev-only-insecure-key-change-me")
+# Without SECRET_KEY, gunicorn and Celery refuse to start unless DEBUG is on (config/security.py).
+SECRET_KEY = envstr("SECRET_KEY", DEV_SECRET_KEY)
 DEBUG = envbool("DEBUG", False)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
@@ -30,6 +32,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
+    # Admin login throttling (config/settings/security.py).
+    "axes",
     "shipments",
     "warehouses",
     "operations",
@@ -47,6 +51,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: answers a locked-out login attempt with its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

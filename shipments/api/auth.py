@@ -10,6 +10,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from drf_spectacular.drainage import set_override
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
@@ -72,6 +73,11 @@ class ShopAPIKeyAndShipmentAuthentication(ShopAPIKeyAuthentication):
         )
         request._hub_shipment = detail  # type: ignore[attr-defined]
         return api_key
+
+
+# The parent's "ApiKey" security scheme (ShopAPIKeyScheme matches subclasses): the same
+# definition, so the schema generator need not warn that two classes share the name.
+set_override(ShopAPIKeyAndShipmentAuthentication, "suppress_collision_warning", True)
 
 
 def prefetched_shipment(request: Request) -> selectors.ShipmentDetail | None:

@@ -31,6 +31,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET
 
+from config import client_ip
 from shipments.identifiers import tracking_number_clean
 from shipments.models import Shipment, ShipmentEstimate
 from shipments.readers import selectors
@@ -180,12 +181,6 @@ def _redis() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
 
 
-def _client_ip(request: HttpRequest) -> str:
-    # REMOTE_ADDR: behind a reverse proxy, the proxy must set it from X-Forwarded-For (gunicorn's
-    # forwarded_allow_ips); trusting the header here would let anyone pick their own key.
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
-
-
 @dataclass(frozen=True, slots=True)
 class Allowance:
     allowed: bool
@@ -305,7 +300,8 @@ def track_search(request: HttpRequest) -> HttpResponse:
 @require_GET
 @_with_language
 def track_detail(request: HttpRequest, tracking_number: str) -> HttpResponse:
-    ip = _client_ip(request)
+    # Per client behind the proxies we trust (X-Forwarded-For from them only), IPv6 per /64.
+    ip = client_ip.rate_limit_key(request)
     allowance = _spend(ip, 1)
     if not allowance.allowed:
         return _rate_limited(request, allowance.retry_after)

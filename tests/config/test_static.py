@@ -36,6 +36,8 @@ def production_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         "DEBUG": "0",
         "STATIC_ROOT": str(static_root),
         "SECRET_KEY": "static-files-test-" + "x" * 40,
+        # Plain HTTP on the loopback (no redirect to HTTPS).
+        "HTTPS": "0",
     }
     subprocess.run(
         [str(BIN / "python"), "manage.py", "collectstatic", "--noinput", "-v0"],
@@ -60,9 +62,9 @@ def production_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         while True:
             assert process.poll() is None, log.read_text()[-3000:]
             try:
-                requests.get(f"{base}/track/", timeout=2)
+                requests.get(f"{base}/track/", timeout=10)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still booting
                 assert time.monotonic() < deadline, log.read_text()[-3000:]
                 time.sleep(0.2)
         yield base

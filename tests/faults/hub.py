@@ -165,6 +165,10 @@ class Hub:
             "MEDIA_ROOT": str(self.media),
             "INBOX_ROOT": str(self.inbox),
             "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1",
+            # Production settings (DEBUG off) served over plain HTTP on the loopback; gunicorn
+            # and Celery refuse the development key (config/security.py).
+            "SECRET_KEY": "faults-only-" + "x" * 50,
+            "HTTPS": "0",
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
             **FAST_TIMERS,

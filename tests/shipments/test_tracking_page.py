@@ -212,6 +212,50 @@ def test_lookups_over_the_limit_get_a_friendly_429_and_misses_count_more(
     assert other.get(detail_url("HB100")).status_code == 200
 
 
+def _random_public_ipv4() -> str:
+    n = uuid.uuid4().int
+    return f"198.51.{n % 250}.{(n >> 8) % 250 + 1}"
+
+
+def test_behind_a_trusted_proxy_each_buyer_has_a_bucket_of_their_own(
+    parcel: Shipment, settings: Any
+) -> None:
+    settings.TRACK_RATE_PER_MINUTE = 2
+    settings.TRUSTED_PROXIES = ["10.250.0.0/16"]
+    proxy = Client(REMOTE_ADDR="10.250.0.1")
+    buyer, other = _random_public_ipv4(), _random_public_ipv4()
+    assert proxy.get(detail_url("HB100"), HTTP_X_FORWARDED_FOR=buyer).status_code == 200
+    assert proxy.get(detail_url("HB100"), HTTP_X_FORWARDED_FOR=buyer).status_code == 200
+    assert proxy.get(detail_url("HB100"), HTTP_X_FORWARDED_FOR=buyer).status_code == 429
+    # Another buyer behind the same proxy is not affected.
+    assert proxy.get(detail_url("HB100"), HTTP_X_FORWARDED_FOR=other).status_code == 200
+    # A buyer cannot pick a fresh key by prepending addresses to the header: our proxy appends
+    # the real one, and only that one is believed.
+    spoofed = f"{_random_public_ipv4()}, {buyer}"
+    assert proxy.get(detail_url("HB100"), HTTP_X_FORWARDED_FOR=spoofed).status_code == 429
+
+
+def test_a_client_not_behind_a_trusted_proxy_cannot_choose_its_key(
+    client: Client, parcel: Shipment, settings: Any
+) -> None:
+    settings.TRACK_RATE_PER_MINUTE = 2
+    settings.TRUSTED_PROXIES = ["10.250.0.0/16"]
+    for expected in (200, 200, 429):
+        response = client.get(detail_url("HB100"), HTTP_X_FORWARDED_FOR=_random_public_ipv4())
+        assert response.status_code == expected
+
+
+def test_ipv6_buyers_are_counted_per_64(parcel: Shipment, settings: Any) -> None:
+    settings.TRACK_RATE_PER_MINUTE = 2
+    settings.TRUSTED_PROXIES = []
+    prefix = f"2001:db8:{uuid.uuid4().int % 65536:x}:{uuid.uuid4().int % 65536:x}"
+    for host, expected in (("::1", 200), ("::2", 200), ("::3", 429)):
+        response = Client(REMOTE_ADDR=f"{prefix}{host}").get(detail_url("HB100"))
+        assert response.status_code == expected
+    neighbour = Client(REMOTE_ADDR=f"2001:db8:ffff:{uuid.uuid4().int % 65536:x}::1")
+    assert neighbour.get(detail_url("HB100")).status_code == 200
+
+
 @pytest.mark.parametrize("events", [1, 40])
 def test_the_page_costs_the_same_number_of_queries_whatever_the_number_of_events(
     client: Client, events: int, django_assert_num_queries: Callable[..., Any]
