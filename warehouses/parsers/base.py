@@ -18,6 +18,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import IO, Literal, Protocol
 
+# How much of a record's raw text is kept with it (what the operator sees, what a replay sends):
+# the first 2,000 characters, in every format.
+RAW_LIMIT = 2000
+
 RecordKind = Literal["event", "membership", "shipment", "customs_document", "retraction"]
 
 # How the time zone of an event was known (docs/places.md).

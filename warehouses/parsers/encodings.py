@@ -31,7 +31,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import IO, Final
 
-from warehouses.parsers.base import FormatError, RecordError
+from warehouses.parsers.base import RAW_LIMIT, FormatError, RecordError
 
 AUTO: Final = "auto"
 UTF8: Final = "utf-8"
@@ -246,7 +246,6 @@ def reader(stream: IO[bytes], decoding: Decoding) -> IO[bytes]:
 # sequence, so splitting on b"\n" before decoding is safe for every encoding we accept.
 
 UTF8_BOM = codecs.BOM_UTF8
-RAW_LIMIT = 2000
 
 
 def clip(text: str, limit: int = RAW_LIMIT) -> str:

@@ -14,6 +14,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 from warehouses.parsers.base import (
+    RAW_LIMIT,
     FormatError,
     ParseItem,
     ParseOptions,
@@ -25,7 +26,6 @@ from warehouses.parsers.ceb.record import CEB_NS, Fields, Rec
 from warehouses.parsers.encodings import encoding_name
 
 _CHUNK = 64 * 1024
-_RAW_MAX = 2000
 _ROOT_RE = re.compile(r"CEB(\d{3})(?:Message)?")
 _DECL_ENCODING_RE = re.compile(rb"""<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
 
@@ -225,8 +225,8 @@ def parse(stream: IO[bytes], options: ParseOptions) -> Iterator[ParseItem]:
         while collector.done:
             element, line, start, end_index = collector.done.pop(0)
             stop = buffer.find(b">", end_index - base) + 1 or len(buffer)
-            raw = bytes(buffer[start - base : stop])[: _RAW_MAX * 4]
-            raw_text = raw.decode("utf-8", errors="replace")[:_RAW_MAX]
+            raw = bytes(buffer[start - base : stop])[: RAW_LIMIT * 4]
+            raw_text = raw.decode("utf-8", errors="replace")[:RAW_LIMIT]
             del buffer[:stop]
             base += stop
             lines = collector.lines

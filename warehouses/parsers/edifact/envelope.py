@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
-from warehouses.parsers.base import FormatError, ParseItem, ParseOptions, RecordError
+from warehouses.parsers.base import RAW_LIMIT, FormatError, ParseItem, ParseOptions, RecordError
 from warehouses.parsers.edifact.iftsta import Iftsta
-from warehouses.parsers.edifact.tokenizer import RAW_LIMIT, Segment, raw_of, read_segments
+from warehouses.parsers.edifact.tokenizer import Segment, raw_of, read_segments
 
 _MAX_MESSAGE_SEGMENTS = 200_000
 

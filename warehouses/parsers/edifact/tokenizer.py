@@ -18,12 +18,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from warehouses.parsers.base import FormatError, ParseOptions
+from warehouses.parsers.base import RAW_LIMIT, FormatError, ParseOptions
 from warehouses.parsers.edifact.codes import SYNTAX_CODECS
 from warehouses.parsers.encodings import UTF8, encoding_name
 
 _CHUNK = 64 * 1024
-RAW_LIMIT = 2000
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import IO, Any, Final
 
 from warehouses.parsers.base import (
+    RAW_LIMIT,
     FormatError,
     ParseItem,
     ParseOptions,
@@ -20,7 +21,6 @@ from warehouses.parsers.epcis.events import event_items
 from warehouses.parsers.epcis.fields import DocumentContext, master_data_places
 from warehouses.parsers.epcis.schema import json_pointer, load_validator
 
-RAW_LIMIT: Final = 2000
 _DOCUMENT_TYPES: Final = ("EPCISDocument", "EPCISQueryDocument")
 
 

@@ -17,10 +17,9 @@ import re
 from dataclasses import dataclass, field
 from typing import IO
 
-from warehouses.parsers.base import FormatError, ParseOptions
+from warehouses.parsers.base import RAW_LIMIT, FormatError, ParseOptions
 from warehouses.parsers.encodings import UTF8, codec_for
 
-RAW_LIMIT = 2000
 ISA_LENGTH = 106  # the ISA segment including its terminator
 _CHUNK = 64 * 1024
 # 0-based positions of the element separator inside the fixed-width ISA, with the element that
