@@ -1,12 +1,17 @@
-"""Small EPCIS 2.0 documents built in tests, and the parser run over them."""
+"""Small EPCIS 2.0 documents built in tests, the parser run over them, and the fixture files
+and helpers the EPCIS test modules share."""
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
+from datetime import timedelta, timezone
+from pathlib import Path
 from typing import Any
 
-from warehouses.parsers.base import ParseItem, ParseOptions
+from tests.samples import SAMPLES
+from warehouses.parsers.base import ParseItem, ParseOptions, Record, RecordError
 from warehouses.parsers.epcis import parse
 
 PARCEL_1 = "urn:epc:id:sscc:6901234.0000000011"
@@ -43,3 +48,39 @@ def object_event(**fields: Any) -> dict[str, Any]:
     }
     event.update(fields)
     return {key: value for key, value in event.items() if value is not None}
+
+
+EPCIS = SAMPLES / "epcis"
+FIXTURES = Path(__file__).parent / "fixtures" / "epcis"
+CONTAINER = FIXTURES / "container_suifenhe_malaszewicze.jsonld"
+
+CONTAINER_ID = "urn:epc:id:giai:6901234.TGHU8837461"
+PARCEL_2 = "https://id.gs1.org/00/069012340000000028"
+PARCEL_3 = "urn:epc:id:sscc:6901234.0000000035"
+
+
+def tz(hours: int) -> timezone:
+    return timezone(timedelta(hours=hours))
+
+
+def run_file(path: Path) -> list[ParseItem]:
+    with path.open("rb") as stream:
+        return list(parse(stream, ParseOptions()))
+
+
+def records(items: list[ParseItem]) -> list[Record]:
+    return [item for item in items if isinstance(item, Record)]
+
+
+def errors(items: list[ParseItem]) -> list[RecordError]:
+    return [item for item in items if isinstance(item, RecordError)]
+
+
+def event_start_lines(text: str) -> list[int]:
+    """1-based lines of the eventList members in our pretty-printed fixtures."""
+    lines = text.splitlines()
+    return [
+        number
+        for number, (line, following) in enumerate(itertools.pairwise(lines), start=1)
+        if line.strip() == "{" and following.strip().endswith('Event",')
+    ]
