@@ -28,7 +28,7 @@ from warehouses.parsers.encodings import UTF16_BE, UTF16_LE, bom_encoding
 
 HEAD_BYTES: Final = 64 * 1024
 
-# The local name of a CEB message's root element (ceb.py checks its namespace when parsing).
+# The local name of a CEB message's root element (the ceb parser checks its namespace).
 _CEB_ROOT: Final = re.compile(r"CEB\d{3}(?:Message)?")
 # The first start tag after the XML declaration, comments, processing instructions, DOCTYPE.
 _XML_ROOT: Final = re.compile(
