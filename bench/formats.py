@@ -130,7 +130,8 @@ GENERATORS: dict[str, Callable[[int], bytes]] = {
 def parse_and_normalise(fmt: str, payload: bytes, **options: object) -> tuple[int, int, float]:
     """(records, events normalised, seconds) for one pass of parser + normalizer."""
     from shipments.recording import EventInput
-    from warehouses.normalize import FeedContext, normalize_event
+    from warehouses.normalize.context import FeedContext
+    from warehouses.normalize.events import normalize_event
     from warehouses.parsers import get_parser
     from warehouses.parsers.base import ParseOptions, Record
 
@@ -159,8 +160,9 @@ def unit_event(parcels: int) -> None:
 
     from shipments.models import Shipment, TrackingEvent
     from warehouses import services
-    from warehouses.ingest_kinds import records_apply
+    from warehouses.ingest.apply import records_apply
     from warehouses.models import Feed, FeedRun, Warehouse
+    from warehouses.normalize.context import feed_context
     from warehouses.parsers.base import Record
 
     warehouse = Warehouse.objects.create(
@@ -187,7 +189,7 @@ def unit_event(parcels: int) -> None:
     run = FeedRun.objects.create(feed=manifests, status=FeedRun.Status.RUNNING)
     started = time.perf_counter()
     with CaptureQueriesContext(connection) as queries, transaction.atomic():
-        records_apply(run=run, records=members, ctx=services.feed_context(manifests), events=[])
+        records_apply(run=run, records=members, ctx=feed_context(manifests), events=[])
     manifest_seconds = time.perf_counter() - started
     print(
         f"manifest of {parcels} parcels into one container (records_apply): "

@@ -189,7 +189,7 @@ def timed(label: str, call: object) -> None:
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    from warehouses import places
+    from warehouses.normalize import places
 
     print("load and lookup time (data read lazily, once per process):")
     timed("LOCODE (one-zone country) HKHKG", lambda: places.locode_zone("HKHKG"))

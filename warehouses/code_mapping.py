@@ -1,7 +1,7 @@
 """Onboarding a partner's codes: map an unknown code on its feed and replay what it rejected.
 
-The rule that applies a mapping lives in warehouses/normalize.py (`_code_resolve`); this module
-only writes the mapping and sends the affected records through the pipeline again
+The rule that applies a mapping lives in warehouses/normalize/codes.py (`event_code_of`); this
+module only writes the mapping and sends the affected records through the pipeline again
 (docs/mapping.md).
 """
 

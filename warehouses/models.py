@@ -153,7 +153,7 @@ class FeedRun(models.Model):
     # Checkpoint: records fully committed. A retried run resumes after it (nothing twice).
     records_processed = models.IntegerField(default=0)
     # Claims of the run by a worker (an attempt that died or raised counts; a busy feed's wait
-    # does not); INGEST_MAX_ATTEMPTS of them and the run fails (warehouses/run_lifecycle.py).
+    # does not); INGEST_MAX_ATTEMPTS of them and the run fails (warehouses/ingest/lifecycle.py).
     attempts = models.SmallIntegerField(default=0)
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=dj_timezone.now, db_index=True)

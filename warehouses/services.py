@@ -36,9 +36,12 @@ from psycopg import errors as psycopg_errors
 
 from shipments.recording import EventInput, PreparedEvents, events_prepare, events_record_start
 from shipments.recording.pipelining import PendingCommit
-from warehouses import ingest_kinds, run_lifecycle, storable
-from warehouses.models import Feed, FeedRun, RejectedRecord, Warehouse
-from warehouses.normalize import FeedContext, normalize_event
+from warehouses.ingest import lifecycle
+from warehouses.ingest.apply import event_needs_apply, records_apply
+from warehouses.models import Feed, FeedRun, RejectedRecord
+from warehouses.normalize import storable
+from warehouses.normalize.context import FeedContext, feed_context
+from warehouses.normalize.events import normalize_event
 from warehouses.parsers import encodings, get_declared_encoding, get_parser
 from warehouses.parsers.base import FormatError, ParseItem, ParseOptions, Record, RecordError
 
@@ -143,7 +146,7 @@ def feed_run_create(
                 error=f"same payload as run {original.pk if original else '?'}: nothing to do",
             )
     if enqueue:
-        transaction.on_commit(lambda: run_lifecycle.run_send(run.pk))
+        transaction.on_commit(lambda: lifecycle.run_send(run.pk))
     return run
 
 
@@ -161,30 +164,11 @@ def _feed_lock(feed_id: int) -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_FEED_LOCK_NAMESPACE, feed_id])
 
 
-# Warehouse rows that stand for a sender rather than a site: their events happen elsewhere.
-_SENDER_KINDS = frozenset({Warehouse.Kind.CARRIER, Warehouse.Kind.CUSTOMS})
-
-
-def feed_context(feed: Feed) -> FeedContext:
-    warehouse: Warehouse = feed.warehouse
-    return FeedContext(
-        code_mapping={str(k): str(v) for k, v in (feed.code_mapping or {}).items()},
-        unknown_code_policy=feed.unknown_code_policy,
-        warehouse_timezone=warehouse.timezone,
-        feed_timezone=feed.default_timezone,
-        warehouse_name=warehouse.name,
-        warehouse_city=warehouse.city,
-        warehouse_locode=warehouse.unlocode,
-        warehouse_is_site=warehouse.kind not in _SENDER_KINDS,
-        identifier_mapping={str(k): str(v) for k, v in (feed.identifier_mapping or {}).items()},
-    )
-
-
 @dataclass
 class _Batch:
     events: list[EventInput] = field(default_factory=list)
     rejects: list[RecordError] = field(default_factory=list)
-    # memberships, shipment facts, customs documents, retractions: see warehouses/ingest_kinds.py
+    # memberships, shipment facts, customs documents, retractions: see warehouses/ingest/apply/
     others: list[Record] = field(default_factory=list)
     count: int = 0
 
@@ -197,10 +181,10 @@ class _Batch:
         if unstorable:
             self.rejects.append(unstorable)
             return
-        if item.kind != "event" or ingest_kinds.event_needs_apply(item):
+        if item.kind != "event" or event_needs_apply(item):
             # Events that need the database before they can be normalized (EDI interchange
             # history, EPC identifier mapping, CEB receipts naming only a declaration number)
-            # are resolved set-based in ingest_kinds.records_apply, which adds them to events.
+            # are resolved set-based in apply.records_apply, which adds them to events.
             self.others.append(item)
             return
         try:
@@ -387,7 +371,7 @@ def _record(
             cursor.execute("SET LOCAL synchronous_commit = off")
     if batch.others:
         # Memberships and shipment facts first, so events of this batch see them.
-        batch.rejects += ingest_kinds.records_apply(
+        batch.rejects += records_apply(
             run=run, records=batch.others, ctx=feed_context(run.feed), events=batch.events
         )
     recording = events_record_start(
@@ -477,12 +461,12 @@ def feed_run_execute(
     """Execute a run (idempotent): claim it, stream parse -> normalize -> record, finish it.
 
     Raises FeedBusy when another run of the same feed holds the feed's lock. An attempt that
-    raises is recorded on the run (run_lifecycle.run_attempt_failed: queued again with a retry
+    raises is recorded on the run (lifecycle.run_attempt_failed: queued again with a retry
     due, or `failed` after the last attempt, or at once without `retry`) and the error re-raised;
     `log_hint` says where its traceback is.
     """
     run = FeedRun.objects.select_related("feed__warehouse").get(pk=run_id)
-    if run.status not in run_lifecycle.UNFINISHED:
+    if run.status not in lifecycle.UNFINISHED:
         return run
     with _feed_lock(run.feed_id) as locked:
         if not locked:
@@ -493,7 +477,7 @@ def feed_run_execute(
         # Holding the feed lock, a `running` run is one whose worker died: resume it.
         claimed = FeedRun.objects.filter(
             pk=run_id,
-            status__in=run_lifecycle.UNFINISHED,
+            status__in=lifecycle.UNFINISHED,
             attempts__lt=settings.INGEST_MAX_ATTEMPTS,
         ).update(
             status=FeedRun.Status.RUNNING,
@@ -503,8 +487,8 @@ def feed_run_execute(
         )
         run.refresh_from_db()
         if not claimed:
-            if run.status in run_lifecycle.UNFINISHED:
-                run_lifecycle.run_give_up(run=run)
+            if run.status in lifecycle.UNFINISHED:
+                lifecycle.run_give_up(run=run)
                 run.refresh_from_db()
             return run
         if run.attempts > 1:
@@ -518,7 +502,7 @@ def feed_run_execute(
         try:
             _execute_with_races(run, progress)
         except Exception as exc:
-            run_lifecycle.run_attempt_failed(run=run, exc=exc, log_hint=log_hint, retry=retry)
+            lifecycle.run_attempt_failed(run=run, exc=exc, log_hint=log_hint, retry=retry)
             raise
     run.refresh_from_db()
     return run
@@ -584,7 +568,7 @@ def _execute_batches(run: FeedRun, progress: Callable[[FeedRun], None] | None) -
     error = ""
     batch_size = settings.INGEST_BATCH_SIZE
     pending = PendingCommit(is_record_error=_record_error)
-    heartbeat = run_lifecycle.Heartbeat(run.pk)
+    heartbeat = lifecycle.Heartbeat(run.pk)
     decoding = None
     try:
         try:

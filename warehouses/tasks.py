@@ -7,7 +7,8 @@ import logging
 from celery import Task, shared_task
 from celery.exceptions import Reject
 
-from warehouses import run_lifecycle, services
+from warehouses import services
+from warehouses.ingest import lifecycle
 from warehouses.models import Feed, FeedRun
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ def ingest_run(self: Task, run_id: int) -> str:
         return _again(self, run_id, countdown=5)
     except Exception:
         # The attempt is recorded on the run (or the database is down): retry when it is due.
-        countdown = run_lifecycle.next_attempt_in(run_id=run_id, retries=self.request.retries)
+        countdown = lifecycle.next_attempt_in(run_id=run_id, retries=self.request.retries)
         if countdown is None:
             return FeedRun.Status.FAILED
         return _again(self, run_id, countdown=countdown)
@@ -41,9 +42,9 @@ def _again(task: Task, run_id: int, *, countdown: int) -> str:
             run_id,
             exc.args[0] if exc.args else exc,
         )
-        run_lifecycle.run_mark_unsent(run_id=run_id)
+        lifecycle.run_mark_unsent(run_id=run_id)
         return "unsent"
-    run_lifecycle.run_waiting(run_id=run_id, due_in=countdown)
+    lifecycle.run_waiting(run_id=run_id, due_in=countdown)
     raise retry
 
 
@@ -70,4 +71,4 @@ def scan_inboxes() -> int:
 @shared_task(acks_late=True)
 def requeue_stuck_runs() -> int:
     """Runs that lost their message (broker down, lost retry) or their worker get another turn."""
-    return len(run_lifecycle.runs_resend_stuck())
+    return len(lifecycle.runs_resend_stuck())

@@ -114,7 +114,7 @@ def test_redis_down_30_s_during_ingest_inbox_drops_and_pushes_loses_nothing(
     waiting = hub.push("pushed", tokens["pushed"], payload("RB", 500))
     assert waiting.status == 202, waiting.body
     # The second run has met the busy feed and its retry is published (the worker notes it on
-    # the run: warehouses.run_lifecycle.run_waiting). Killing Redis between a worker's receipt of
+    # the run: warehouses.ingest.lifecycle.run_waiting). Killing Redis between a worker's receipt of
     # a message and its first execution is another case: see docs/faults.md.
     wait_until(
         lambda: hub.value(

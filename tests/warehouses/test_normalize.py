@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from warehouses.normalize import FeedContext, normalize_event
+from warehouses.normalize.context import FeedContext
+from warehouses.normalize.events import normalize_event
 from warehouses.parsers.base import Record, RecordError
 
 CTX = FeedContext(

@@ -270,7 +270,7 @@ def test_when_every_record_of_a_batch_is_refused_the_fault_is_not_theirs_and_the
     assert RejectedRecord.objects.count() == 0
 
 
-# --- the other record kinds (warehouses.ingest_kinds) --------------------------------------
+# --- the other record kinds (warehouses.ingest.apply) --------------------------------------
 
 
 @pytest.mark.django_db

@@ -1,6 +1,6 @@
 """Runs always end, a dead worker's run is taken over, an accepted payload is always queued.
 
-warehouses/run_lifecycle.py: bounded attempts, heartbeats, the stuck-run sweep. The broker is
+warehouses/ingest/lifecycle.py: bounded attempts, heartbeats, the stuck-run sweep. The broker is
 made unreachable by pointing Celery at a port where nothing listens.
 """
 
@@ -32,8 +32,9 @@ from operations.selectors import feed_health
 from shipments.models import TrackingEvent
 from shipments.recording import status_rules
 from tests.conftest import FeedFactory, hub_csv
-from warehouses import run_lifecycle, services, tasks
+from warehouses import services, tasks
 from warehouses.api.tokens import feed_push_token_rotate
+from warehouses.ingest import lifecycle
 from warehouses.models import Feed, FeedRun
 
 NOWHERE = "redis://127.0.0.1:1/0"  # nothing listens there
@@ -247,7 +248,7 @@ def test_the_sweep_sends_runs_that_lost_their_worker_or_their_message_and_no_oth
     assert tasks.requeue_stuck_runs.apply().get() == 4
     assert sent == [dead_worker, never_sent, lost, retry_held_by_dead_worker]
     # Marked as sent: the next sweep (or a second beat's) does not send them again.
-    assert run_lifecycle.runs_resend_stuck() == []
+    assert lifecycle.runs_resend_stuck() == []
     assert len(sent) == 4
 
 
@@ -256,8 +257,8 @@ def test_the_sweep_is_bounded(feed: Feed, sent: list[int], settings: Any) -> Non
     settings.INGEST_SWEEP_LIMIT = 2
     old = timezone.now() - timedelta(hours=1)
     ids = [FeedRun.objects.create(feed=feed, created_at=old).pk for _ in range(3)]
-    assert run_lifecycle.runs_resend_stuck() == ids[:2]
-    assert run_lifecycle.runs_resend_stuck() == ids[2:]
+    assert lifecycle.runs_resend_stuck() == ids[:2]
+    assert lifecycle.runs_resend_stuck() == ids[2:]
 
 
 # --- the broker down --------------------------------------------------------------------------
@@ -288,11 +289,11 @@ def test_a_push_while_the_broker_is_down_is_accepted_and_ingested_once_it_is_bac
 
     # The broker is back: the next sweep sends it, a real worker ingests it.
     with start_worker(app, perform_ping_check=False, pool="solo", concurrency=1):
-        assert run_lifecycle.runs_resend_stuck() == [run.pk]
+        assert lifecycle.runs_resend_stuck() == [run.pk]
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             run.refresh_from_db()
-            if run.status not in run_lifecycle.UNFINISHED:
+            if run.status not in lifecycle.UNFINISHED:
                 break
             time.sleep(0.2)
     assert (run.status, run.events_created) == ("succeeded", 4)
@@ -329,7 +330,7 @@ def test_a_busy_feeds_retry_that_cannot_be_published_leaves_the_run_to_the_sweep
         tasks.ingest_run.pop_request()
     run.refresh_from_db()
     assert (run.status, run.enqueued_at, run.attempts) == ("queued", None, 0)
-    assert run_lifecycle.runs_resend_stuck() == [run.pk]
+    assert lifecycle.runs_resend_stuck() == [run.pk]
     assert sent == [run.pk]
 
 
@@ -384,7 +385,7 @@ def test_an_inbox_file_taken_while_the_broker_is_down_is_kept_for_the_sweep(
 
     sent: list[int] = []
     monkeypatch.setattr(tasks.ingest_run, "delay", lambda run_id: sent.append(run_id))
-    assert run_lifecycle.runs_resend_stuck() == [run.pk]
+    assert lifecycle.runs_resend_stuck() == [run.pk]
     assert sent == [run.pk]
 
 
@@ -479,10 +480,10 @@ def test_after_a_broker_restart_the_sweep_resends_runs_published_before_it_once(
     published = FeedRun.objects.create(
         feed=feed, enqueued_at=timezone.now() - timedelta(seconds=20)
     ).pk
-    run_lifecycle.runs_resend_stuck()  # records the server id as it is now
+    lifecycle.runs_resend_stuck()  # records the server id as it is now
     assert sent == []  # 20 s after publishing: on its way, as long as the broker did not restart
 
-    client.set(run_lifecycle.BROKER_SERVER_KEY, "the id of the server before the restart")
-    assert run_lifecycle.runs_resend_stuck() == [published]
-    assert run_lifecycle.runs_resend_stuck() == []  # noticed once
+    client.set(lifecycle.BROKER_SERVER_KEY, "the id of the server before the restart")
+    assert lifecycle.runs_resend_stuck() == [published]
+    assert lifecycle.runs_resend_stuck() == []  # noticed once
     assert sent == [published]

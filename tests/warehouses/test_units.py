@@ -18,8 +18,9 @@ from django.urls import reverse
 from shipments.models import Shipment, TrackingEvent, TransportUnit, UnitMembership
 from tests.conftest import FeedFactory, WarehouseFactory, hub_csv
 from warehouses import services
-from warehouses.ingest_kinds import records_apply
+from warehouses.ingest.apply import records_apply
 from warehouses.models import Feed, FeedRun, RejectedRecord
+from warehouses.normalize.context import feed_context
 from warehouses.parsers.base import Record
 
 pytestmark = pytest.mark.django_db
@@ -203,7 +204,7 @@ def _membership_records(unit: str, parcels: int) -> list[Record]:
 def _apply_queries(feed: Feed, unit: str, parcels: int) -> int:
     run = FeedRun.objects.create(feed=feed, status=FeedRun.Status.RUNNING)
     records = _membership_records(unit, parcels)
-    ctx = services.feed_context(feed)
+    ctx = feed_context(feed)
     with CaptureQueriesContext(connection) as queries, transaction.atomic():
         rejects = records_apply(run=run, records=records, ctx=ctx, events=[])
     assert rejects == []
@@ -239,7 +240,7 @@ def test_a_20000_parcel_manifest_goes_through_the_pipeline_in_one_batch(
 
 
 def _container(feed: Feed, unit: str, parcels: int) -> None:
-    ctx = services.feed_context(feed)
+    ctx = feed_context(feed)
     run = FeedRun.objects.create(feed=feed, status=FeedRun.Status.RUNNING)
     with transaction.atomic():
         records_apply(run=run, records=_membership_records(unit, parcels), ctx=ctx, events=[])

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shipments.models import Shipment
-from warehouses import storable
+from warehouses.normalize import storable
 from warehouses.parsers import get_parser
 from warehouses.parsers.base import FormatError, ParseOptions, Record, RecordError
 from warehouses.parsers.limits import json_depth_over, json_value_end

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from warehouses.normalize import FeedContext, normalize_event
+from warehouses.normalize.context import FeedContext
+from warehouses.normalize.events import normalize_event
+from warehouses.normalize.places import PlaceRef, country_zone, place_zone
 from warehouses.parsers import get_parser
 from warehouses.parsers.base import ParseOptions, Record, RecordError
-from warehouses.places import PlaceRef, country_zone, place_zone
 
 HERE = Path(__file__).parent
 

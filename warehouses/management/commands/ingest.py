@@ -15,7 +15,8 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from warehouses import run_lifecycle, services
+from warehouses import services
+from warehouses.ingest import lifecycle
 from warehouses.models import Feed, FeedRun, Warehouse
 from warehouses.parsers import encodings
 from warehouses.parsers.detect import HEAD_BYTES, Detected, UnknownFormat, detect_format
@@ -96,7 +97,7 @@ class Command(BaseCommand):
                 crashed = exc
                 run.refresh_from_db()
             except KeyboardInterrupt:
-                run_lifecycle.run_interrupted(run_id=run.pk, why="interrupted (Ctrl-C)")
+                lifecycle.run_interrupted(run_id=run.pk, why="interrupted (Ctrl-C)")
                 raise
             if progress is not None:
                 progress.done(run)

@@ -1,7 +1,7 @@
 """What PostgreSQL cannot store, found before a record reaches it (issue 12).
 
 One bad value in a COPY or a multi-row statement fails the whole batch, so every record is
-checked here, once, on its way into a batch (`warehouses.services._Batch.add`):
+checked here, once, on its way into a batch (`_Batch.add`, warehouses/ingest/batches.py):
 
 - text: a NUL character (PostgreSQL text cannot hold 0x00) or a lone surrogate (`\\ud800` in
   JSON: not Unicode, cannot be encoded as UTF-8), in any field, in `extra` (keys and values, at
@@ -10,7 +10,7 @@ checked here, once, on its way into a batch (`warehouses.services._Batch.add`):
   with the bounds read from the models' fields, so a migration that widens a column widens
   the check.
 
-Whatever still fails in the database is isolated by the batch's bisection (services) and
+Whatever still fails in the database is isolated by the batch's bisection (ingest/batches.py) and
 stored through `storable_text`, which makes any text safe for a text column.
 """
 

@@ -4,7 +4,7 @@ A naive local time is local to the place the event names, so the zone comes from
 from nothing else (never from whoever forwarded the file). The gazetteer is made of well-kept
 packages, each read lazily on first use and then kept for the life of the process:
 
-- UN/LOCODE: the hub's hand-checked table (warehouses/locations.py), then the code's country when
+- UN/LOCODE: the hub's hand-checked table (`LOCODES` below), then the code's country when
   that country keeps one time (every LOCODE starts with its ISO 3166 country), then the code's
   entry in the UN/LOCODE list of the `locode` package (name and subdivision), placed through the
   US ZIP code table or the airport list;
@@ -29,10 +29,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
-
-from warehouses.locations import LOCODES
 
 # How the zone of a place was known: stored as TrackingEvent.tz_source.
 PlaceBasis = Literal["locode", "city", "airport", "coordinates", "country"]
@@ -45,6 +43,54 @@ _US_ZIP = re.compile(r"^(\d{5})(?:-?\d{4})?$")
 # as well, for the informal Xinjiang time some residents use. Customs, railways and carriers
 # (and the CEB specification) write Beijing time, so the country's zone is Asia/Shanghai.
 _COUNTRY_ZONE_OVERRIDES = {"CN": "Asia/Shanghai"}
+
+
+class Place(NamedTuple):
+    name: str
+    country: str
+    timezone: str
+
+
+# UN/LOCODEs the hub meets often, hand-checked, with their IANA zones: the gazetteer's first
+# answer, ahead of the packaged lists (Khorgos keeps Beijing time, which the tz database's
+# Xinjiang zone would not give; Ussuriysk is in no packaged list).
+LOCODES: dict[str, Place] = {
+    "CNHEK": Place("Heihe", "CN", "Asia/Shanghai"),
+    "CNSFH": Place("Suifenhe", "CN", "Asia/Shanghai"),
+    "CNHRB": Place("Harbin", "CN", "Asia/Shanghai"),
+    "CNMZL": Place("Manzhouli", "CN", "Asia/Shanghai"),
+    "CNERL": Place("Erenhot", "CN", "Asia/Shanghai"),
+    "CNSHA": Place("Shanghai", "CN", "Asia/Shanghai"),
+    "CNSZX": Place("Shenzhen", "CN", "Asia/Shanghai"),
+    "CNCAN": Place("Guangzhou", "CN", "Asia/Shanghai"),
+    "CNNGB": Place("Ningbo", "CN", "Asia/Shanghai"),
+    "CNYIW": Place("Yiwu", "CN", "Asia/Shanghai"),
+    "CNZZU": Place("Zhengzhou", "CN", "Asia/Shanghai"),
+    "CNXIY": Place("Xi'an", "CN", "Asia/Shanghai"),
+    "CNKSH": Place("Khorgos", "CN", "Asia/Shanghai"),
+    "RUBQS": Place("Blagoveshchensk", "RU", "Asia/Yakutsk"),
+    "RUPGS": Place("Pogranichny", "RU", "Asia/Vladivostok"),
+    "RUGDX": Place("Grodekovo", "RU", "Asia/Vladivostok"),
+    "RUVVO": Place("Vladivostok", "RU", "Asia/Vladivostok"),
+    "RUUSS": Place("Ussuriysk", "RU", "Asia/Vladivostok"),
+    "RUZAB": Place("Zabaikalsk", "RU", "Asia/Chita"),
+    "RUMOW": Place("Moscow", "RU", "Europe/Moscow"),
+    "RULED": Place("Saint Petersburg", "RU", "Europe/Moscow"),
+    "RUOVB": Place("Novosibirsk", "RU", "Asia/Novosibirsk"),
+    "RUYEK": Place("Yekaterinburg", "RU", "Asia/Yekaterinburg"),
+    "BYBRS": Place("Brest", "BY", "Europe/Minsk"),
+    "PLMAL": Place("Małaszewicze", "PL", "Europe/Warsaw"),
+    "PLWAW": Place("Warsaw", "PL", "Europe/Warsaw"),
+    "DEDUI": Place("Duisburg", "DE", "Europe/Berlin"),
+    "DEHAM": Place("Hamburg", "DE", "Europe/Berlin"),
+    "KZDOS": Place("Dostyk", "KZ", "Asia/Almaty"),
+    "USLAX": Place("Los Angeles", "US", "America/Los_Angeles"),
+    "USJFK": Place("New York", "US", "America/New_York"),
+    "USORD": Place("Chicago", "US", "America/Chicago"),
+    "USONT": Place("Ontario", "US", "America/Los_Angeles"),
+    "NLAMS": Place("Amsterdam", "NL", "Europe/Amsterdam"),
+    "BELGG": Place("Liège", "BE", "Europe/Brussels"),
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Executing runs: a stored payload -> parsed, normalized, applied and recorded batch by batch."""
