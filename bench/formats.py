@@ -159,8 +159,8 @@ def unit_event(parcels: int) -> None:
     from django.test.utils import CaptureQueriesContext
 
     from shipments.models import Shipment, TrackingEvent
-    from warehouses import services
     from warehouses.ingest.apply import records_apply
+    from warehouses.ingest.runs import feed_run_create, feed_run_execute
     from warehouses.models import Feed, FeedRun, Warehouse
     from warehouses.normalize.context import feed_context
     from warehouses.parsers.base import Record
@@ -201,10 +201,10 @@ def unit_event(parcels: int) -> None:
         b"description,order_number,carrier,transport_mode,unit_id\n"
         b",border_crossed,2026-05-02 06:00:00,,Pogranichny,RUPGS,RU,,,,rail,TGHU8837461\n"
     )
-    created = services.feed_run_create(feed=rail, content=io.BytesIO(csv), enqueue=False)
+    created = feed_run_create(feed=rail, content=io.BytesIO(csv), enqueue=False)
     started = time.perf_counter()
     with CaptureQueriesContext(connection) as queries:
-        done = services.feed_run_execute(run_id=created.pk)
+        done = feed_run_execute(run_id=created.pk)
     seconds = time.perf_counter() - started
     moved = Shipment.objects.filter(status_event__run_id=done.pk).count()
     rows = TrackingEvent.objects.filter(run_id=done.pk).count()

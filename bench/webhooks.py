@@ -111,8 +111,8 @@ def percentile(values: list[float], q: float) -> float:
 def run_scenario(name: str, seconds: float, rate: float, show: bool = True) -> None:
     from shipments.models import Shipment, Shop, WebhookDelivery, WebhookEndpoint
     from shipments.webhooks import webhook_endpoint_create
+    from warehouses.ingest.runs import feed_run_create
     from warehouses.models import Feed, FeedRun
-    from warehouses.services import feed_run_create
 
     shop = Shop.objects.get(slug="bench")
     feed = Feed.objects.get(code="bench-feed")

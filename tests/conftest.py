@@ -9,7 +9,7 @@ import factory
 import pytest
 
 from shipments.models import Shipment, Shop
-from warehouses import services
+from warehouses.ingest.runs import feed_run_create, feed_run_execute
 from warehouses.models import Feed, FeedRun, Warehouse
 
 
@@ -72,11 +72,11 @@ def ingest(db: None) -> Callable[..., FeedRun]:
     """Create a run from bytes and execute it in-process through the real pipeline."""
 
     def run(feed: Feed, payload: bytes, name: str = "upload.csv", **kwargs: object) -> FeedRun:
-        created = services.feed_run_create(
+        created = feed_run_create(
             feed=feed, content=io.BytesIO(payload), original_name=name, enqueue=False, **kwargs
         )
         if created.status == FeedRun.Status.DUPLICATE:
             return created
-        return services.feed_run_execute(run_id=created.pk)
+        return feed_run_execute(run_id=created.pk)
 
     return run

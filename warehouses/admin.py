@@ -16,7 +16,14 @@ from django.utils.html import format_html, format_html_join
 
 from shipments.admin_secrets import SecretIssue, SecretIssuingAdmin
 from shipments.statuses import EVENT_CODE_CHOICES
-from warehouses import code_mapping, services
+from warehouses.ingest.replay import (
+    CodeMappingError,
+    ReplayError,
+    feed_code_map,
+    feed_run_rerun,
+    rejected_records_replay,
+)
+from warehouses.ingest.runs import feed_run_create
 from warehouses.models import (
     CustomsDocument,
     CustomsMatch,
@@ -28,6 +35,7 @@ from warehouses.models import (
     Warehouse,
 )
 from warehouses.selectors import feed_unknown_codes
+from warehouses.sources.payloads import PayloadTooLarge
 from warehouses.tasks import fetch_feed
 
 
@@ -146,10 +154,10 @@ class FeedAdmin(SecretIssuingAdmin[Feed]):
 
     def _map_code(self, request: HttpRequest, feed: Feed, data: dict[str, str]) -> None:
         try:
-            result = code_mapping.feed_code_map(
+            result = feed_code_map(
                 feed_id=feed.pk, partner_code=data["partner_code"], event_code=data["event_code"]
             )
-        except (code_mapping.CodeMappingError, services.ReplayError) as exc:
+        except (CodeMappingError, ReplayError) as exc:
             self.message_user(request, f"not mapped: {exc}", messages.ERROR)
             return
         runs = format_html_join(
@@ -180,14 +188,14 @@ class FeedAdmin(SecretIssuingAdmin[Feed]):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                run = services.feed_run_create(
+                run = feed_run_create(
                     feed=feed,
                     content=upload,
                     original_name=upload.name,
                     source=FeedRun.Source.UPLOAD,
                     reprocess=form.cleaned_data["reprocess"],
                 )
-            except services.PayloadTooLarge as exc:
+            except PayloadTooLarge as exc:
                 form.add_error("file", str(exc))
             else:
                 level = (
@@ -241,8 +249,8 @@ class FeedRunAdmin(admin.ModelAdmin[FeedRun]):
     def rerun(self, request: HttpRequest, queryset: QuerySet[FeedRun]) -> None:
         for run in queryset:
             try:
-                new = services.feed_run_rerun(run_id=run.pk)
-            except services.ReplayError as exc:
+                new = feed_run_rerun(run_id=run.pk)
+            except ReplayError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:
                 self.message_user(request, f"run {run.pk} re-run as run {new.pk}", messages.SUCCESS)
@@ -367,8 +375,8 @@ class RejectedRecordAdmin(admin.ModelAdmin[RejectedRecord]):
 
     def _replay(self, request: HttpRequest, rejects: list[RejectedRecord]) -> FeedRun | None:
         try:
-            result = services.rejected_records_replay(rejects=rejects)
-        except services.ReplayError as exc:
+            result = rejected_records_replay(rejects=rejects)
+        except ReplayError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return None
         for run in result.runs:

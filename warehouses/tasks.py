@@ -7,9 +7,11 @@ import logging
 from celery import Task, shared_task
 from celery.exceptions import Reject
 
-from warehouses import services
 from warehouses.ingest import lifecycle
+from warehouses.ingest.runs import FeedBusy, feed_run_execute
 from warehouses.models import Feed, FeedRun
+from warehouses.sources.http_pull import FetchError
+from warehouses.sources.schedules import feed_fetch, feed_fetch_failed
 
 logger = logging.getLogger(__name__)
 
@@ -18,8 +20,8 @@ logger = logging.getLogger(__name__)
 def ingest_run(self: Task, run_id: int) -> str:
     hint = f"see the worker log for run {run_id}, task {self.request.id}"
     try:
-        run = services.feed_run_execute(run_id=run_id, log_hint=hint)
-    except services.FeedBusy:
+        run = feed_run_execute(run_id=run_id, log_hint=hint)
+    except FeedBusy:
         # One run per feed at a time; this one waits its turn without holding a worker.
         return _again(self, run_id, countdown=5)
     except Exception:
@@ -51,10 +53,10 @@ def _again(task: Task, run_id: int, *, countdown: int) -> str:
 @shared_task(bind=True, acks_late=True, max_retries=6)
 def fetch_feed(self: Task, feed_id: int) -> int:
     try:
-        runs = services.feed_fetch(feed_id=feed_id)
-    except services.FetchError as exc:
+        runs = feed_fetch(feed_id=feed_id)
+    except FetchError as exc:
         attempt = self.request.retries + 1
-        services.feed_fetch_failed(feed_id=feed_id, error=f"attempt {attempt}: {exc}")
+        feed_fetch_failed(feed_id=feed_id, error=f"attempt {attempt}: {exc}")
         # Backoff per feed: a broken partner never blocks the other feeds' schedules.
         raise self.retry(countdown=min(3600, 30 * 2**self.request.retries)) from exc
     return len(runs)

@@ -8,7 +8,7 @@ from config.env import envbool, envfloat, envint, envstr
 from config.settings.core import BASE_DIR
 
 INGEST_BATCH_SIZE = envint("INGEST_BATCH_SIZE", 20000)
-# See warehouses.services._flush: batches commit without waiting for the WAL flush.
+# See warehouses.ingest.batches.flush: batches commit without waiting for the WAL flush.
 INGEST_ASYNC_COMMIT = envbool("INGEST_ASYNC_COMMIT", True)
 INGEST_MAX_PAYLOAD_BYTES = envint("INGEST_MAX_PAYLOAD_BYTES", 512 * 1024 * 1024)
 INGEST_MAX_LINE_BYTES = envint("INGEST_MAX_LINE_BYTES", 1_000_000)

@@ -26,7 +26,7 @@ from operations.tasks import refresh_dashboard
 from tests.conftest import FeedFactory, ShipmentFactory, hub_csv
 from tests.operations.conftest import DELIVERED_PATH, History, row
 from warehouses.models import CustomsMatch, FeedRun
-from warehouses.services import feed_schedule_set
+from warehouses.sources.schedules import feed_schedule_set
 
 pytestmark = pytest.mark.django_db
 

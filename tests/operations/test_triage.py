@@ -1,4 +1,4 @@
-"""Rejected-record triage (warehouses.services.rejected_records_replay / feed_run_rerun)."""
+"""Rejected-record triage (warehouses.rejected_records_replay / feed_run_rerun)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from django.urls import reverse
 
 from shipments.models import TrackingEvent
 from tests.conftest import FeedFactory, hub_csv
-from warehouses import services
 from warehouses.admin import run_progress
+from warehouses.ingest.replay import feed_run_rerun, rejected_records_replay
+from warehouses.ingest.runs import feed_run_execute
 from warehouses.management.commands.ingest import Progress
 from warehouses.models import Feed, FeedRun, RejectedRecord
 
@@ -24,7 +25,7 @@ FIXED_DATE = "TN2,departed,2026-05-02T10:00:00+08:00,,Heihe,CNHEK,CN,,,,rail,"
 
 
 def execute(runs: list[FeedRun]) -> list[FeedRun]:
-    return [services.feed_run_execute(run_id=run.pk) for run in runs]
+    return [feed_run_execute(run_id=run.pk) for run in runs]
 
 
 def test_a_corrected_date_replayed_becomes_an_event(
@@ -35,7 +36,7 @@ def test_a_corrected_date_replayed_becomes_an_event(
     reject.corrected_raw = FIXED_DATE
     reject.save()
 
-    result = services.rejected_records_replay(rejects=[reject], enqueue=False)
+    result = rejected_records_replay(rejects=[reject], enqueue=False)
     (run,) = execute(result.runs)
 
     assert run.source == FeedRun.Source.REPLAY
@@ -66,7 +67,7 @@ def test_a_bulk_replay_makes_one_run_per_original_run(
         reject.corrected_raw = fixed
         reject.save()
 
-    result = services.rejected_records_replay(rejects=rejects, enqueue=False)
+    result = rejected_records_replay(rejects=rejects, enqueue=False)
     runs = execute(result.runs)
 
     assert result.replayed == 3
@@ -87,8 +88,8 @@ def test_replaying_twice_creates_no_second_event(
     reject.corrected_raw = FIXED_DATE
     reject.save()
 
-    (once,) = execute(services.rejected_records_replay(rejects=[reject], enqueue=False).runs)
-    (twice,) = execute(services.rejected_records_replay(rejects=[reject], enqueue=False).runs)
+    (once,) = execute(rejected_records_replay(rejects=[reject], enqueue=False).runs)
+    (twice,) = execute(rejected_records_replay(rejects=[reject], enqueue=False).runs)
 
     assert (once.events_created, twice.events_created, twice.duplicates) == (1, 0, 1)
     assert twice.duplicate_of == once
@@ -102,7 +103,7 @@ def test_replay_keeps_the_original_header_and_encoding(ingest: Callable[..., Fee
     reject.corrected_raw = "TN5,departed,2026-05-01T09:00:00+08:00,,黑河,CNHEK,CN,入库,,,rail,"
     reject.save()
 
-    (run,) = execute(services.rejected_records_replay(rejects=[reject], enqueue=False).runs)
+    (run,) = execute(rejected_records_replay(rejects=[reject], enqueue=False).runs)
 
     assert run.events_created == 1
     assert TrackingEvent.objects.get(shipment__tracking_number="TN5").description == "入库"
@@ -116,7 +117,7 @@ def test_records_without_text_are_skipped_with_a_reason(
     run = ingest(feed, b"")
     reject = run.rejects.get()
     assert reject.raw == ""
-    result = services.rejected_records_replay(rejects=[reject], enqueue=False)
+    result = rejected_records_replay(rejects=[reject], enqueue=False)
     assert result.runs == []
     assert result.skipped == [(reject.pk, "no raw text to replay")]
 
@@ -128,9 +129,7 @@ def test_rerunning_a_run_after_fixing_the_mapping_records_the_mapped_code(
     assert original.rejected == 1
     Feed.objects.filter(pk=feed.pk).update(code_mapping={"GATE-OUT": "departed"})
 
-    rerun = services.feed_run_execute(
-        run_id=services.feed_run_rerun(run_id=original.pk, enqueue=False).pk
-    )
+    rerun = feed_run_execute(run_id=feed_run_rerun(run_id=original.pk, enqueue=False).pk)
 
     assert (rerun.events_created, rerun.duplicates, rerun.rejected) == (1, 1, 0)
     assert rerun.duplicate_of == original

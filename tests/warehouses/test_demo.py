@@ -10,8 +10,9 @@ import pytest
 from django.core.management import call_command
 
 from shipments.models import Shipment, Shop
-from warehouses import services
+from warehouses.ingest.runs import feed_run_execute
 from warehouses.models import Feed, FeedRun
+from warehouses.sources.inbox import inbox_collect
 
 pytestmark = pytest.mark.django_db
 
@@ -25,8 +26,8 @@ def test_the_demo_shop_tracks_the_parcels_the_simulator_ships(
     shop = Shop.objects.get(slug="demo-shop")
     registered = set(Shipment.objects.filter(shop=shop).values_list("tracking_number", flat=True))
     assert len(registered) == 5
-    (run,) = services.inbox_collect(feed=Feed.objects.get(code="heihe-inbox"))
-    run = services.feed_run_execute(run_id=run.pk)
+    (run,) = inbox_collect(feed=Feed.objects.get(code="heihe-inbox"))
+    run = feed_run_execute(run_id=run.pk)
     assert run.status in (FeedRun.Status.SUCCEEDED, FeedRun.Status.PARTIAL)
     moved = Shipment.objects.filter(shop=shop, last_event_at__isnull=False)
     # Each new parcel moves with probability 1/2 per tick (seeded here): those that did have

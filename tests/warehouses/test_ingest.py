@@ -243,7 +243,7 @@ def test_a_duplicate_row_inside_one_file_is_kept_once_and_is_not_a_rejection(
     # Issue 13 item 7: the repeated row used to be stored as a "duplicate row" reject too, which
     # made a clean file `partial` and put a record with nothing to fix in the triage queue.
     row = "HB1,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,"
-    with caplog.at_level("INFO", logger="warehouses.services"):
+    with caplog.at_level("INFO", logger="warehouses.ingest.batches"):
         run = ingest(feed, hub_csv(row, "HB2,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,", row))
     assert TrackingEvent.objects.count() == 2
     assert (run.events_created, run.duplicates, run.rejected) == (2, 1, 0)

@@ -17,7 +17,7 @@ from django.urls import reverse
 from shipments.models import Shipment, StatusChange, TrackingEvent, TransportUnit, UnitMembership
 from tests.conftest import FeedFactory
 from tests.samples import SAMPLES
-from warehouses import services
+from warehouses.ingest.runs import feed_run_create, feed_run_execute
 from warehouses.models import (
     CustomsDocument,
     CustomsMatch,
@@ -489,8 +489,8 @@ def test_every_shared_sample_gives_the_same_outcome_through_the_worker_path(
     # The `ingest` fixture runs inside the test's transaction; a worker does not, and then each
     # batch finds and draws its shipments first and writes them after the COPY, unawaited.
     feed = _feed(fmt)
-    run = services.feed_run_create(feed=feed, content=io.BytesIO(_sample(sample)), enqueue=False)
-    run = services.feed_run_execute(run_id=run.pk)
+    run = feed_run_create(feed=feed, content=io.BytesIO(_sample(sample)), enqueue=False)
+    run = feed_run_execute(run_id=run.pk)
 
     _assert_sample_outcome(run, status, created, codes, reject)
 

@@ -19,7 +19,7 @@ from django.db import IntegrityError, connection
 
 from shipments.models import TrackingEvent, UnitMembership
 from tests.conftest import FeedFactory, hub_csv
-from warehouses import services
+from warehouses.ingest.runs import feed_run_create, feed_run_execute
 from warehouses.models import Feed, FeedRun, RejectedRecord
 
 Ingest = Callable[..., FeedRun]
@@ -160,8 +160,8 @@ def test_a_poison_record_costs_only_itself(ingest: Ingest, name: str) -> None:
 
 
 def _worker_run(feed: Feed, payload: bytes) -> FeedRun:
-    run = services.feed_run_create(feed=feed, content=io.BytesIO(payload), enqueue=False)
-    return services.feed_run_execute(run_id=run.pk)
+    run = feed_run_create(feed=feed, content=io.BytesIO(payload), enqueue=False)
+    return feed_run_execute(run_id=run.pk)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -319,7 +319,7 @@ def test_a_poison_membership_costs_only_itself(
 @pytest.mark.django_db
 def test_a_file_name_no_text_column_can_hold_is_stored_escaped(feed: Feed) -> None:
     # os.listdir gives a name with bytes that are not UTF-8 as lone surrogates (surrogateescape).
-    run = services.feed_run_create(
+    run = feed_run_create(
         feed=feed,
         content=io.BytesIO(hub_csv(_csv_row(1))),
         original_name="manifest-\udcff\x00.csv",

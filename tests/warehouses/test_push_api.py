@@ -11,8 +11,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from tests.conftest import FeedFactory, hub_csv
-from warehouses import services
 from warehouses.api.tokens import feed_push_token_rotate
+from warehouses.ingest.runs import feed_run_execute
 from warehouses.models import Feed, FeedRun
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +60,7 @@ def test_a_pushed_payload_is_stored_queued_and_reported(
         "events.csv",
     )
     assert enqueued == [body["id"]]
-    services.feed_run_execute(run_id=body["id"])
+    feed_run_execute(run_id=body["id"])
     run = client.get(reverse("api-feed-run", args=[feed.code, body["id"]])).json()
     assert (run["status"], run["records"], run["events_created"]) == ("succeeded", 1, 1)
     assert FeedRun.objects.get(pk=body["id"]).source == "push"

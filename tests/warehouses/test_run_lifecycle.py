@@ -32,10 +32,12 @@ from operations.selectors import feed_health
 from shipments.models import TrackingEvent
 from shipments.recording import status_rules
 from tests.conftest import FeedFactory, hub_csv
-from warehouses import services, tasks
+from warehouses import tasks
 from warehouses.api.tokens import feed_push_token_rotate
-from warehouses.ingest import lifecycle
+from warehouses.ingest import batches, lifecycle
+from warehouses.ingest.runs import _FEED_LOCK_NAMESPACE, FeedBusy, feed_run_create, feed_run_execute
 from warehouses.models import Feed, FeedRun
+from warehouses.sources.inbox import inbox_collect
 
 NOWHERE = "redis://127.0.0.1:1/0"  # nothing listens there
 
@@ -69,7 +71,7 @@ def feed_locked_elsewhere(feed: Feed) -> Iterator[None]:
     """Another worker holds the feed's advisory lock (a separate database session)."""
     dsn = connection.get_connection_params()
     with psycopg.connect(**{k: v for k, v in dsn.items() if k != "cursor_factory"}) as other:
-        other.execute("SELECT pg_advisory_lock(%s, %s)", [services._FEED_LOCK_NAMESPACE, feed.pk])
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [_FEED_LOCK_NAMESPACE, feed.pk])
         yield
 
 
@@ -90,13 +92,13 @@ def test_a_run_whose_attempts_raise_is_retried_then_ends_failed_with_the_last_er
     settings.INGEST_MAX_ATTEMPTS = 3
     settings.INGEST_RETRY_BASE_SECONDS = 15
     feed = FeedFactory()
-    run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(3)), enqueue=False)
+    run = feed_run_create(feed=feed, content=io.BytesIO(rows(3)), enqueue=False)
     _failing_recompute(monkeypatch)
 
     for attempt, delay in [(1, 15), (2, 30)]:
         before = timezone.now()
         with pytest.raises(Exception, match="division by zero"):
-            services.feed_run_execute(run_id=run.pk, log_hint="see the worker log, task T1")
+            feed_run_execute(run_id=run.pk, log_hint="see the worker log, task T1")
         run.refresh_from_db()
         assert (run.status, run.attempts) == ("queued", attempt)
         assert run.error == (
@@ -107,7 +109,7 @@ def test_a_run_whose_attempts_raise_is_retried_then_ends_failed_with_the_last_er
         assert run.enqueued_at - before >= timedelta(seconds=delay)
 
     with pytest.raises(Exception, match="division by zero"):
-        services.feed_run_execute(run_id=run.pk, log_hint="see the worker log, task T3")
+        feed_run_execute(run_id=run.pk, log_hint="see the worker log, task T3")
     run.refresh_from_db()
     assert (run.status, run.attempts, run.events_created) == ("failed", 3, 0)
     assert run.error == (
@@ -115,7 +117,7 @@ def test_a_run_whose_attempts_raise_is_retried_then_ends_failed_with_the_last_er
     )
     assert run.finished_at is not None
     # A later message for it (a redelivery, the sweep) finds it ended.
-    assert services.feed_run_execute(run_id=run.pk).attempts == 3
+    assert feed_run_execute(run_id=run.pk).attempts == 3
 
 
 class WorkerKilled(BaseException):
@@ -127,19 +129,19 @@ def test_a_run_whose_worker_dies_on_every_attempt_fails_after_the_last_one(
     feed: Feed, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.INGEST_MAX_ATTEMPTS = 2
-    run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(3)), enqueue=False)
+    run = feed_run_create(feed=feed, content=io.BytesIO(rows(3)), enqueue=False)
 
     def dying(**kwargs: object) -> None:
         raise WorkerKilled
 
-    monkeypatch.setattr(services, "events_record_start", dying)
+    monkeypatch.setattr(batches, "events_record_start", dying)
     for _ in range(2):
         with pytest.raises(WorkerKilled):
-            services.feed_run_execute(run_id=run.pk)
+            feed_run_execute(run_id=run.pk)
     run.refresh_from_db()
     assert (run.status, run.attempts, run.error) == ("running", 2, "")
 
-    run = services.feed_run_execute(run_id=run.pk)
+    run = feed_run_execute(run_id=run.pk)
     assert (run.status, run.attempts) == ("failed", 2)
     assert run.error.startswith("gave up after 2 attempts (INGEST_MAX_ATTEMPTS)")
     assert f"see the worker log for run {run.pk}" in run.error
@@ -152,7 +154,7 @@ def test_the_ingest_task_retries_when_the_next_attempt_is_due_and_ends_with_the_
     settings.INGEST_MAX_ATTEMPTS = 2
     settings.INGEST_RETRY_BASE_SECONDS = 40
     feed = FeedFactory()
-    run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(2)), enqueue=False)
+    run = feed_run_create(feed=feed, content=io.BytesIO(rows(2)), enqueue=False)
     _failing_recompute(monkeypatch)
     with pytest.raises(Retry) as retry:
         tasks.ingest_run.apply(args=[run.pk], task_id="task-1", throw=True)
@@ -171,36 +173,34 @@ def test_a_long_batch_beats_every_few_seconds_and_never_per_record(settings: Any
     feed = FeedFactory()
     beats = 'UPDATE "warehouses_feedrun" SET "heartbeat_at"'
 
-    quiet = services.feed_run_create(feed=feed, content=io.BytesIO(rows(600)), enqueue=False)
+    quiet = feed_run_create(feed=feed, content=io.BytesIO(rows(600)), enqueue=False)
     with CaptureQueriesContext(connection) as queries:
-        quiet = services.feed_run_execute(run_id=quiet.pk)
+        quiet = feed_run_execute(run_id=quiet.pk)
     # The default interval (seconds) is never reached here: no extra statement at all.
     assert sum(q["sql"].startswith(beats) for q in queries.captured_queries) == 0
     assert quiet.heartbeat_at is not None and quiet.heartbeat_at >= quiet.started_at
 
     settings.INGEST_HEARTBEAT_SECONDS = 0  # due at every check: every 256 records
-    busy = services.feed_run_create(
-        feed=feed, content=io.BytesIO(rows(600)), enqueue=False, reprocess=True
-    )
+    busy = feed_run_create(feed=feed, content=io.BytesIO(rows(600)), enqueue=False, reprocess=True)
     with CaptureQueriesContext(connection) as queries:
-        services.feed_run_execute(run_id=busy.pk)
+        feed_run_execute(run_id=busy.pk)
     assert sum(q["sql"].startswith(beats) for q in queries.captured_queries) == 2  # 256, 512
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_repeat_message_for_a_running_run_waits_for_the_lock_and_never_claims_it_twice() -> None:
     feed = FeedFactory()
-    run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(2)), enqueue=False)
+    run = feed_run_create(feed=feed, content=io.BytesIO(rows(2)), enqueue=False)
     FeedRun.objects.filter(pk=run.pk).update(
         status=FeedRun.Status.RUNNING, attempts=1, heartbeat_at=timezone.now()
     )
-    with feed_locked_elsewhere(feed), pytest.raises(services.FeedBusy):
-        services.feed_run_execute(run_id=run.pk)
+    with feed_locked_elsewhere(feed), pytest.raises(FeedBusy):
+        feed_run_execute(run_id=run.pk)
     assert FeedRun.objects.get(pk=run.pk).attempts == 1
     # The lock is free: the holder is gone (a worker killed a moment ago), this message resumes.
-    run = services.feed_run_execute(run_id=run.pk)
+    run = feed_run_execute(run_id=run.pk)
     assert (run.status, run.attempts, run.events_created) == ("succeeded", 2, 2)
-    assert services.feed_run_execute(run_id=run.pk).attempts == 2  # ended: nothing to do
+    assert feed_run_execute(run_id=run.pk).attempts == 2  # ended: nothing to do
 
 
 # --- the sweep --------------------------------------------------------------------------------
@@ -304,7 +304,7 @@ def test_a_push_while_the_broker_is_down_is_accepted_and_ingested_once_it_is_bac
 def test_a_busy_feeds_run_retries_in_five_seconds_and_says_a_worker_holds_it(
     feed: Feed, settings: Any
 ) -> None:
-    run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(2)), enqueue=False)
+    run = feed_run_create(feed=feed, content=io.BytesIO(rows(2)), enqueue=False)
     with feed_locked_elsewhere(feed), pytest.raises(Retry) as retry:
         tasks.ingest_run.apply(args=[run.pk], throw=True)
     assert retry.value.when == 5
@@ -319,7 +319,7 @@ def test_a_busy_feeds_retry_that_cannot_be_published_leaves_the_run_to_the_sweep
     feed: Feed, sent: list[int], settings: Any
 ) -> None:
     settings.INGEST_UNSENT_GRACE_SECONDS = 0
-    run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(2)), enqueue=False)
+    run = feed_run_create(feed=feed, content=io.BytesIO(rows(2)), enqueue=False)
     FeedRun.objects.filter(pk=run.pk).update(enqueued_at=timezone.now())
     # As a worker runs it (not eagerly): the retry is published to the broker.
     tasks.ingest_run.push_request(id="busy-1", retries=0, called_directly=False, is_eager=False)
@@ -377,7 +377,7 @@ def test_an_inbox_file_taken_while_the_broker_is_down_is_kept_for_the_sweep(
     feed = FeedFactory(transport=Feed.Transport.DIRECTORY, source_location=str(tmp_path))
     (tmp_path / "drop.csv").write_bytes(rows(2))
     with broker(NOWHERE):
-        (run,) = services.inbox_collect(feed=feed)
+        (run,) = inbox_collect(feed=feed)
     # The file was taken (not left in processing/ for a retry ten minutes later).
     assert list((tmp_path / "processing").iterdir()) == []
     run.refresh_from_db()
@@ -399,7 +399,7 @@ def test_the_ingest_command_ends_a_run_that_raises_failed_and_says_why(
     def broken(**kwargs: object) -> None:
         raise RuntimeError("recorder exploded")
 
-    monkeypatch.setattr(services, "events_record_start", broken)
+    monkeypatch.setattr(batches, "events_record_start", broken)
     out = io.StringIO()
     with pytest.raises(CommandError, match="RuntimeError: recorder exploded"):
         call_command(
@@ -428,11 +428,11 @@ def test_an_operator_re_runs_a_failed_run_from_the_admin_and_it_is_ingested(
 ) -> None:
     settings.INGEST_MAX_ATTEMPTS = 1
     feed = FeedFactory()
-    failed = services.feed_run_create(feed=feed, content=io.BytesIO(rows(3)), enqueue=False)
+    failed = feed_run_create(feed=feed, content=io.BytesIO(rows(3)), enqueue=False)
     real = status_rules.RECOMPUTE_SQL
     _failing_recompute(monkeypatch)
     with pytest.raises(Exception, match="division by zero"):
-        services.feed_run_execute(run_id=failed.pk)
+        feed_run_execute(run_id=failed.pk)
     assert FeedRun.objects.get(pk=failed.pk).status == "failed"
     monkeypatch.setattr(status_rules, "RECOMPUTE_SQL", real)  # the cause is fixed
 
@@ -448,7 +448,7 @@ def test_an_operator_re_runs_a_failed_run_from_the_admin_and_it_is_ingested(
     (new,) = FeedRun.objects.exclude(pk=failed.pk)
     assert f"Run {failed.pk} re-run as run {new.pk}" in response.content.decode()
     assert sent == [new.pk]
-    assert services.feed_run_execute(run_id=new.pk).status == "succeeded"
+    assert feed_run_execute(run_id=new.pk).status == "succeeded"
     assert TrackingEvent.objects.count() == 3
 
 

@@ -16,7 +16,8 @@ from psycopg import pq
 from shipments.models import Shipment, StatusChange, TrackingEvent
 from shipments.recording import status_rules
 from tests.conftest import FeedFactory, hub_csv
-from warehouses import services
+from warehouses.ingest import batches
+from warehouses.ingest.runs import FeedBusy, _feed_lock, feed_run_create, feed_run_execute
 from warehouses.models import Feed, FeedRun
 
 Ingest = Callable[..., FeedRun]
@@ -32,7 +33,7 @@ class WorkerKilled(BaseException):
 
 def _die_on_third_batch(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Makes the worker "die" as it records its third batch; returns the real recorder."""
-    real = services.events_record_start
+    real = batches.events_record_start
     calls = {"n": 0}
 
     def dying(**kwargs: object) -> object:
@@ -41,7 +42,7 @@ def _die_on_third_batch(monkeypatch: pytest.MonkeyPatch) -> Any:
             raise WorkerKilled
         return real(**kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(services, "events_record_start", dying)
+    monkeypatch.setattr(batches, "events_record_start", dying)
     return real
 
 
@@ -50,10 +51,10 @@ def test_a_run_killed_after_some_batches_resumes_without_duplicates_or_losses(
     feed: Feed, settings: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.INGEST_BATCH_SIZE = 10  # type: ignore[attr-defined]
-    run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(55)), enqueue=False)
+    run = feed_run_create(feed=feed, content=io.BytesIO(rows(55)), enqueue=False)
     real = _die_on_third_batch(monkeypatch)
     with pytest.raises(WorkerKilled):
-        services.feed_run_execute(run_id=run.pk)
+        feed_run_execute(run_id=run.pk)
     run.refresh_from_db()
     assert run.status == FeedRun.Status.RUNNING
     assert (run.records_processed, run.events_created) == (20, 20)
@@ -64,8 +65,8 @@ def test_a_run_killed_after_some_batches_resumes_without_duplicates_or_losses(
         )
         assert cursor.fetchone() == (0,)
 
-    monkeypatch.setattr(services, "events_record_start", real)
-    run = services.feed_run_execute(run_id=run.pk)
+    monkeypatch.setattr(batches, "events_record_start", real)
+    run = feed_run_execute(run_id=run.pk)
     assert run.status == FeedRun.Status.SUCCEEDED
     assert (run.records, run.events_created, run.duplicates, run.attempts) == (55, 55, 0, 2)
     assert TrackingEvent.objects.count() == 55
@@ -74,7 +75,7 @@ def test_a_run_killed_after_some_batches_resumes_without_duplicates_or_losses(
 @pytest.mark.django_db
 def test_executing_a_finished_run_again_does_nothing(feed: Feed, ingest: Ingest) -> None:
     run = ingest(feed, rows(3))
-    again = services.feed_run_execute(run_id=run.pk)
+    again = feed_run_execute(run_id=run.pk)
     assert (again.status, again.events_created, again.attempts) == ("succeeded", 3, 1)
     assert TrackingEvent.objects.count() == 3
 
@@ -89,9 +90,7 @@ def test_two_deliveries_of_the_same_payload_at_once_make_one_run_and_one_duplica
     def deliver() -> None:
         barrier.wait()
         try:
-            results.append(
-                services.feed_run_create(feed=feed, content=io.BytesIO(payload), enqueue=False)
-            )
+            results.append(feed_run_create(feed=feed, content=io.BytesIO(payload), enqueue=False))
         finally:
             connections.close_all()
 
@@ -103,20 +102,20 @@ def test_two_deliveries_of_the_same_payload_at_once_make_one_run_and_one_duplica
     statuses = sorted(r.status for r in results)
     assert statuses == ["duplicate", "queued"]
     original = next(r for r in results if r.status == "queued")
-    services.feed_run_execute(run_id=original.pk)
+    feed_run_execute(run_id=original.pk)
     assert TrackingEvent.objects.count() == 5
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_second_run_of_a_busy_feed_waits_for_the_first() -> None:
     feed = FeedFactory()
-    first = services.feed_run_create(feed=feed, content=io.BytesIO(rows(2)), enqueue=False)
-    second = services.feed_run_create(feed=feed, content=io.BytesIO(rows(3)), enqueue=False)
+    first = feed_run_create(feed=feed, content=io.BytesIO(rows(2)), enqueue=False)
+    second = feed_run_create(feed=feed, content=io.BytesIO(rows(3)), enqueue=False)
     holder = threading.Event()
     release = threading.Event()
 
     def hold_lock() -> None:
-        with services._feed_lock(feed.pk) as locked:
+        with _feed_lock(feed.pk) as locked:
             assert locked
             holder.set()
             release.wait(10)
@@ -125,12 +124,12 @@ def test_a_second_run_of_a_busy_feed_waits_for_the_first() -> None:
     thread = threading.Thread(target=hold_lock)
     thread.start()
     holder.wait(10)
-    with pytest.raises(services.FeedBusy):
-        services.feed_run_execute(run_id=second.pk)
+    with pytest.raises(FeedBusy):
+        feed_run_execute(run_id=second.pk)
     release.set()
     thread.join()
-    assert services.feed_run_execute(run_id=first.pk).status == "succeeded"
-    assert services.feed_run_execute(run_id=second.pk).status == "succeeded"
+    assert feed_run_execute(run_id=first.pk).status == "succeeded"
+    assert feed_run_execute(run_id=second.pk).status == "succeeded"
 
 
 # Outside a caller's transaction (a worker), each batch's COPY end, recompute and COMMIT are sent
@@ -150,8 +149,8 @@ def test_a_worker_run_commits_every_batch_with_its_statuses_and_history(
     settings.DEBUG = debug  # type: ignore[attr-defined]
     settings.INGEST_BATCH_SIZE = 10  # type: ignore[attr-defined]
     feed = FeedFactory()
-    run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(55)), enqueue=False)
-    run = services.feed_run_execute(run_id=run.pk)
+    run = feed_run_create(feed=feed, content=io.BytesIO(rows(55)), enqueue=False)
+    run = feed_run_execute(run_id=run.pk)
     assert run.status == FeedRun.Status.SUCCEEDED
     assert (run.records_processed, run.events_created, run.shipments_touched) == (55, 55, 55)
     assert TrackingEvent.objects.count() == 55
@@ -174,8 +173,8 @@ def test_worker_batches_bigger_than_the_socket_buffers_are_sent_while_the_next_o
     payload = hub_csv(
         *(f"TN{i:06d},picked_up,2026-05-01T09:00:00+08:00,,,,CN,{note},,,," for i in range(25_000))
     )
-    run = services.feed_run_create(feed=feed, content=io.BytesIO(payload), enqueue=False)
-    run = services.feed_run_execute(run_id=run.pk)
+    run = feed_run_create(feed=feed, content=io.BytesIO(payload), enqueue=False)
+    run = feed_run_execute(run_id=run.pk)
     assert (run.status, run.records, run.events_created, run.rejected) == (
         "succeeded",
         25_000,
@@ -194,17 +193,17 @@ def test_a_worker_killed_while_a_batch_commits_keeps_that_batch_and_resumes(
 ) -> None:
     settings.INGEST_BATCH_SIZE = 10  # type: ignore[attr-defined]
     feed = FeedFactory()
-    run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(55)), enqueue=False)
+    run = feed_run_create(feed=feed, content=io.BytesIO(rows(55)), enqueue=False)
     real = _die_on_third_batch(monkeypatch)
     with pytest.raises(WorkerKilled):
-        services.feed_run_execute(run_id=run.pk)
+        feed_run_execute(run_id=run.pk)
     run.refresh_from_db()
     assert (run.status, run.records_processed, run.events_created) == ("running", 20, 20)
     assert TrackingEvent.objects.count() == 20
     assert StatusChange.objects.count() == 20
 
-    monkeypatch.setattr(services, "events_record_start", real)
-    run = services.feed_run_execute(run_id=run.pk)
+    monkeypatch.setattr(batches, "events_record_start", real)
+    run = feed_run_execute(run_id=run.pk)
     assert (run.status, run.records, run.events_created, run.duplicates) == (
         "succeeded",
         55,
@@ -221,7 +220,7 @@ def test_a_batch_whose_recompute_fails_is_rolled_back_whole_and_the_error_raised
 ) -> None:
     settings.INGEST_BATCH_SIZE = 10  # type: ignore[attr-defined]
     feed = FeedFactory()
-    run = services.feed_run_create(feed=feed, content=io.BytesIO(rows(25)), enqueue=False)
+    run = feed_run_create(feed=feed, content=io.BytesIO(rows(25)), enqueue=False)
     real = status_rules.recompute_script
     calls = {"n": 0}
 
@@ -233,7 +232,7 @@ def test_a_batch_whose_recompute_fails_is_rolled_back_whole_and_the_error_raised
 
     monkeypatch.setattr(status_rules, "recompute_script", failing)
     with pytest.raises(ProgrammingError, match="hub_no_such_table"):
-        services.feed_run_execute(run_id=run.pk)
+        feed_run_execute(run_id=run.pk)
     # Batch 1 committed; batch 2 (events, checkpoint) rolled back together; the feed lock and
     # the connection are usable again.
     run.refresh_from_db()
@@ -247,7 +246,7 @@ def test_a_batch_whose_recompute_fails_is_rolled_back_whole_and_the_error_raised
         assert cursor.fetchone() == (0,)
 
     monkeypatch.setattr(status_rules, "recompute_script", real)
-    run = services.feed_run_execute(run_id=run.pk)
+    run = feed_run_execute(run_id=run.pk)
     assert (run.status, run.events_created, run.duplicates) == ("succeeded", 25, 0)
     assert TrackingEvent.objects.count() == 25
     assert StatusChange.objects.count() == 25
@@ -267,7 +266,7 @@ def test_a_shipment_created_by_another_transaction_mid_batch_costs_a_retry_not_a
         "RACE0001,departed,2026-05-02T09:00:00+08:00,,,,CN,,,,,",
         "OTHER0001,picked_up,2026-05-01T09:00:00+08:00,,,,CN,,,,,",
     )
-    run = services.feed_run_create(feed=feed, content=io.BytesIO(payload), enqueue=False)
+    run = feed_run_create(feed=feed, content=io.BytesIO(payload), enqueue=False)
     created = threading.Event()
     waited: list[bool] = []
 
@@ -283,8 +282,8 @@ def test_a_shipment_created_by_another_transaction_mid_batch_costs_a_retry_not_a
     thread = threading.Thread(target=another_transaction)
     thread.start()
     assert created.wait(10)
-    with caplog.at_level(logging.INFO, logger="warehouses.services"):
-        run = services.feed_run_execute(run_id=run.pk)
+    with caplog.at_level(logging.INFO, logger="warehouses.ingest.runs"):
+        run = feed_run_execute(run_id=run.pk)
     thread.join()
     assert waited == [True]
     assert "created concurrently" in caplog.text
@@ -351,12 +350,12 @@ def _scenario(prefix: str, *, in_transaction: bool) -> dict[str, object]:
     ]
     runs = []
     for feed, payload in payloads:
-        run = services.feed_run_create(feed=feed, content=io.BytesIO(payload), enqueue=False)
+        run = feed_run_create(feed=feed, content=io.BytesIO(payload), enqueue=False)
         if in_transaction:
             with transaction.atomic():
-                run = services.feed_run_execute(run_id=run.pk)
+                run = feed_run_execute(run_id=run.pk)
         else:
-            run = services.feed_run_execute(run_id=run.pk)
+            run = feed_run_execute(run_id=run.pk)
         runs.append((run.status, run.events_created, run.duplicates, run.rejected))
     outcome: dict[str, object] = {"runs": runs}
     for shipment in Shipment.objects.filter(tracking_number__startswith=prefix):

@@ -13,15 +13,17 @@ from celery.exceptions import Retry
 from config.celery_app import app
 from shipments.models import Shipment
 from tests.conftest import FeedFactory, hub_csv
-from warehouses import services, tasks
+from warehouses import tasks
+from warehouses.ingest.runs import feed_run_create
 from warehouses.models import Feed, FeedRun
+from warehouses.sources.schedules import feed_schedule_set
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.celery_worker
 def test_a_scheduled_feed_is_fetched_and_ingested_by_a_real_worker(tmp_path: Path) -> None:
     feed = FeedFactory(transport=Feed.Transport.DIRECTORY, source_location=str(tmp_path))
-    schedule = services.feed_schedule_set(feed=feed, every_seconds=60)
+    schedule = feed_schedule_set(feed=feed, every_seconds=60)
     assert schedule is not None
     (tmp_path / "drop.csv").write_bytes(
         hub_csv("WRK001,departed,2026-05-01 09:00:00,,,CNSFH,CN,,,,rail,")
@@ -54,7 +56,7 @@ def test_a_failing_fetch_keeps_its_error_on_a_run_and_retries_with_backoff() -> 
 def test_ingest_task_executes_the_run(feed: Feed) -> None:
     import io
 
-    run = services.feed_run_create(
+    run = feed_run_create(
         feed=feed,
         content=io.BytesIO(hub_csv("TSK001,picked_up,2026-05-01T09:00:00Z,,,,CN,,,,,")),
         enqueue=False,

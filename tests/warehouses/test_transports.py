@@ -12,8 +12,11 @@ import pytest
 
 from shipments.models import TrackingEvent
 from tests.conftest import FeedFactory, hub_csv
-from warehouses import services
+from warehouses.ingest.runs import feed_run_execute
 from warehouses.models import Feed, FeedRun
+from warehouses.sources.http_pull import FetchError
+from warehouses.sources.inbox import inbox_collect
+from warehouses.sources.schedules import feed_fetch
 
 pytestmark = pytest.mark.django_db
 
@@ -69,11 +72,11 @@ def test_http_pull_ingests_then_uses_a_conditional_get(
 ) -> None:
     monkeypatch.setenv("FEED_SECRET_PARTNER_A", "Bearer s3cret")
     feed = http_feed(partner.url, auth_secret_name="partner_a")
-    (run,) = services.feed_fetch(feed_id=feed.pk)
-    services.feed_run_execute(run_id=run.pk)
+    (run,) = feed_fetch(feed_id=feed.pk)
+    feed_run_execute(run_id=run.pk)
     assert TrackingEvent.objects.count() == 1
     assert partner.requests[0]["Authorization"] == "Bearer s3cret"
-    assert services.feed_fetch(feed_id=feed.pk) == []  # 304: nothing new
+    assert feed_fetch(feed_id=feed.pk) == []  # 304: nothing new
     assert partner.requests[1]["If-None-Match"] == '"v1"'
     assert partner.requests[1]["If-Modified-Since"] == "Fri, 01 May 2026 01:00:00 GMT"
     assert FeedRun.objects.count() == 1
@@ -82,23 +85,23 @@ def test_http_pull_ingests_then_uses_a_conditional_get(
 def test_http_pull_errors_are_precise(partner: PartnerServer, settings: object) -> None:
     partner.status = 503
     feed = http_feed(partner.url)
-    with pytest.raises(services.FetchError, match="HTTP 503"):
-        services.feed_fetch(feed_id=feed.pk)
+    with pytest.raises(FetchError, match="HTTP 503"):
+        feed_fetch(feed_id=feed.pk)
     partner.status = 200
     settings.INGEST_MAX_PAYLOAD_BYTES = 10  # type: ignore[attr-defined]
-    with pytest.raises(services.FetchError, match="exceeds the limit"):
-        services.feed_fetch(feed_id=feed.pk)
+    with pytest.raises(FetchError, match="exceeds the limit"):
+        feed_fetch(feed_id=feed.pk)
     settings.INGEST_MAX_PAYLOAD_BYTES = 10**6  # type: ignore[attr-defined]
     settings.HTTP_FETCH_TIMEOUT = 0.3  # type: ignore[attr-defined]
     partner.delay = 1.0
-    with pytest.raises(services.FetchError, match="timed out"):
-        services.feed_fetch(feed_id=feed.pk)
+    with pytest.raises(FetchError, match="timed out"):
+        feed_fetch(feed_id=feed.pk)
 
 
 def test_a_missing_secret_is_reported_not_sent_empty(partner: PartnerServer) -> None:
     feed = http_feed(partner.url, auth_secret_name="nobody")
-    with pytest.raises(services.FetchError, match="FEED_SECRET_NOBODY is not set"):
-        services.feed_fetch(feed_id=feed.pk)
+    with pytest.raises(FetchError, match="FEED_SECRET_NOBODY is not set"):
+        feed_fetch(feed_id=feed.pk)
     assert partner.requests == []
 
 
@@ -106,13 +109,13 @@ def test_the_inbox_takes_each_file_once_and_moves_it_aside(tmp_path: Path) -> No
     feed = FeedFactory(transport=Feed.Transport.DIRECTORY, source_location=str(tmp_path))
     (tmp_path / "a.csv").write_bytes(PAYLOAD)
     (tmp_path / ".b.csv").write_bytes(PAYLOAD)  # still being written by the partner
-    runs = services.inbox_collect(feed=feed)
+    runs = inbox_collect(feed=feed)
     assert [r.original_name for r in runs] == ["a.csv"]
     assert not (tmp_path / "a.csv").exists()
     assert len(list((tmp_path / "processed").iterdir())) == 1
-    assert services.inbox_collect(feed=feed) == []
+    assert inbox_collect(feed=feed) == []
     (tmp_path / "again.csv").write_bytes(PAYLOAD)  # the same content under another name
-    (again,) = services.inbox_collect(feed=feed)
+    (again,) = inbox_collect(feed=feed)
     assert again.status == FeedRun.Status.DUPLICATE
 
 
@@ -121,6 +124,6 @@ def test_a_file_left_in_processing_by_a_dead_worker_is_picked_up_later(tmp_path:
     (tmp_path / "processing").mkdir()
     orphan = tmp_path / "processing" / "orphan.csv"
     orphan.write_bytes(PAYLOAD)
-    assert services.inbox_collect(feed=feed, stale_after=3600) == []
-    (run,) = services.inbox_collect(feed=feed, stale_after=0)
+    assert inbox_collect(feed=feed, stale_after=3600) == []
+    (run,) = inbox_collect(feed=feed, stale_after=0)
     assert run.original_name == "orphan.csv"

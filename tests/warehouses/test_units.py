@@ -17,8 +17,8 @@ from django.urls import reverse
 
 from shipments.models import Shipment, TrackingEvent, TransportUnit, UnitMembership
 from tests.conftest import FeedFactory, WarehouseFactory, hub_csv
-from warehouses import services
 from warehouses.ingest.apply import records_apply
+from warehouses.ingest.runs import feed_run_create, feed_run_execute
 from warehouses.models import Feed, FeedRun, RejectedRecord
 from warehouses.normalize.context import feed_context
 from warehouses.parsers.base import Record
@@ -228,11 +228,11 @@ def test_a_20000_parcel_manifest_goes_through_the_pipeline_in_one_batch(
     settings.INGEST_BATCH_SIZE = 50_000  # type: ignore[attr-defined]
     import io
 
-    created = services.feed_run_create(
+    created = feed_run_create(
         feed=manifest_feed, content=io.BytesIO(big_manifest("TGHU0000001", BIG)), enqueue=False
     )
     with CaptureQueriesContext(connection) as queries:
-        run = services.feed_run_execute(run_id=created.pk)
+        run = feed_run_execute(run_id=created.pk)
 
     assert (run.status, run.records, run.rejected) == (FeedRun.Status.SUCCEEDED, BIG, 0)
     assert UnitMembership.objects.filter(unit__number="TGHU0000001").count() == BIG

@@ -20,9 +20,10 @@ from rest_framework.views import APIView
 from shipments.api.auth import KeyRateThrottle, rate_limit_headers
 from shipments.api.errors import APIError, error_responses
 from shipments.api.render import dt
-from warehouses import services
 from warehouses.api.tokens import feed_for_token
+from warehouses.ingest.runs import feed_run_create
 from warehouses.models import Feed, FeedRun
+from warehouses.sources.payloads import PayloadTooLarge
 
 
 class FeedTokenAuthentication(BaseAuthentication):
@@ -89,7 +90,7 @@ class _Capped:
         chunk = self.stream.read(size)
         self.seen += len(chunk)
         if self.seen > self.limit:
-            raise services.PayloadTooLarge(f"payload exceeds the limit of {self.limit} bytes")
+            raise PayloadTooLarge(f"payload exceeds the limit of {self.limit} bytes")
         return chunk
 
 
@@ -130,7 +131,7 @@ def _body(request: Request) -> _Capped:
         body = _Capped(io.BytesIO(), limit)
     try:
         empty = not body.peek(64 * 1024)
-    except services.PayloadTooLarge:
+    except PayloadTooLarge:
         raise _too_large(limit) from None
     if empty:
         raise APIError(status_code=400, code="empty_payload", message="The body is empty.")
@@ -233,13 +234,13 @@ class PayloadView(FeedAPIView):
         body = _body(request)
         name = request.headers.get("X-Filename", "")[:300] or f"push-{feed.code}"
         try:
-            run = services.feed_run_create(
+            run = feed_run_create(
                 feed=feed,
                 content=body,  # type: ignore[arg-type]
                 original_name=name,
                 source=FeedRun.Source.PUSH,
             )
-        except services.PayloadTooLarge as exc:
+        except PayloadTooLarge as exc:
             raise APIError(status_code=413, code="payload_too_large", message=str(exc)) from None
         code = status.HTTP_200_OK if run.status == FeedRun.Status.DUPLICATE else 202
         return Response(_run(run, feed), status=code)

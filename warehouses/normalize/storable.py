@@ -1,7 +1,7 @@
 """What PostgreSQL cannot store, found before a record reaches it (issue 12).
 
 One bad value in a COPY or a multi-row statement fails the whole batch, so every record is
-checked here, once, on its way into a batch (`_Batch.add`, warehouses/ingest/batches.py):
+checked here, once, on its way into a batch (`Batch.add`, warehouses/ingest/batches.py):
 
 - text: a NUL character (PostgreSQL text cannot hold 0x00) or a lone surrogate (`\\ud800` in
   JSON: not Unicode, cannot be encoded as UTF-8), in any field, in `extra` (keys and values, at

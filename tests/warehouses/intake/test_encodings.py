@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from shipments.models import TrackingEvent
 from tests.conftest import FeedFactory, hub_csv
-from warehouses import services
+from warehouses.ingest.replay import rejected_records_replay
+from warehouses.ingest.runs import feed_run_execute
 from warehouses.models import Feed, FeedRun, RejectedRecord
 from warehouses.parsers import get_declared_encoding
 from warehouses.parsers.base import FormatError
@@ -260,9 +261,9 @@ def test_a_replayed_reject_of_a_gb18030_run_is_written_in_gb18030(ingest: Ingest
     assert reject.raw == bad
     reject.corrected_raw = bad.replace("yesterday", "2026-05-03T08:00:00+08:00")
     reject.save()
-    (replay,) = services.rejected_records_replay(rejects=[reject], enqueue=False).runs
+    (replay,) = rejected_records_replay(rejects=[reject], enqueue=False).runs
     assert (replay.encoding, replay.encoding_detected) == ("gb18030", False)
-    replay = services.feed_run_execute(run_id=replay.pk)
+    replay = feed_run_execute(run_id=replay.pk)
     assert (replay.status, replay.events_created) == (FeedRun.Status.SUCCEEDED, 1)
     assert _locations(replay) == ["黑河"]
 

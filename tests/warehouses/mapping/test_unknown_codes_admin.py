@@ -14,8 +14,8 @@ from django.urls import reverse
 from shipments.models import TrackingEvent
 from tests.conftest import FeedFactory, hub_csv
 from tests.warehouses.mapping.conftest import iftsta
-from warehouses import services
-from warehouses.code_mapping import CodeMappingError, feed_code_map
+from warehouses.ingest.replay import CodeMappingError, feed_code_map
+from warehouses.ingest.runs import feed_run_execute
 from warehouses.models import Feed, FeedRun, RejectedRecord
 from warehouses.selectors import feed_unknown_codes
 
@@ -66,7 +66,7 @@ def test_the_page_lists_each_unknown_code_with_its_count_and_mapping_one_reruns_
     assert feed.code_mapping == {"VD": "departed"}
     (rerun,) = _queued_runs(feed)
     assert len(callbacks) == 1  # the re-run is queued after commit
-    rerun = services.feed_run_execute(run_id=rerun.pk)
+    rerun = feed_run_execute(run_id=rerun.pk)
     assert (rerun.events_created, rerun.rejected) == (2, 1)
     assert sorted(TrackingEvent.objects.values_list("shipment__tracking_number", "code")) == [
         ("HEK300000001CN", "departed"),
@@ -100,7 +100,7 @@ def test_mapping_a_csv_code_replays_only_its_rejected_lines(
         admin_client.post(url, {"partner_code": "GATE-OUT", "event_code": "warehouse_dispatched"})
 
     (replay,) = _queued_runs(feed)
-    replay = services.feed_run_execute(run_id=replay.pk)
+    replay = feed_run_execute(run_id=replay.pk)
     assert (replay.records, replay.events_created, replay.rejected) == (2, 2, 0)
     assert set(
         TrackingEvent.objects.filter(run=replay).values_list("shipment__tracking_number", "code")

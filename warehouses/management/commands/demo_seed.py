@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand
 from shipments.models import Shop
 from shipments.services import shop_api_key_create, shop_create
 from warehouses.models import Feed, Warehouse
-from warehouses.services import feed_schedule_set
+from warehouses.sources.schedules import feed_schedule_set
 
 WAREHOUSES = [
     ("heihe-bonded", "Heihe bonded warehouse", Warehouse.Kind.BONDED, "CN", "Heihe", "CNHEK", "Asia/Shanghai"),

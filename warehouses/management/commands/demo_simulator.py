@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand
 from shipments.models import Shop
 from shipments.services import shipment_register
 from warehouses.models import Feed
-from warehouses.services import inbox_path
+from warehouses.sources.inbox import inbox_path
 
 RAIL_STEPS = [
     "info_received",

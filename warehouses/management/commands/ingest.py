@@ -15,8 +15,8 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from warehouses import services
 from warehouses.ingest import lifecycle
+from warehouses.ingest.runs import feed_run_create, feed_run_execute
 from warehouses.models import Feed, FeedRun, Warehouse
 from warehouses.parsers import encodings
 from warehouses.parsers.detect import HEAD_BYTES, Detected, UnknownFormat, detect_format
@@ -72,7 +72,7 @@ class Command(BaseCommand):
             self.stderr.write(f"format: {detected.format} (detected: {detected.evidence})")
         started = time.monotonic()
         with path.open("rb") as handle:
-            run = services.feed_run_create(
+            run = feed_run_create(
                 feed=feed,
                 content=handle,
                 original_name=path.name,
@@ -87,7 +87,7 @@ class Command(BaseCommand):
             try:
                 # No retries in-process: the first error ends the run `failed` with its reason
                 # (the operator is right here and can re-run it from the admin).
-                run = services.feed_run_execute(
+                run = feed_run_execute(
                     run_id=run.pk,
                     progress=progress,
                     retry=False,
