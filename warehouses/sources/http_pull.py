@@ -15,10 +15,11 @@ from warehouses.sources.payloads import PayloadTooLarge
 
 
 class FetchError(Exception):
-    pass
+    """The feed's URL could not be read; the fetch task records it as a failed run."""
 
 
 def auth_header(feed: Feed) -> dict[str, str]:
+    """The feed's Authorization header, from the environment (never stored in the database)."""
     if not feed.auth_secret_name:
         return {}
     value = os.environ.get(settings.FEED_SECRETS_PREFIX + feed.auth_secret_name.upper(), "")
