@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Batch:
+    """One batch's records as they are parsed: events normalised on the way in, rejects, and
+    the records that need the database first (`others`, applied when the batch is recorded)."""
+
     events: list[EventInput] = field(default_factory=list)
     rejects: list[RecordError] = field(default_factory=list)
     # memberships, shipment facts, customs documents, retractions: see warehouses/ingest/apply/
@@ -41,6 +44,7 @@ class Batch:
     count: int = 0
 
     def add(self, item: ParseItem, ctx: FeedContext) -> None:
+        """Sort one parsed item into the batch; a record the normaliser refuses is a reject."""
         self.count += 1
         if isinstance(item, RecordError):
             self.rejects.append(item)
