@@ -9,7 +9,7 @@ class WarehousesConfig(AppConfig):
     def ready(self) -> None:
         from shipments.readers.place_names import place_namer_register
         from warehouses.checks import epcis_schema_check
-        from warehouses.places import code_place
+        from warehouses.normalize.places import code_place
 
         checks.register(epcis_schema_check)
         # The buyers' page names places from their codes through the gazetteer, which shipments

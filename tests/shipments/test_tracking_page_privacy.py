@@ -14,7 +14,7 @@ from django.urls import reverse
 from shipments.models import DeliveryEstimateStat, Shipment, Shop
 from shipments.readers.place_names import place_namer_register, place_of_code
 from shipments.recording import EventInput, events_record
-from warehouses.places import code_place
+from warehouses.normalize.places import code_place
 
 pytestmark = pytest.mark.django_db
 

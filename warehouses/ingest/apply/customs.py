@@ -3,7 +3,7 @@
 Customs documents are filed under (doc_type, number) across feeds, because customs matches the
 order, payment and waybill of one order, sent by three different parties, by number. The
 three-document match of each order is kept in CustomsMatch (one row per order number); the
-match itself is `warehouses.parsers.ceb.match_documents`.
+match itself is `warehouses.parsers.ceb.matching.match_documents`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from shipments.identifiers import tracking_number_clean
 from warehouses.ingest.apply.values import instant, reject, text
 from warehouses.normalize.context import FeedContext
 from warehouses.parsers.base import Record, RecordError, RecordRejected
-from warehouses.parsers.ceb import match_documents
+from warehouses.parsers.ceb.matching import match_documents
 
 if TYPE_CHECKING:
     from warehouses.models import FeedRun
