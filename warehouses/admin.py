@@ -34,6 +34,7 @@ from warehouses.models import (
     RetractedEvent,
     Warehouse,
 )
+from warehouses.parsers import encodings
 from warehouses.selectors import feed_unknown_codes
 from warehouses.sources.payloads import PayloadTooLarge
 from warehouses.tasks import fetch_feed
@@ -258,9 +259,9 @@ class FeedRunAdmin(admin.ModelAdmin[FeedRun]):
     @admin.display(description="encoding", ordering="encoding")
     def read_as(self, obj: FeedRun) -> str:
         """The encoding the payload was read in: "gb18030 (detected)", "utf-8"."""
-        if obj.encoding_detected:
-            return f"{obj.encoding} (detected)"
-        return obj.encoding or "—"
+        if not obj.encoding:
+            return "—"
+        return encodings.Decoding(obj.encoding, detected=obj.encoding_detected).label
 
     @admin.display(description="progress")
     def progress(self, obj: FeedRun) -> str:
