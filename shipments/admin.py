@@ -15,6 +15,7 @@ from shipments.identifiers import tracking_number_clean
 from shipments.models import (
     DeliveryEstimateStat,
     Shipment,
+    ShipmentClaim,
     ShipmentEstimate,
     Shop,
     ShopAPIKey,
@@ -38,6 +39,8 @@ def _shop_api_key_issue(request: HttpRequest, shop: Shop) -> str:
 class ShopAdmin(SecretIssuingAdmin[Shop]):
     list_display = ("name", "slug", "created_at")
     search_fields = ("name", "slug")
+    # The warehouses whose parcels are this shop's: proof for claims (docs/claiming.md).
+    filter_horizontal = ("warehouses",)
     actions = ("create_api_key",)
     secret_issues = (
         SecretIssue[Shop](
@@ -150,6 +153,55 @@ class EstimateInline(admin.StackedInline[ShipmentEstimate, Shipment]):
         return f"{obj.earliest:%Y-%m-%d %H:%M} – {obj.latest:%Y-%m-%d %H:%M}"
 
 
+class UnprovenClaimFilter(admin.SimpleListFilter):
+    """Parcels whose shop registered them after a feed, without proof (docs/claiming.md)."""
+
+    title = "claim"
+    parameter_name = "claim"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("unproven", "Unproven claims")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "unproven":
+            return queryset.filter(claim_limited_since__isnull=False)
+        return queryset
+
+
+class ClaimInline(admin.TabularInline[ShipmentClaim, Shipment]):
+    model = ShipmentClaim
+    extra = 0
+    fields = ("shop", "proof", "outcome", "order_number", "created_at", "updated_at")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ShipmentClaim)
+class ShipmentClaimAdmin(admin.ModelAdmin[ShipmentClaim]):
+    """Every claim that was not plainly proven: unproven, displaced, refused (the conflicts)."""
+
+    list_display = ("shipment", "shop", "proof", "outcome", "order_number", "updated_at")
+    list_filter = ("outcome", "proof")
+    list_select_related = ("shipment", "shop")
+    search_fields = ("=shipment__tracking_number", "=order_number")
+    raw_id_fields = ("shipment", "shop")
+    readonly_fields = (
+        "shipment",
+        "shop",
+        "proof",
+        "outcome",
+        "order_number",
+        "created_at",
+        "updated_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
 @admin.register(Shipment)
 class ShipmentAdmin(admin.ModelAdmin[Shipment]):
     list_display = (
@@ -169,14 +221,36 @@ class ShipmentAdmin(admin.ModelAdmin[Shipment]):
         "destination_country",
         "origin_country",
         WarehouseFilter,
+        UnprovenClaimFilter,
     )
     list_select_related = ("shop",)
     search_fields = ("=tracking_number", "=order_number")
     search_help_text = "A tracking number (any case, spaces ignored) or an order number."
     raw_id_fields = ("shop", "status_event")
-    readonly_fields = ("status", "stage", "status_changed_at", "status_event", "last_event_at")
-    inlines = (EventInline, StatusChangeInline, EstimateInline)
+    readonly_fields = (
+        "status",
+        "stage",
+        "status_changed_at",
+        "status_event",
+        "last_event_at",
+        "claim_limited_since",
+        "claim_order_number",
+    )
+    inlines = (EventInline, StatusChangeInline, EstimateInline, ClaimInline)
     show_full_result_count = False
+    actions = ("approve_claim",)
+
+    @admin.action(description="Approve the shop's claim (it then sees the whole history)")
+    def approve_claim(self, request: HttpRequest, queryset: QuerySet[Shipment]) -> None:
+        from shipments.services import shipment_claim_approve
+
+        approved = sum(
+            shipment_claim_approve(shipment_id=pk)
+            for pk in queryset.filter(claim_limited_since__isnull=False).values_list(
+                "pk", flat=True
+            )
+        )
+        self.message_user(request, f"{approved} claim(s) approved.")
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Shipment], search_term: str

@@ -14,6 +14,15 @@ class Shop(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set by an operator: a parcel any of these warehouses reported is this shop's, so the shop
+    # claims it with its full history (docs/claiming.md).
+    warehouses = models.ManyToManyField(
+        "warehouses.Warehouse",
+        blank=True,
+        related_name="shops",
+        help_text="Parcels these warehouses report belong to this shop: registering one that a "
+        "feed reported first shows the shop its whole history (docs/claiming.md).",
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -81,6 +90,11 @@ class Shipment(models.Model):
     )
     last_event_at = models.DateTimeField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
+    # An unproven claim (docs/claiming.md): its shop registered the parcel after a feed had
+    # reported it, without proof. While set, the shop sees only events that occurred from then on
+    # and the order number it registered (claim_order_number), never the feed's.
+    claim_limited_since = models.DateTimeField(null=True, blank=True)
+    claim_order_number = models.CharField(max_length=64, blank=True, default="", db_default="")
     created_at = models.DateTimeField(default=timezone.now)
     # Lists are per shop (shipment_shop_updated); an index of its own only cost writes.
     updated_at = models.DateTimeField(default=timezone.now)
@@ -99,6 +113,41 @@ class Shipment(models.Model):
 
     def __str__(self) -> str:
         return self.tracking_number
+
+
+class ShipmentClaim(models.Model):
+    """A shop's registration of a parcel a feed had reported first: what proved it, and how it
+    ended (docs/claiming.md). One row per (parcel, shop), the latest state; the operator reviews
+    the unproven, displaced and refused ones in the admin."""
+
+    class Proof(models.TextChoices):
+        ORDER_NUMBER = "order_number", "Order number equals the feed's"
+        WAREHOUSE = "warehouse", "Shop assigned to a warehouse of the parcel's events"
+        OPERATOR = "operator", "Approved by an operator"
+        NONE = "none", "No proof"
+
+    class Outcome(models.TextChoices):
+        ATTACHED = "attached", "Attached with its history"
+        LIMITED = "limited", "Attached, events from the registration on (unproven)"
+        DISPLACED = "displaced", "Displaced by a proven claim"
+        REFUSED = "refused", "Refused: another shop holds the parcel"
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="claims")
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="claims")
+    proof = models.CharField(max_length=16, choices=Proof.choices)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    order_number = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "shop"], name="claim_unique_shop"),
+        ]
+        indexes = [models.Index(fields=["outcome", "-updated_at"], name="claim_outcome")]
+
+    def __str__(self) -> str:
+        return f"{self.shop_id} on {self.shipment_id}: {self.outcome}"
 
 
 class TrackingEvent(models.Model):

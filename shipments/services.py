@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,8 +14,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from shipments import claiming
 from shipments.identifiers import tracking_number_clean
-from shipments.models import IdempotencyRecord, Shipment, Shop, ShopAPIKey
+from shipments.models import IdempotencyRecord, Shipment, ShipmentClaim, Shop, ShopAPIKey
 
 
 def shop_create(*, name: str, slug: str = "") -> Shop:
@@ -42,12 +43,14 @@ class TrackingNumberUnavailable(Exception):
 @dataclass(frozen=True, slots=True)
 class Registration:
     shipment: Shipment
-    # created: new row; attached: a feed had created it first and the shop now owns it
+    # created: new row; attached: a feed had created it first and the shop proved it owns it;
+    # limited: attached without proof, it sees events from its registration on
+    # (docs/claiming.md); existing: the shop's already
     outcome: str
 
     @property
     def is_new_for_shop(self) -> bool:
-        return self.outcome in ("created", "attached")
+        return self.outcome in ("created", "attached", "limited")
 
 
 # Fields a shop may set at registration; a feed never overwrites them afterwards (the recorder
@@ -79,8 +82,11 @@ def shipment_register(
     """Register a shipment for a shop; idempotent on (shop, tracking number).
 
     1. Insert it, or find the existing row (a concurrent insert is caught by the unique index).
-    2. A row a feed created (no shop yet) is attached with a conditional UPDATE, keeping its
-       history; a row of this shop is returned as is; another shop's is refused.
+    2. An existing row is locked and its claim settled (shipments.claiming, docs/claiming.md): a
+       feed's parcel is attached, with its history if the shop proves it owns it; a row of this
+       shop is returned as is (an unproven claim proven now sees its history); another shop's is
+       refused, unless its claim is unproven and this one is proven. A refusal is recorded for
+       the operator before TrackingNumberUnavailable is raised.
     """
     number = tracking_number_clean(tracking_number)
     values: dict[str, Any] = {
@@ -108,22 +114,60 @@ def shipment_register(
         except IntegrityError:
             pass
         shipment = Shipment.objects.select_for_update().get(tracking_number=number)
-        if shipment.shop_id == shop.pk:
+        outcome = claiming.claim_settle(
+            shop=shop, shipment=shipment, order_number=order_number, now=now
+        )
+        if outcome in (claiming.EXISTING, claiming.UPGRADED):
+            if outcome == claiming.UPGRADED:
+                shipment.updated_at = now
+                shipment.save(update_fields=[*claiming.CLAIM_FIELDS, "updated_at"])
             return Registration(shipment, "existing")
-        if shipment.shop_id is not None:
-            raise TrackingNumberUnavailable(number)
-        changed = ["shop", "updated_at"]
-        shipment.shop = shop
+        if outcome != ShipmentClaim.Outcome.REFUSED:
+            _attach(shipment, values, metadata, now, limited=outcome == "limited")
+            return Registration(shipment, outcome)
+    raise TrackingNumberUnavailable(number)
+
+
+def _attach(
+    shipment: Shipment,
+    values: dict[str, Any],
+    metadata: dict[str, Any] | None,
+    now: datetime,
+    *,
+    limited: bool,
+) -> None:
+    """Fill what the feed left blank with the registration's values and save the claim. An
+    unproven claim's order number stays apart (claim_order_number): the feed's is not its."""
+    changed = [*claiming.CLAIM_FIELDS, "updated_at"]
+    shipment.updated_at = now
+    for name in _REGISTER_FIELDS:
+        if limited and name == "order_number":
+            continue
+        if getattr(shipment, name) in ("", None) and values[name] not in ("", None):
+            setattr(shipment, name, values[name])
+            changed.append(name)
+    if metadata:
+        shipment.metadata = {**metadata, **(shipment.metadata or {})}
+    shipment.save(update_fields=list(dict.fromkeys(changed)))
+
+
+def shipment_claim_approve(*, shipment_id: int) -> bool:
+    """An operator's proof: the holder of an unproven claim sees the whole history. False when
+    the claim was no longer unproven (proven or displaced meanwhile)."""
+    now = timezone.now()
+    with transaction.atomic():
+        shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
+        if shipment.claim_limited_since is None or shipment.shop_id is None:
+            return False
+        ShipmentClaim.objects.filter(shipment=shipment, shop_id=shipment.shop_id).update(
+            proof=ShipmentClaim.Proof.OPERATOR,
+            outcome=ShipmentClaim.Outcome.ATTACHED,
+            updated_at=now,
+        )
+        claiming.claim_prove(shipment=shipment)
         shipment.updated_at = now
-        for name in _REGISTER_FIELDS:
-            if getattr(shipment, name) in ("", None) and values[name] not in ("", None):
-                setattr(shipment, name, values[name])
-                changed.append(name)
-        if metadata:
-            shipment.metadata = {**metadata, **(shipment.metadata or {})}
-            changed.append("metadata")
-        shipment.save(update_fields=changed)
-        return Registration(shipment, "attached")
+        shipment.save(update_fields=[*claiming.CLAIM_FIELDS, "updated_at"])
+    return True
 
 
 def shipment_update(
@@ -137,7 +181,11 @@ def shipment_update(
     if metadata is not None:
         shipment.metadata = metadata
         fields.append("metadata")
-    if order_number is not None:
+    if order_number is not None and shipment.claim_limited_since is not None:
+        # An unproven claim's own number: the feed's stays as the feed gave it.
+        shipment.claim_order_number = order_number
+        fields.append("claim_order_number")
+    elif order_number is not None:
         shipment.order_number = order_number
         fields.append("order_number")
     shipment.updated_at = timezone.now()

@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from shipments.claiming import shop_may_see, shop_order_number, shop_visible
 from shipments.models import (
     Shipment,
     ShipmentEstimate,
@@ -60,9 +61,14 @@ def estimated_delivery(s: Shipment) -> dict[str, Any] | None:
 
 
 def shipment(s: Shipment) -> dict[str, Any]:
+    # An unproven claim (docs/claiming.md) reads its own order number and nothing dated before
+    # its registration: the status stays (the buyers' page shows it to anyone).
+    status_event = s.status_event if s.status_event_id else None
+    if status_event is not None and not shop_may_see(s, status_event.occurred_at):
+        status_event = None
     return {
         "tracking_number": s.tracking_number,
-        "order_number": s.order_number,
+        "order_number": shop_order_number(s),
         "carrier": s.carrier,
         "transport_mode": s.transport_mode,
         "origin_country": s.origin_country,
@@ -73,9 +79,12 @@ def shipment(s: Shipment) -> dict[str, Any]:
         "metadata": s.metadata,
         "status": s.status,
         "stage": s.stage,
-        "status_changed_at": dt(s.status_changed_at),
-        "status_event": _event_ref(s.status_event) if s.status_event_id else None,
-        "last_event_at": dt(s.last_event_at),
+        "status_changed_at": dt(
+            s.status_changed_at if shop_may_see(s, s.status_changed_at) else None
+        ),
+        "status_event": _event_ref(status_event),
+        "last_event_at": dt(s.last_event_at if shop_may_see(s, s.last_event_at) else None),
+        "history_from": dt(s.claim_limited_since),
         "estimated_delivery": estimated_delivery(s),
         "archived_at": dt(s.archived_at),
         "created_at": dt(s.created_at),
@@ -107,6 +116,7 @@ def timeline_entry(e: TimelineEntry) -> dict[str, Any]:
 
 
 def shipment_detail(s: Shipment, entries: list[TimelineEntry]) -> dict[str, Any]:
+    entries = shop_visible(s, entries)
     reached = milestones(
         entries, origin_country=s.origin_country, destination_country=s.destination_country
     )

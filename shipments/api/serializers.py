@@ -269,6 +269,11 @@ class ShipmentSerializer(serializers.Serializer[Any]):
     archived_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+    history_from = serializers.DateTimeField(
+        allow_null=True,
+        help_text="Set when the shop registered a parcel a feed had reported first without "
+        "proof that it is the shop's: the timeline starts here (docs/claiming.md)",
+    )
 
 
 class ShipmentDetailSerializer(ShipmentSerializer):

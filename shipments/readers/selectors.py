@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import Field, Model, QuerySet
 
 from config.db import prepared_cursor
+from shipments.claiming import order_number_filter
 from shipments.identifiers import tracking_number_clean
 from shipments.models import (
     Shipment,
@@ -182,7 +183,7 @@ def shipment_list_for_shop(
     if destination_country:
         qs = qs.filter(destination_country=destination_country.upper())
     if order_number:
-        qs = qs.filter(order_number=order_number)
+        qs = qs.filter(order_number_filter(order_number))
     if updated_since is not None:
         qs = qs.filter(updated_at__gte=updated_since)
     if archived is not None:

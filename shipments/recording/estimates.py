@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from shipments.claiming import SHOP_ORDER_NUMBER_SQL
 from shipments.membership import inside_unit
 from shipments.statuses import DELIVERY_EXPECTED_STATUSES, STAGE_ORDER, sql_list
 
@@ -252,7 +253,7 @@ est_src AS (
 {estimate_ctes("est_src")},
 est_subscribed AS (
     SELECT n.shipment_id, n.current, n.previous, w.id AS endpoint_id, s.tracking_number,
-           s.order_number, s.status, s.stage, s.last_event_at
+           {SHOP_ORDER_NUMBER_SQL} AS order_number, s.status, s.stage, s.last_event_at
     FROM est_notices n
     JOIN shipments_shipment s ON s.id = n.shipment_id AND s.archived_at IS NULL
     JOIN shipments_webhookendpoint w

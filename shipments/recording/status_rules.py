@@ -25,6 +25,7 @@ import psycopg
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
+from shipments.claiming import SHOP_ORDER_NUMBER_SQL
 from shipments.membership import inside_unit
 from shipments.recording.estimates import estimate_ctes, estimate_params
 from shipments.recording.inputs import EventInput
@@ -156,7 +157,7 @@ notices AS (
     FROM est_notices en JOIN changes c ON c.id = en.shipment_id
 ),
 subscribed AS (
-    SELECT n.*, w.id AS endpoint_id, s.tracking_number, s.order_number
+    SELECT n.*, w.id AS endpoint_id, s.tracking_number, {SHOP_ORDER_NUMBER_SQL} AS order_number
     FROM notices n
     JOIN shipments_shipment s ON s.id = n.shipment_id AND s.archived_at IS NULL
     JOIN shipments_webhookendpoint w
@@ -164,6 +165,10 @@ subscribed AS (
     -- Uncorrelated, so a one-time test: with no active endpoint at all, the notices (a sort of
     -- every touched shipment's events) are never built.
     WHERE EXISTS (SELECT 1 FROM shipments_webhookendpoint w0 WHERE w0.active)
+      -- An unproven claim hears of events from its registration on only (docs/claiming.md).
+      AND (s.claim_limited_since IS NULL OR n.event_id IS NULL OR EXISTS (
+          SELECT 1 FROM shipments_trackingevent ne
+          WHERE ne.id = n.event_id AND ne.occurred_at >= s.claim_limited_since))
 ),
 messages AS (SELECT DISTINCT shipment_id, event_type, rank FROM subscribed),
 message_counts AS (SELECT shipment_id, count(*) AS n FROM messages GROUP BY shipment_id),

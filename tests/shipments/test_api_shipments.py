@@ -81,6 +81,9 @@ def test_a_shipment_a_feed_created_first_is_attached_with_its_history(
     shop_a: ShopClient, feed: Feed, ingest: Ingest
 ) -> None:
     ingest(feed, hub_csv("HB001,warehouse_received,2026-05-01T09:00:00+08:00,,,CNHEK,CN,,,,,"))
+    # The proof that the parcel is the shop's (docs/claiming.md): an operator assigned the shop
+    # to the feed's warehouse.
+    shop_a.shop.warehouses.add(feed.warehouse)
     response = register(shop_a.client, order_number="ORD-9")
     assert response.status_code == 201  # type: ignore[attr-defined]
     body = response.json()  # type: ignore[attr-defined]
