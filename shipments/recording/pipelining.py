@@ -19,9 +19,15 @@ How: two pieces, used together by warehouses.services.
 - `PendingCommit`: sends the script that follows the COPY (deferred shipments, lock, recompute,
   COMMIT) once the COPY is done, and takes the answers later (`poll`, `wait`).
 
-Both rely on psycopg pieces outside its documented API: `psycopg.copy.LibpqWriter` (its
-constructor, `finish`, `_pgconn`, `connection`), `psycopg.generators.send` and `fetch_many`,
-and `Connection.wait`. Recheck them when upgrading psycopg.
+Why not psycopg's public pipeline mode (`Connection.pipeline()`): it refuses a COPY, so a
+batch's COPY would be awaited and only the script after it and the COMMIT left in flight.
+Measured on `bench/ingest.py`'s 200,000 events, runs alternated on a loaded 2-core machine
+(docs/benchmarks.md): the public variant took 9% longer on average (median 13%; 5 pairs of
+ingests), outside the 5% it had to stay within. So this module keeps the lower-level pieces:
+`psycopg.copy.LibpqWriter`'s internals (`_pgconn`, `connection`, and a `finish` that skips
+taking the result), `psycopg.generators.send` and `fetch_many`, and `Connection.wait`.
+tests/shipments/test_pipelining.py fails, saying what changed, when a psycopg upgrade moves
+any of them, or starts taking a COPY in pipeline mode.
 """
 
 from __future__ import annotations
