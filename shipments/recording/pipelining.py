@@ -13,7 +13,7 @@ the same rows; letting a batch's COPY data wait in libpq's buffer (`EndUnawaited
 `COPY_QUEUED` bytes) instead of waiting for the server to take each megabyte was part of the
 step from 0.30-0.32 to 0.34-0.39.
 
-How: two pieces, used together by warehouses.services.
+How: two pieces, used together by the ingest worker (warehouses.ingest).
 - `EndUnawaitedWriter` (used by `EventsRecording.copy_unawaited`): a COPY writer that queues
   the data and the COPY's end in libpq's buffer and returns without taking the answer.
 - `PendingCommit`: sends the script that follows the COPY (deferred shipments, lock, recompute,
