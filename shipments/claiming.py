@@ -76,6 +76,8 @@ def _displace(*, shipment: Shipment, now: datetime) -> None:
     ShipmentClaim.objects.filter(shipment=shipment, shop_id=shipment.shop_id).update(
         outcome=Outcome.DISPLACED, updated_at=now
     )
+    # Failed, and never replayed: a replay sends only parcels still the endpoint's shop's
+    # (shipments/webhooks.py). Not deleted: a relay may be sending one right now.
     WebhookDelivery.objects.filter(
         shipment=shipment,
         endpoint__shop_id=shipment.shop_id,

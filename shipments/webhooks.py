@@ -269,9 +269,12 @@ def webhook_endpoint_enable(*, endpoint: WebhookEndpoint, replay_failed: bool = 
 
 
 def webhook_deliveries_replay(*, endpoint: WebhookEndpoint) -> int:
-    """Failed deliveries go out again, with their original id and sequence."""
+    """Failed deliveries go out again, with their original id and sequence; only those about
+    parcels still the endpoint's shop's (a displaced claim's are not: docs/claiming.md)."""
     return WebhookDelivery.objects.filter(
-        endpoint=endpoint, state=WebhookDelivery.State.FAILED
+        endpoint=endpoint,
+        state=WebhookDelivery.State.FAILED,
+        shipment__shop_id=endpoint.shop_id,
     ).update(
         state=WebhookDelivery.State.PENDING,
         attempts=0,

@@ -160,6 +160,13 @@ def test_a_proven_claim_displaces_an_unproven_one_which_the_operator_sees(
     assert shop_a.client.get(detail()).status_code == 404
     pending.refresh_from_db()
     assert pending.state == "failed" and "displaced" in pending.last_error
+    # ... and the endpoint's replay of its failed deliveries does not send it.
+    replayed = shop_a.client.post(
+        reverse("api-webhook-endpoint-enable", args=[pending.endpoint_id])
+    )
+    assert replayed.status_code == 200
+    pending.refresh_from_db()
+    assert pending.state == "failed"
     assert (claim(shop_a).outcome, claim(shop_b).outcome) == ("displaced", "attached")
     # The displaced shop registering again is refused like any other shop.
     assert register(shop_a, order_number="GUESS-1").status_code == 409
