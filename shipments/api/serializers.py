@@ -134,7 +134,7 @@ class ShipmentRegisterSerializer(serializers.Serializer[Any]):
     )
     declared_value = MoneyField(required=False, allow_null=True, default=None)
     currency = StrictRegexField(
-        r"^[A-Za-z]{3}$", required=False, default="", allow_blank=True, help_text="ISO 4217"
+        r"^([A-Za-z]{3})?$", required=False, default="", allow_blank=True, help_text="ISO 4217"
     )
     weight_kg = WeightField(required=False, allow_null=True, default=None)
     metadata = MetadataField(required=False, default=dict, help_text="Free JSON object.")
