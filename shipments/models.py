@@ -98,10 +98,14 @@ class Shipment(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # Lists are per shop (shipment_shop_updated); an index of its own only cost writes.
     updated_at = models.DateTimeField(default=timezone.now)
+    # The transaction that last changed the row (its 64-bit id), set by a trigger on every
+    # write whoever the writer is: the list's sync-safe walk orders on it (docs/api-sync.md).
+    change_xid = models.BigIntegerField(db_default=0, editable=False)
 
     class Meta:
         indexes = [
             models.Index(fields=["shop", "updated_at", "id"], name="shipment_shop_updated"),
+            models.Index(fields=["shop", "change_xid", "id"], name="shipment_shop_change"),
             models.Index(fields=["status", "stage"], name="shipment_status_stage"),
             models.Index(fields=["destination_country", "status"], name="shipment_dest_status"),
         ]

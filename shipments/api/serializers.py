@@ -165,7 +165,11 @@ class ShipmentListQuerySerializer(serializers.Serializer[Any]):
     updated_since = serializers.DateTimeField(required=False)
     archived = serializers.BooleanField(required=False)
     ordering = serializers.ChoiceField(
-        choices=["-updated_at", "updated_at"], required=False, default="-updated_at"
+        choices=["-updated_at", "updated_at"],
+        required=False,
+        default="-updated_at",
+        help_text="Of the shipments as they were when the walk began; those changed since "
+        "follow in the order they changed (docs/api-sync.md).",
     )
     page_size = serializers.IntegerField(
         min_value=1, max_value=settings.API_PAGE_SIZE_MAX, required=False, default=50
@@ -284,7 +288,13 @@ class ShipmentDetailSerializer(ShipmentSerializer):
 class ShipmentPageSerializer(serializers.Serializer[Any]):
     results = ShipmentSerializer(many=True)
     next = serializers.CharField(allow_null=True, help_text="URL of the next page, or null")
-    next_cursor = serializers.CharField(allow_null=True)
+    next_cursor = serializers.CharField(
+        allow_null=True, help_text="Null when no more rows are available now"
+    )
+    resume_cursor = serializers.CharField(
+        help_text="Pass as `cursor` later to continue after this page, with what changed since "
+        "(docs/api-sync.md)"
+    )
 
 
 class BulkItemResultSerializer(serializers.Serializer[Any]):

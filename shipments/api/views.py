@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -19,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from shipments import services, webhooks
-from shipments.api import render
+from shipments.api import paging, render
 from shipments.api import serializers as s
 from shipments.api.auth import (
     IsShop,
@@ -67,43 +62,6 @@ def _unavailable(number: str) -> APIError:
     )
 
 
-# --- cursor pagination --------------------------------------------------------------------------
-
-
-def _cursor_encode(updated_at: datetime, pk: int) -> str:
-    return base64.urlsafe_b64encode(f"{updated_at.isoformat()}|{pk}".encode()).decode()
-
-
-def _cursor_decode(cursor: str) -> tuple[datetime, int]:
-    try:
-        stamp, _, pk = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        parsed = parse_datetime(stamp)
-        if parsed is None:
-            raise ValueError(stamp)
-        return parsed, int(pk)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise APIError(
-            status_code=400, code="invalid_cursor", message="The cursor is not valid."
-        ) from exc
-
-
-def _page(qs: QuerySet[Shipment], *, ordering: str, size: int, cursor: str | None) -> Any:
-    """Keyset pagination on (updated_at, id): a row that changes while a client pages moves
-    (it shows up again later in ascending order) but never makes another row skip or repeat."""
-    descending = ordering.startswith("-")
-    if cursor:
-        at, pk = _cursor_decode(cursor)
-        if descending:
-            qs = qs.filter(Q(updated_at__lt=at) | Q(updated_at=at, id__lt=pk))
-        else:
-            qs = qs.filter(Q(updated_at__gt=at) | Q(updated_at=at, id__gt=pk))
-    order = ("-updated_at", "-id") if descending else ("updated_at", "id")
-    rows = list(qs.order_by(*order)[: size + 1])
-    more = len(rows) > size
-    rows = rows[:size]
-    return rows, (_cursor_encode(rows[-1].updated_at, rows[-1].pk) if more and rows else None)
-
-
 # --- shipments ----------------------------------------------------------------------------------
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -135,19 +93,18 @@ class ShipmentCollectionView(ShopAPIView):
             updated_since=q.get("updated_since"),
             archived=q.get("archived"),
         )
-        rows, next_cursor = _page(
-            qs, ordering=q["ordering"], size=q["page_size"], cursor=q.get("cursor")
-        )
+        found = paging.page(qs, ordering=q["ordering"], size=q["page_size"], cursor=q.get("cursor"))
         next_url = None
-        if next_cursor:
+        if found.next_cursor:
             params = request.query_params.copy()
-            params["cursor"] = next_cursor
+            params["cursor"] = found.next_cursor
             next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
         return Response(
             {
-                "results": [render.shipment(r) for r in rows],
+                "results": [render.shipment(r) for r in found.rows],
                 "next": next_url,
-                "next_cursor": next_cursor,
+                "next_cursor": found.next_cursor,
+                "resume_cursor": found.resume_cursor,
             }
         )
 
