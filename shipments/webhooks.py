@@ -15,7 +15,6 @@ import base64
 import hashlib
 import hmac
 import http.client
-import ipaddress
 import json
 import logging
 import random
@@ -26,15 +25,15 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
-import certifi
 import urllib3
 import urllib3.connection
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config import outbound
+from config.outbound import Target, UnresolvableTarget, UnsafeTarget
 from shipments.models import (
     Shop,
     WebhookDelivery,
@@ -47,22 +46,6 @@ logger = logging.getLogger(__name__)
 SECRET_PREFIX = "whsec_"
 # Bodies of receivers' answers are kept only as far as an operator needs to read an error.
 _MAX_RESPONSE_BYTES = 2048
-# Carrier-grade NAT and the cloud metadata ranges are not covered by `is_private` everywhere.
-_EXTRA_BLOCKED = (
-    ipaddress.ip_network("100.64.0.0/10"),
-    ipaddress.ip_network("169.254.0.0/16"),
-    ipaddress.ip_network("fd00:ec2::/32"),
-)
-
-
-class UnsafeTarget(Exception):
-    """The URL is not something the hub may call (scheme, or a private/loopback address)."""
-
-
-class UnresolvableTarget(UnsafeTarget):
-    """The host name does not resolve (now)."""
-
-
 # --- secrets and signatures -------------------------------------------------------------------
 
 
@@ -117,60 +100,12 @@ def signature_verify(
     )
 
 
-# --- SSRF guard -------------------------------------------------------------------------------
-
-
-def _address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    if (
-        address.is_loopback
-        or address.is_private
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    ):
-        return False
-    return not any(address in net for net in _EXTRA_BLOCKED)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    scheme: str
-    host: str
-    port: int
-    path: str
-    address: str
+# --- SSRF guard (config.outbound; WEBHOOK_ALLOW_PRIVATE_TARGETS lifts it) -------------------
 
 
 def target_resolve(url: str) -> Target:
-    """Resolve the URL once and check every address; the request then goes to that address.
-
-    Connecting to the address we checked (not resolving again) closes the DNS-rebinding window.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeTarget("only http and https URLs with a host are allowed")
-    if parts.username or parts.password:
-        raise UnsafeTarget("credentials in the URL are not allowed")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UnresolvableTarget(f"cannot resolve {parts.hostname}: {exc}") from exc
-    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-    if not addresses:
-        raise UnsafeTarget(f"{parts.hostname} has no address")
-    if not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
-        blocked = [a for a in addresses if not _address_allowed(a)]
-        if blocked:
-            raise UnsafeTarget(
-                f"{parts.hostname} resolves to a private, loopback, link-local or metadata "
-                f"address ({blocked[0]})"
-            )
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(parts.scheme, parts.hostname, port, path, str(addresses[0]))
+    """The webhook URL resolved and checked; the request then goes to that address."""
+    return outbound.target_resolve(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
 
 
 # --- endpoints (services) ---------------------------------------------------------------------
@@ -341,21 +276,7 @@ def _post(url: str, headers: dict[str, str], body: bytes) -> SendResult:
         target = target_resolve(url)
     except UnsafeTarget as exc:
         return SendResult(None, 0, f"refused: {exc}")
-    conn: urllib3.connection.HTTPConnection
-    if target.scheme == "https":
-        conn = urllib3.connection.HTTPSConnection(
-            target.address,
-            target.port,
-            timeout=connect,
-            server_hostname=target.host,
-            assert_hostname=target.host,
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
-        )
-    else:
-        conn = urllib3.connection.HTTPConnection(target.address, target.port, timeout=connect)
-    default_port = 443 if target.scheme == "https" else 80
-    host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    conn = outbound.connection_open(target, timeout=connect)
     fired = threading.Event()
     watchdog = threading.Timer(max(0.0, total - (time.monotonic() - started)), _cut, (conn, fired))
     watchdog.daemon = True
@@ -364,7 +285,9 @@ def _post(url: str, headers: dict[str, str], body: bytes) -> SendResult:
         conn.connect()
         if conn.sock is not None:
             conn.sock.settimeout(max(0.001, total - (time.monotonic() - started)))
-        conn.request("POST", target.path, body=body, headers={**headers, "Host": host_header})
+        conn.request(
+            "POST", target.path, body=body, headers={**headers, "Host": target.host_header}
+        )
         response = conn.getresponse()
         text = response.read(_MAX_RESPONSE_BYTES).decode("utf-8", "replace")
         status = response.status

@@ -36,6 +36,7 @@ from warehouses.models import (
 )
 from warehouses.parsers import encodings
 from warehouses.selectors import feed_unknown_codes
+from warehouses.sources.checks import source_location_problem
 from warehouses.sources.payloads import PayloadTooLarge
 from warehouses.tasks import fetch_feed
 
@@ -65,8 +66,28 @@ def _push_token_issue(request: HttpRequest, feed: Feed) -> str:
     return feed_push_token_rotate(feed=feed)
 
 
+class FeedForm(forms.ModelForm[Feed]):
+    class Meta:
+        model = Feed
+        # The admin passes the fields it shows; these are the ones clean() reads.
+        fields = ("code", "transport", "source_location")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        probe = Feed(
+            code=cleaned.get("code") or "",
+            transport=cleaned.get("transport") or "",
+            source_location=cleaned.get("source_location") or "",
+        )
+        problem = source_location_problem(probe)
+        if problem:
+            self.add_error("source_location", problem)
+        return cleaned
+
+
 @admin.register(Feed)
 class FeedAdmin(SecretIssuingAdmin[Feed]):
+    form = FeedForm
     list_display = (
         "code",
         "name",

@@ -29,8 +29,13 @@ INGEST_LOST_AFTER_SECONDS = envint("INGEST_LOST_AFTER_SECONDS", 600)
 INGEST_SWEEP_LIMIT = envint("INGEST_SWEEP_LIMIT", 500)
 # Wait before the next attempt of a run whose attempt raised: base * 2^(attempt - 1), capped.
 INGEST_RETRY_BASE_SECONDS = envint("INGEST_RETRY_BASE_SECONDS", 15)
+# Directory feeds read folders under this root only (a feed's folder is relative to it), so a
+# feed cannot be pointed at any folder the worker can read and have its files moved away.
 INBOX_ROOT = Path(envstr("INBOX_ROOT", str(BASE_DIR / ".local" / "inbox")))
 HTTP_FETCH_TIMEOUT = envfloat("HTTP_FETCH_TIMEOUT", 30.0)
+# Off in production: HTTP-pull feeds may not reach private, loopback or link-local addresses
+# (config/outbound.py), which would read the hub's own network and send it the feed's secret.
+FEED_ALLOW_PRIVATE_TARGETS = envbool("FEED_ALLOW_PRIVATE_TARGETS", False)
 # Feeds name a secret here (Feed.auth_secret_name) instead of storing credentials in the DB:
 # FEED_SECRET_<NAME>="Bearer abc" is sent as the Authorization header.
 FEED_SECRETS_PREFIX = "FEED_SECRET_"

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.outbound import UnsafeTarget
 from shipments import services, webhooks
 from shipments.api import paging, render
 from shipments.api import serializers as s
@@ -282,7 +283,7 @@ class WebhookEndpointCollectionView(ShopAPIView):
             endpoint = webhooks.webhook_endpoint_create(
                 shop=shop_of(request), **data.validated_data
             )
-        except webhooks.UnsafeTarget as exc:
+        except UnsafeTarget as exc:
             raise _unsafe(exc) from None
         return Response(
             {**render.endpoint(endpoint), "secret": endpoint.secret}, status=status.HTTP_201_CREATED
@@ -308,7 +309,7 @@ class WebhookEndpointDetailView(ShopAPIView):
         data.is_valid(raise_exception=True)
         try:
             endpoint = webhooks.webhook_endpoint_update(endpoint=endpoint, **data.validated_data)
-        except webhooks.UnsafeTarget as exc:
+        except UnsafeTarget as exc:
             raise _unsafe(exc) from None
         return Response(render.endpoint(endpoint))
 

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from config.outbound import UnsafeTarget
 from shipments import relay, tasks, webhooks
 from shipments.models import (
     Shipment,
@@ -23,7 +24,6 @@ from shipments.models import (
     WebhookEndpoint,
     WebhookEventType,
 )
-from shipments.webhooks import UnsafeTarget
 from tests.conftest import hub_csv
 from tests.shipments.conftest import Receiver, ShopClient
 from warehouses.models import Feed, FeedRun
@@ -359,6 +359,11 @@ def test_rotation_signs_with_both_secrets_during_the_overlap(
         "http://169.254.169.254/latest/meta-data",
         "http://[::1]/hook",
         "http://100.64.0.1/hook",
+        "http://[2002:7f00:1::1]/hook",  # 6to4 carrying 127.0.0.1
+        "http://[2002:a9fe:a9fe::1]/hook",  # 6to4 carrying the cloud metadata address
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64 carrying 127.0.0.1
+        "http://[64:ff9b:1::a00:5]/hook",  # local-use NAT64 (the operator's network)
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",  # Teredo, client 127.0.0.1
         "http://0.0.0.0/hook",
         "ftp://example.com/hook",
         "http://user:pw@example.com/hook",
@@ -417,3 +422,10 @@ def test_endpoint_payload_is_valid_json_with_the_documented_fields(
     body = json.loads(receiver.received[0].body)
     assert set(body) == {"id", "type", "sequence", "created_at", "data"}
     assert set(body["data"]) >= {"tracking_number", "status", "previous_status", "event"}
+
+
+def test_a_6to4_or_nat64_form_of_a_public_address_is_allowed(settings: Any) -> None:
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    # 2002:5db8:d70e::1 carries 93.184.215.14, 64:ff9b::5db8:d70e the same: public both ways.
+    for url in ("http://[2002:5db8:d70e::1]/hook", "http://[64:ff9b::5db8:d70e]/hook"):
+        assert webhooks.target_resolve(url).port == 80

@@ -374,6 +374,7 @@ def test_an_inbox_file_taken_while_the_broker_is_down_is_kept_for_the_sweep(
     tmp_path: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.INGEST_UNSENT_GRACE_SECONDS = 0
+    settings.INBOX_ROOT = tmp_path
     feed = FeedFactory(transport=Feed.Transport.DIRECTORY, source_location=str(tmp_path))
     (tmp_path / "drop.csv").write_bytes(rows(2))
     with broker(NOWHERE):

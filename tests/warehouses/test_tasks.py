@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -21,7 +22,10 @@ from warehouses.sources.schedules import feed_schedule_set
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.celery_worker
-def test_a_scheduled_feed_is_fetched_and_ingested_by_a_real_worker(tmp_path: Path) -> None:
+def test_a_scheduled_feed_is_fetched_and_ingested_by_a_real_worker(
+    tmp_path: Path, settings: Any
+) -> None:
+    settings.INBOX_ROOT = tmp_path
     feed = FeedFactory(transport=Feed.Transport.DIRECTORY, source_location=str(tmp_path))
     schedule = feed_schedule_set(feed=feed, every_seconds=60)
     assert schedule is not None

@@ -7,16 +7,19 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+from celery.exceptions import Retry
 
 from shipments.models import TrackingEvent
 from tests.conftest import FeedFactory, hub_csv
 from warehouses.ingest.runs import feed_run_execute
 from warehouses.models import Feed, FeedRun
 from warehouses.sources.http_pull import FetchError
-from warehouses.sources.inbox import inbox_collect
+from warehouses.sources.inbox import inbox_collect, inbox_path
 from warehouses.sources.schedules import feed_fetch
+from warehouses.tasks import fetch_feed
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +60,9 @@ class PartnerServer:
 
 
 @pytest.fixture
-def partner() -> Iterator[PartnerServer]:
+def partner(settings: Any) -> Iterator[PartnerServer]:
+    # The partner is a local server: allowed only because the setting says so.
+    settings.FEED_ALLOW_PRIVATE_TARGETS = True
     server = PartnerServer()
     yield server
     server.httpd.shutdown()
@@ -105,7 +110,8 @@ def test_a_missing_secret_is_reported_not_sent_empty(partner: PartnerServer) -> 
     assert partner.requests == []
 
 
-def test_the_inbox_takes_each_file_once_and_moves_it_aside(tmp_path: Path) -> None:
+def test_the_inbox_takes_each_file_once_and_moves_it_aside(tmp_path: Path, settings: Any) -> None:
+    settings.INBOX_ROOT = tmp_path
     feed = FeedFactory(transport=Feed.Transport.DIRECTORY, source_location=str(tmp_path))
     (tmp_path / "a.csv").write_bytes(PAYLOAD)
     (tmp_path / ".b.csv").write_bytes(PAYLOAD)  # still being written by the partner
@@ -119,7 +125,10 @@ def test_the_inbox_takes_each_file_once_and_moves_it_aside(tmp_path: Path) -> No
     assert again.status == FeedRun.Status.DUPLICATE
 
 
-def test_a_file_left_in_processing_by_a_dead_worker_is_picked_up_later(tmp_path: Path) -> None:
+def test_a_file_left_in_processing_by_a_dead_worker_is_picked_up_later(
+    tmp_path: Path, settings: Any
+) -> None:
+    settings.INBOX_ROOT = tmp_path
     feed = FeedFactory(transport=Feed.Transport.DIRECTORY, source_location=str(tmp_path))
     (tmp_path / "processing").mkdir()
     orphan = tmp_path / "processing" / "orphan.csv"
@@ -127,3 +136,75 @@ def test_a_file_left_in_processing_by_a_dead_worker_is_picked_up_later(tmp_path:
     assert inbox_collect(feed=feed, stale_after=3600) == []
     (run,) = inbox_collect(feed=feed, stale_after=0)
     assert run.original_name == "orphan.csv"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",  # the hub's own admin, Redis, PostgreSQL
+        "[::1]",
+        "[::ffff:127.0.0.1]",  # IPv4-mapped loopback
+        "[2002:7f00:1::1]",  # 6to4 carrying 127.0.0.1
+        "[64:ff9b::a9fe:a9fe]",  # NAT64 carrying 169.254.169.254 (cloud metadata)
+        "[2001:0:4136:e378:8000:63bf:80ff:fffe]",  # Teredo carrying a client 127.0.0.1
+        "169.254.169.254",
+        "10.0.0.5",
+    ],
+)
+def test_an_http_pull_feed_is_refused_a_private_target_and_sends_nothing(
+    partner: PartnerServer, settings: Any, monkeypatch: pytest.MonkeyPatch, address: str
+) -> None:
+    settings.FEED_ALLOW_PRIVATE_TARGETS = False
+    monkeypatch.setenv("FEED_SECRET_PARTNER_A", "Bearer s3cret")
+    port = partner.httpd.server_address[1]
+    feed = http_feed(f"http://{address}:{port}/internal-admin", auth_secret_name="partner_a")
+
+    with pytest.raises(FetchError, match=r"refused: .* resolves to a private, loopback"):
+        feed_fetch(feed_id=feed.pk)
+
+    assert partner.requests == []  # neither the request nor the secret left the hub
+    assert not FeedRun.objects.exists()
+
+
+def test_a_refused_http_pull_is_a_failed_run_the_operator_sees(
+    partner: PartnerServer, settings: Any
+) -> None:
+    settings.FEED_ALLOW_PRIVATE_TARGETS = False
+    feed = http_feed(partner.url)
+
+    with pytest.raises(Retry):
+        fetch_feed.apply(args=[feed.pk], throw=True)
+
+    failed = FeedRun.objects.get(feed=feed)
+    assert failed.status == FeedRun.Status.FAILED
+    assert failed.source == FeedRun.Source.HTTP
+    assert f"GET {partner.url} refused: 127.0.0.1 resolves to a private" in failed.error
+
+
+def test_a_directory_feed_outside_the_inbox_root_is_refused_and_its_files_stay(
+    tmp_path: Path, settings: Any
+) -> None:
+    settings.INBOX_ROOT = tmp_path / "inbox"
+    elsewhere = tmp_path / "etc"
+    elsewhere.mkdir()
+    (elsewhere / "passwd").write_bytes(b"root:x:0:0")
+    for location in (str(elsewhere), "../etc", "partner/../../etc"):
+        feed = FeedFactory(transport=Feed.Transport.DIRECTORY, source_location=location)
+        with pytest.raises(FetchError, match="is outside INBOX_ROOT"):
+            feed_fetch(feed_id=feed.pk)
+    assert (elsewhere / "passwd").read_bytes() == b"root:x:0:0"
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["passwd"]
+
+
+def test_a_directory_feed_names_its_folder_relative_to_the_inbox_root(
+    tmp_path: Path, settings: Any
+) -> None:
+    settings.INBOX_ROOT = tmp_path
+    feed = FeedFactory(transport=Feed.Transport.DIRECTORY, source_location="partner-a/exports")
+    (tmp_path / "partner-a" / "exports").mkdir(parents=True)
+    (tmp_path / "partner-a" / "exports" / "a.csv").write_bytes(PAYLOAD)
+
+    (run,) = inbox_collect(feed=feed)
+
+    assert run.original_name == "a.csv"
+    assert inbox_path(feed) == tmp_path.resolve() / "partner-a" / "exports"

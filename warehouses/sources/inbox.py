@@ -11,10 +11,27 @@ from django.utils import timezone
 
 from warehouses.ingest.runs import feed_run_create
 from warehouses.models import Feed, FeedRun
+from warehouses.sources.http_pull import FetchError
+
+
+class InboxOutsideRoot(FetchError):
+    """A directory feed's folder resolves outside INBOX_ROOT."""
 
 
 def inbox_path(feed: Feed) -> Path:
-    return Path(feed.source_location) if feed.source_location else settings.INBOX_ROOT / feed.code
+    """The feed's folder: its source_location (relative to INBOX_ROOT, or absolute inside it),
+    else INBOX_ROOT/<feed code>.
+
+    Only folders under INBOX_ROOT: the inbox moves every file it finds and shows their content
+    in rejects, so a feed pointed at any folder the worker can read would empty it.
+    """
+    root = Path(settings.INBOX_ROOT).resolve()
+    folder = (root / (feed.source_location or feed.code)).resolve()
+    if not folder.is_relative_to(root):
+        raise InboxOutsideRoot(
+            f"inbox folder {feed.source_location!r} is outside INBOX_ROOT ({root})"
+        )
+    return folder
 
 
 def inbox_collect(*, feed: Feed, stale_after: float = 600.0) -> list[FeedRun]:

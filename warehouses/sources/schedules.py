@@ -26,9 +26,11 @@ def feed_fetch(*, feed_id: int) -> list[FeedRun]:
 def feed_fetch_failed(*, feed_id: int, error: str) -> FeedRun:
     """Keep a failed fetch visible as a failed run of the feed."""
     now = timezone.now()
+    transport = Feed.objects.filter(pk=feed_id).values_list("transport", flat=True).first()
+    directory = transport == Feed.Transport.DIRECTORY
     return FeedRun.objects.create(
         feed_id=feed_id,
-        source=FeedRun.Source.HTTP,
+        source=FeedRun.Source.DIRECTORY if directory else FeedRun.Source.HTTP,
         status=FeedRun.Status.FAILED,
         error=error[:4000],
         started_at=now,
