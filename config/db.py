@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any, Self
 
 import psycopg
+from django.conf import settings
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
@@ -38,8 +39,13 @@ def prepared_cursor() -> Iterator[CursorWrapper]:
     more than running them. The rest of the app keeps Django's client-side binding, which
     accepts any SQL. Queries still go through Django's wrapper, so query-count tests see them.
     psycopg keeps at most 100 prepared statements per connection (LRU). Behind a pooler in
-    transaction mode (pgbouncer < 1.21) prepared statements are not safe: don't use this there.
+    transaction mode (DATABASE_POOLER, docs/scaling.md) each statement may reach another
+    server session, where a prepared statement does not exist: there it is a plain cursor.
     """
+    if settings.DATABASE_POOLER:
+        with connection.cursor() as plain:
+            yield plain
+        return
     # What connection.cursor() does, with a different psycopg cursor class.
     connection.close_if_health_check_failed()
     connection.ensure_connection()

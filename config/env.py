@@ -89,3 +89,31 @@ def database_from_url(url: str) -> dict[str, object]:
         "PORT": str(parsed.port or ""),
         "OPTIONS": query,
     }
+
+
+POOLERS = frozenset({"pgbouncer"})
+
+
+def database_pooler(name: str = "DATABASE_POOLER") -> str:
+    """The pooler between the hub and PostgreSQL ("pgbouncer" in transaction mode), or ""."""
+    value = (_set_value(name) or "").lower()
+    if value and value not in POOLERS:
+        raise _unreadable(name, f"one of {sorted(POOLERS)} (or empty: a direct connection)", "")
+    return value
+
+
+def database_behind_pooler(entry: dict[str, object]) -> dict[str, object]:
+    """A DATABASES entry made safe behind a pooler in transaction mode (see docs/scaling.md).
+
+    Each transaction may run on a different server session, so nothing may outlive one:
+    - no startup `options` (PgBouncer refuses the parameter; set such flags on the server);
+    - no prepared statements (PgBouncer before 1.21 does not track them): psycopg's automatic
+      preparation stays off whatever the URL says;
+    - no server-side cursors (`.iterator()` would DECLARE on one session and FETCH on another).
+    The feed lock (warehouses/ingest/runs.py) and `config.db.prepared_cursor` read the
+    DATABASE_POOLER setting themselves.
+    """
+    options = dict(entry.get("OPTIONS") or {})  # type: ignore[call-overload]
+    options.pop("options", None)
+    options["prepare_threshold"] = None
+    return {**entry, "OPTIONS": options, "DISABLE_SERVER_SIDE_CURSORS": True}

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from config.env import database_from_url, envbool, envint, envstr
+from config.env import (
+    database_behind_pooler,
+    database_from_url,
+    database_pooler,
+    envbool,
+    envint,
+    envstr,
+)
 
 # No silent fallback to SQLite: without DATABASE_URL, `make` starts an embedded PostgreSQL and
 # exports its URL (config/embedded.py). Running Django by hand needs DATABASE_URL set.
@@ -24,5 +31,11 @@ _pg_flags = [f"-c random_page_cost={envstr('DB_RANDOM_PAGE_COST', '1.1')}"]
 if not envbool("DB_JIT", False):
     _pg_flags.append("-c jit=off")
 _db_options.setdefault("options", " ".join(_pg_flags))
+
+# DATABASE_POOLER=pgbouncer: DATABASE_URL points at PgBouncer in transaction pooling mode
+# (docs/scaling.md). The flags above then go on the server instead (PgBouncer refuses them).
+DATABASE_POOLER = database_pooler()
+if DATABASE_POOLER:
+    DATABASES["default"] = database_behind_pooler(DATABASES["default"])
 
 REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import envbool, envfloat, envint
+from config.env import (
+    database_behind_pooler,
+    database_from_url,
+    database_pooler,
+    envbool,
+    envfloat,
+    envint,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 VAR = "HUB_TEST_ENV_READER"
@@ -123,3 +130,24 @@ def test_start_up_accepts_the_same_variables_spelled_as_words() -> None:
     result = _manage_check(DEBUG=" Off ", INGEST_BATCH_SIZE=" 5000 ")
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_database_pooler_knows_pgbouncer_and_refuses_anything_else(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(VAR, " PgBouncer ")
+    assert database_pooler(VAR) == "pgbouncer"
+    monkeypatch.setenv(VAR, "")
+    assert database_pooler(VAR) == ""
+    monkeypatch.setenv(VAR, "pgpool")
+    with pytest.raises(ImproperlyConfigured, match="pgpool"):
+        database_pooler(VAR)
+
+
+def test_behind_a_pooler_no_session_state_is_asked_for() -> None:
+    direct = database_from_url("postgres://u@db:6432/hub?prepare_threshold=5&sslmode=require")
+    direct["OPTIONS"]["options"] = "-c jit=off"  # type: ignore[index]
+    pooled = database_behind_pooler(direct)
+    assert pooled["OPTIONS"] == {"prepare_threshold": None, "sslmode": "require"}
+    assert pooled["DISABLE_SERVER_SIDE_CURSORS"] is True
+    assert direct["OPTIONS"]["prepare_threshold"] == "5"  # type: ignore[index]

@@ -104,7 +104,15 @@ def feed_run_create(
 
 @contextmanager
 def _feed_lock(feed_id: int) -> Iterator[bool]:
-    """A session-level advisory lock: released by PostgreSQL itself if the worker dies."""
+    """A session-level advisory lock: released by PostgreSQL itself if the worker dies.
+
+    Behind a pooler in transaction mode (DATABASE_POOLER) a session lock would be taken on one
+    server session and asked for again on another (or the same one, by another worker, which
+    then gets it too): there the run's claim is the lock instead (`_claim`).
+    """
+    if settings.DATABASE_POOLER:
+        yield True
+        return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_FEED_LOCK_NAMESPACE, feed_id])
         (locked,) = cursor.fetchone()
@@ -114,6 +122,44 @@ def _feed_lock(feed_id: int) -> Iterator[bool]:
         if locked:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_FEED_LOCK_NAMESPACE, feed_id])
+
+
+# Behind a pooler: a feed is busy while one of its runs is `running` with a heartbeat younger
+# than INGEST_STALE_AFTER_SECONDS (the age at which the sweep deems its worker lost). The
+# feed's row lock makes the check and the claim one step for two workers claiming at once.
+_FEED_LEASED = """
+SELECT EXISTS (
+    SELECT 1 FROM warehouses_feedrun
+    WHERE feed_id = %s AND status = %s AND heartbeat_at > now() - make_interval(secs => %s)
+) FROM warehouses_feed WHERE id = %s FOR UPDATE
+"""
+
+
+def _claim(run: FeedRun) -> int:
+    """Mark the run running (one more attempt); 0 when it is finished or out of attempts.
+
+    Behind a pooler, raises FeedBusy while another worker holds the feed's lease (above): a
+    worker that died leaves a `running` run whose heartbeat ages, and frees the feed with it.
+    """
+    claim = FeedRun.objects.filter(
+        pk=run.pk,
+        status__in=lifecycle.UNFINISHED,
+        attempts__lt=settings.INGEST_MAX_ATTEMPTS,
+    )
+    fields = {
+        "status": FeedRun.Status.RUNNING,
+        "started_at": Coalesce(F("started_at"), Now()),
+        "heartbeat_at": Now(),
+        "attempts": F("attempts") + 1,
+    }
+    if not settings.DATABASE_POOLER:
+        return claim.update(**fields)
+    with transaction.atomic(), connection.cursor() as cursor:
+        stale = settings.INGEST_STALE_AFTER_SECONDS
+        cursor.execute(_FEED_LEASED, [run.feed_id, FeedRun.Status.RUNNING, stale, run.feed_id])
+        if cursor.fetchone()[0]:
+            raise FeedBusy(f"feed {run.feed_id} is busy")
+        return claim.update(**fields)
 
 
 def _decoding(run: FeedRun) -> encodings.Decoding:
@@ -167,16 +213,7 @@ def feed_run_execute(
             # redelivery) is then the one that resumes the run.
             raise FeedBusy(f"feed {run.feed_id} is busy")
         # Holding the feed lock, a `running` run is one whose worker died: resume it.
-        claimed = FeedRun.objects.filter(
-            pk=run_id,
-            status__in=lifecycle.UNFINISHED,
-            attempts__lt=settings.INGEST_MAX_ATTEMPTS,
-        ).update(
-            status=FeedRun.Status.RUNNING,
-            started_at=Coalesce(F("started_at"), Now()),
-            heartbeat_at=Now(),
-            attempts=F("attempts") + 1,
-        )
+        claimed = _claim(run)
         run.refresh_from_db()
         if not claimed:
             if run.status in lifecycle.UNFINISHED:
