@@ -12,8 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from config.security import insecure_start_reason
@@ -146,9 +148,13 @@ def test_which_keys_are_refused(key: str, debug: bool, refused: bool, settings: 
 
 @pytest.mark.parametrize("command", [["worker", "--pool", "solo"], ["beat"]])
 def test_celery_refuses_to_start_with_the_development_key_and_debug_off(
-    command: list[str], tmp_path: Path
+    command: list[str], tmp_path: Path, db: None
 ) -> None:
-    env = production_env()
+    # Beat reads its schedule from the database before its start-up signal, so it needs one
+    # that exists: the test database (DATABASE_URL names a database CI never creates).
+    url = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hub"))
+    test_url = urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
+    env = production_env(DATABASE_URL=test_url)
     env.pop("SECRET_KEY")
     extra = ["-s", str(tmp_path / "beat-schedule")] if command == ["beat"] else []
     result = run([str(BIN / "celery"), "-A", "config", *command, *extra], env, timeout=60)
