@@ -10,6 +10,15 @@ mkdir -p .local/logs
 
 $BIN/python manage.py migrate --noinput -v0
 $BIN/python manage.py demo_seed
+# A new hub has DEMO_HISTORY_DAYS (60) days of traffic, loaded once through the real pipeline,
+# and its dashboard and delivery estimates are computed before the URLs are printed, so the first
+# look shows lanes, percentiles and charts (docs/demo-history.md). 0 skips it.
+if [ "${DEMO_HISTORY_DAYS:-60}" != 0 ]; then
+    echo "Loading the demo history (once; log in .local/logs/history.log) ..."
+    $BIN/python manage.py demo_history --if-empty --days "${DEMO_HISTORY_DAYS:-60}" >.local/logs/history.log 2>&1
+    grep '^demo history' .local/logs/history.log || true
+    $BIN/python manage.py refresh_dashboard 2>>.local/logs/history.log
+fi
 
 # A Celery process that exits is started again, as docker compose's restart policy does: kombu's
 # Redis transport can take a worker down when Redis goes away (docs/faults.md).

@@ -20,6 +20,7 @@ WAREHOUSES = [
     ("harbin-air", "Harbin air cargo terminal", Warehouse.Kind.AIR_TERMINAL, "CN", "Harbin", "CNHRB", "Asia/Shanghai"),
     ("la-fulfilment", "Los Angeles fulfilment warehouse", Warehouse.Kind.FULFILMENT, "US", "Ontario, CA", "USONT", "America/Los_Angeles"),
     ("blagoveshchensk-hub", "Blagoveshchensk receiving hub", Warehouse.Kind.FULFILMENT, "RU", "Blagoveshchensk", "RUBQS", "Asia/Yakutsk"),
+    ("duisburg-hub", "Duisburg rail terminal", Warehouse.Kind.RAIL_YARD, "DE", "Duisburg", "DEDUI", "Europe/Berlin"),
 ]  # fmt: skip
 
 FEEDS = [
@@ -38,6 +39,7 @@ FEEDS = [
                 "event_time": "操作时间",
                 "location_name": "地点",
                 "unit_id": "集装箱号",
+                "transport_mode": "运输方式",  # optional: the simulator's files leave it out
             },
             "code_mapping": {
                 "入库": "warehouse_received",
@@ -50,7 +52,14 @@ FEEDS = [
     ),
     ("harbin-air-json", "harbin-air", Feed.Format.JSON, Feed.Transport.DIRECTORY, "utf-8", {}),
     ("la-upload", "la-fulfilment", Feed.Format.HUB_CSV, Feed.Transport.UPLOAD, "utf-8", {}),
-]
+    # The partners `demo_history` also speaks for (docs/demo-history.md): China's customs
+    # e-port (CEB messages), the container manifests, and the carriers beyond the border.
+    ("heihe-customs", "heihe-bonded", Feed.Format.CEB, Feed.Transport.PUSH, "utf-8", {}),
+    ("suifenhe-customs", "suifenhe-rail", Feed.Format.CEB, Feed.Transport.PUSH, "utf-8", {}),
+    ("suifenhe-manifest", "suifenhe-rail", Feed.Format.MANIFEST_CSV, Feed.Transport.UPLOAD, "utf-8", {}),
+    ("blagoveshchensk-json", "blagoveshchensk-hub", Feed.Format.JSON, Feed.Transport.PUSH, "utf-8", {}),
+    ("duisburg-json", "duisburg-hub", Feed.Format.JSON, Feed.Transport.PUSH, "utf-8", {}),
+]  # fmt: skip
 
 
 class Command(BaseCommand):
