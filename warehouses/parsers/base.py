@@ -129,7 +129,7 @@ class Record:
     location_code: str = ""  # UN/LOCODE where known (a 3-letter code is an IATA airport)
     country: str = ""  # ISO 3166-1 alpha-2
     # The place's parts where the format gives them (X12 N4/MS1, EPCIS geo): only the gazetteer
-    # reads them, to find the zone of a local time (warehouses/places.py).
+    # reads them, to find the zone of a local time (warehouses/normalize/places.py).
     city: str = ""
     state: str = ""  # state / province / subdivision code
     postal_code: str = ""
