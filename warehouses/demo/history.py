@@ -56,6 +56,8 @@ BAD_FILE_SHARE = 0.15
 # costs a fixed ~0.1 s, and a demo's old history need not be as fine-grained as today's.
 RECENT_DAYS = 3
 OLDER_FILE_DAYS = 7
+# Orders before the period still in flight when it begins (the train's p90 is about 20 days).
+WARMUP_DAYS = 21
 
 
 def file_day(day: int, days: int) -> int:
@@ -86,25 +88,29 @@ def orders_per_day(rng: random.Random, per_day: int, day: datetime, index: int, 
 
 
 def history_rows(*, days: int, per_day: int, seed: int, until: datetime) -> tuple[int, list[Row]]:
-    """(parcels, rows) of `days` days of orders ending at `until`; rows reported by `until`."""
+    """(parcels, rows) of `days` days of orders ending at `until`; rows reported by `until`.
+
+    Orders of the WARMUP_DAYS before the period that are still on their way when it begins come
+    too, with their whole timeline (their early lines reach the hub in the first file, as a
+    backlog): without them the period's first weeks would see only the fast lanes deliver.
+    """
     rng = random.Random(seed)
     start = until - timedelta(days=days)
     trains: dict[datetime, Train] = {}
     parcels: list[Parcel] = []
-    for index in range(days):
+    for index in range(-WARMUP_DAYS, days):
         day = start + timedelta(days=index)
-        count = orders_per_day(rng, per_day, day, index, days)
+        count = orders_per_day(rng, per_day, day, max(index, 0), days)
         for number in range(count):
             name, _, prefix, suffix = _lane_pick(rng)
             opened = day + timedelta(hours=rng.uniform(0.0, 24.0))
-            if opened >= until:
-                continue
-            tracking = f"{prefix}{seed % 10}{index:03d}{number:05d}{suffix}"
-            parcel = Parcel(rng, tracking, f"LJ{seed % 10}{index:03d}{number:05d}{name[0].upper()}")
+            serial = f"{seed % 10}{index + WARMUP_DAYS:03d}{number:05d}"
+            parcel = Parcel(rng, f"{prefix}{serial}{suffix}", f"LJ{serial}{name[0].upper()}")
             _lane_run(name, parcel, opened, trains)
-            parcels.append(parcel)
+            if opened < until and (index >= 0 or parcel.rows[-1].at >= start):
+                parcels.append(parcel)
     rows = [row for parcel in parcels for row in parcel.rows]
-    rows += [row for train in trains.values() for row in train.rows]
+    rows += [row for train in trains.values() if train.unloaded >= start for row in train.rows]
     return len(parcels), [row for row in rows if row.reported <= until]
 
 
@@ -141,7 +147,7 @@ def history_files(rows: list[Row], *, days: int, seed: int, until: datetime) -> 
     start = until - timedelta(days=days)
     buckets: dict[tuple[int, str, str], list[Row]] = defaultdict(list)
     for row in rows:
-        day = min(math.floor((row.reported - start) / timedelta(days=1)), days - 1)
+        day = min(max(math.floor((row.reported - start) / timedelta(days=1)), 0), days - 1)
         day = file_day(day, days)
         kind = row.kind if row.kind in CEB_MESSAGES else ""
         buckets[(day, row.feed, kind)].append(row)
