@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from shipments.models import TrackingEvent
 from tests.conftest import FeedFactory, hub_csv
-from warehouses.admin import run_progress
+from warehouses.admin.runs import run_progress
 from warehouses.ingest.replay import feed_run_rerun, rejected_records_replay
 from warehouses.ingest.runs import feed_run_execute
 from warehouses.management.commands.ingest import Progress
