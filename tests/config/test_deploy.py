@@ -22,9 +22,10 @@ from config.security import insecure_start_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-# Everything these tests set themselves; inherited values would change what they check.
+# Everything these tests set themselves; inherited values would change what they check (the
+# browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process, which check --deploy refuses).
 OWN = (
-    "DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "HTTPS", "SECURE_",
+    "DJANGO_", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "HTTPS", "SECURE_",
     "TRUSTED_PROXIES",
 )  # fmt: skip
 
