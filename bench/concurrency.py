@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import HEADER, database_url, psql, run_manage  # noqa: E402
+from bench.ingest import HEADER, psql, run_manage, scratch_database  # noqa: E402
 
 # (feed, code, zone, location, locode, country): the feeds' steps alternate along the route.
 STEPS = [
@@ -126,20 +126,8 @@ def main() -> None:
     files = generate(workdir, args.events, args.parcels)
     print(f"generated 2 feeds x {args.events:,} events over the same {args.parcels:,} parcels")
 
-    name = os.environ.get("BENCH_DB_NAME", "hub_bench_concurrency")
-    url = database_url(name)
-    admin_url = database_url("postgres")
-    psql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    psql(admin_url, f'CREATE DATABASE "{name}"')
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "INGEST_BATCH_SIZE": str(args.batch),
-        "MEDIA_ROOT": str(workdir / "media"),
-        "LOG_LEVEL": "WARNING",
-    }
-    run_manage(env, "migrate", "-v0")
+    env = scratch_database("hub_bench_concurrency", workdir, args.batch)
+    url = env["DATABASE_URL"]
     run_manage(
         env,
         "shell",

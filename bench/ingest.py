@@ -271,6 +271,25 @@ def database_alone(url: str, env: dict[str, str], csv_path: Path) -> float | Non
     return None if errors or events != recorded["events_created"] else seconds
 
 
+def scratch_database(default_name: str, workdir: Path, batch: int) -> dict[str, str]:
+    """Drop and create the scratch database (BENCH_DB_NAME, else `default_name`), migrate it,
+    and return the environment a child `manage.py` runs in against it."""
+    name = os.environ.get("BENCH_DB_NAME", default_name)
+    admin_url = database_url("postgres")
+    psql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    psql(admin_url, f'CREATE DATABASE "{name}"')
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(name),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "INGEST_BATCH_SIZE": str(batch),
+        "MEDIA_ROOT": str(workdir / "media"),
+        "LOG_LEVEL": "WARNING",
+    }
+    run_manage(env, "migrate", "-v0")
+    return env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
@@ -284,20 +303,8 @@ def main() -> None:
     size_mb = csv_path.stat().st_size / 1e6
     print(f"generated {args.events:,} events over {args.parcels:,} parcels ({size_mb:.1f} MB)")
 
-    name = os.environ.get("BENCH_DB_NAME", "hub_bench")
-    url = database_url(name)
-    admin_url = database_url("postgres")
-    psql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    psql(admin_url, f'CREATE DATABASE "{name}"')
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "INGEST_BATCH_SIZE": str(args.batch),
-        "MEDIA_ROOT": str(workdir / "media"),
-        "LOG_LEVEL": "WARNING",
-    }
-    run_manage(env, "migrate", "-v0")
+    env = scratch_database("hub_bench", workdir, args.batch)
+    url = env["DATABASE_URL"]
     run_manage(
         env,
         "shell",
