@@ -130,3 +130,33 @@ def test_the_language_switcher_changes_the_language_and_remembers_it(
         assert "Посылка не найдена" in page.locator("h1").inner_text()
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width", [320, 420])
+@pytest.mark.parametrize("lang", ["en", "zh-hans", "ru"])
+def test_the_page_reads_on_a_narrow_phone_with_every_stage_label_whole(
+    live_server: Any, browser: Any, artifacts: Path, parcel_in_line_haul: str, lang: str, width: int
+) -> None:
+    # Russian stage names ("Магистральная перевозка") are the longest: at 420 px the bar used to
+    # push its last stage off the screen.
+    context = browser.new_context(
+        locale=EXPECTED[lang][0],
+        viewport={"width": width, "height": 800},
+        is_mobile=True,
+        device_scale_factor=2,
+    )
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server.url}/track/{parcel_in_line_haul}?lang={lang}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        stages = page.locator("ol.stages li")
+        assert stages.count() == 5
+        for i in range(5):
+            stage = stages.nth(i)
+            box = stage.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, i
+            # The label is whole inside its stage: not cut, not spilling over the next one.
+            assert stage.evaluate("e => e.scrollWidth <= e.clientWidth"), stage.inner_text()
+        page.screenshot(path=str(artifacts / f"track-{lang}-{width}px.png"), full_page=True)
+    finally:
+        context.close()
