@@ -154,7 +154,7 @@ class KeyRateThrottle(BaseThrottle):
     (`RateCounts`). A subclass names the rate's setting ("1200/min") and the Redis key of a
     request's credential (None: not limited here).
 
-    Sets `request.rate_limit` so the view can send X-RateLimit-* headers (`rate_limit_headers`).
+    Sets `request.rate_limit` so the view can send X-RateLimit-* headers (`RateLimitedAPIView`).
     """
 
     rate_setting = ""
@@ -204,13 +204,20 @@ class ShopKeyRateThrottle(KeyRateThrottle):
         return f"hub:throttle:{request.auth.prefix}"
 
 
-def rate_limit_headers(request: Request, response: Response) -> None:
-    """X-RateLimit-* from what the view's KeyRateThrottle counted."""
-    limit = getattr(request, "rate_limit", None)
-    if limit is not None:
-        response["X-RateLimit-Limit"] = str(limit[0])
-        response["X-RateLimit-Remaining"] = str(limit[1])
-        response["X-RateLimit-Reset"] = str(limit[2])
+class RateLimitedAPIView(APIView):
+    """A view throttled by a KeyRateThrottle: every answer carries X-RateLimit-* from what the
+    throttle counted (the shops' API and the push API)."""
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        limit = getattr(request, "rate_limit", None)
+        if limit is not None:
+            response["X-RateLimit-Limit"] = str(limit[0])
+            response["X-RateLimit-Remaining"] = str(limit[1])
+            response["X-RateLimit-Reset"] = str(limit[2])
+        return response
 
 
 class ShopAPIKeyScheme(OpenApiAuthenticationExtension):

@@ -11,7 +11,6 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from config.outbound import UnsafeTarget
 from shipments import services, webhooks
@@ -19,11 +18,11 @@ from shipments.api import paging, render
 from shipments.api import serializers as s
 from shipments.api.auth import (
     IsShop,
+    RateLimitedAPIView,
     ShopAPIKeyAndShipmentAuthentication,
     ShopAPIKeyAuthentication,
     ShopKeyRateThrottle,
     prefetched_shipment,
-    rate_limit_headers,
     shop_of,
 )
 from shipments.api.errors import APIError, error_responses
@@ -33,17 +32,10 @@ from shipments.readers import selectors
 NOT_FOUND = "Not found."
 
 
-class ShopAPIView(APIView):
+class ShopAPIView(RateLimitedAPIView):
     authentication_classes = [ShopAPIKeyAuthentication]
     permission_classes = [IsShop]
     throttle_classes = [ShopKeyRateThrottle]
-
-    def finalize_response(
-        self, request: Request, response: Response, *args: Any, **kwargs: Any
-    ) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        rate_limit_headers(request, response)
-        return response
 
 
 def _shipment_or_404(request: Request, tracking_number: str) -> Shipment:

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from shipments.api.auth import KeyRateThrottle, rate_limit_headers
+from shipments.api.auth import KeyRateThrottle, RateLimitedAPIView
 from shipments.api.errors import APIError, error_responses
 from shipments.api.render import dt
 from warehouses.api.tokens import feed_for_token
@@ -198,17 +198,10 @@ class FeedTokenRateThrottle(KeyRateThrottle):
         return f"hub:push-throttle:{feed.push_token_hash[:16]}"
 
 
-class FeedAPIView(APIView):
+class FeedAPIView(RateLimitedAPIView):
     authentication_classes = [FeedTokenAuthentication]
     permission_classes = [IsFeed]
     throttle_classes = [FeedTokenRateThrottle]
-
-    def finalize_response(
-        self, request: Request, response: Response, *args: Any, **kwargs: Any
-    ) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        rate_limit_headers(request, response)
-        return response
 
 
 class PayloadView(FeedAPIView):
