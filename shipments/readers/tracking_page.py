@@ -29,7 +29,7 @@ from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from config import client_ip
 from shipments.identifiers import tracking_number_clean
@@ -286,7 +286,8 @@ def _estimate(shipment: Shipment, offset_minutes: int) -> dict[str, Any] | None:
     }
 
 
-@require_GET
+# GET and HEAD: link checkers and uptime monitors ask with HEAD.
+@require_safe
 @_with_language
 def track_search(request: HttpRequest) -> HttpResponse:
     # No number holds a NUL (the detail URL cannot take one): dropped like spaces.
@@ -297,7 +298,7 @@ def track_search(request: HttpRequest) -> HttpResponse:
     return render(request, "tracking/search.html", {"search_url": reverse("track-search")})
 
 
-@require_GET
+@require_safe
 @_with_language
 def track_detail(request: HttpRequest, tracking_number: str) -> HttpResponse:
     # Per client behind the proxies we trust (X-Forwarded-For from them only), IPv6 per /64.

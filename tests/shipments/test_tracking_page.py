@@ -273,3 +273,14 @@ def test_a_miss_costs_one_query(
 ) -> None:
     with django_assert_num_queries(1):
         assert client.get(detail_url("NOPE")).status_code == 404
+
+
+def test_head_answers_like_get_without_a_body_and_other_methods_are_refused(
+    client: Client, parcel: Shipment
+) -> None:
+    assert client.head(reverse("track-search")).status_code == 200
+    head = client.head(detail_url("HB100"))
+    assert head.status_code == 200
+    assert head["Content-Type"].startswith("text/html")
+    assert client.head(detail_url("NOPE123")).status_code == 404
+    assert client.post(detail_url("HB100")).status_code == 405
