@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.utils.encoders import JSONEncoder
 
 # Types orjson does not know (Decimal, lazy translations, ...) go through DRF's own encoder.
@@ -34,3 +34,27 @@ class FastJSONRenderer(JSONRenderer):
             # What orjson refuses and the standard library writes: integers beyond 64 bits
             # (a shop's metadata may hold any JSON number).
             return super().render(data, accepted_media_type, renderer_context)
+
+
+class _StreamedRenderer(BaseRenderer):
+    """A media type a view streams itself (an export): named here so that content negotiation
+    (`?format=` or Accept) can choose it; the view never hands it data to render."""
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        raise NotImplementedError("streamed by the view")
+
+
+class CSVRenderer(_StreamedRenderer):
+    media_type = "text/csv"
+    format = "csv"
+
+
+class XLSXRenderer(_StreamedRenderer):
+    media_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    format = "xlsx"
+    charset = None

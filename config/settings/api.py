@@ -39,6 +39,8 @@ API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
 # Throttle counters live in Redis (REDIS_URL), shared by every web worker.
 # Requests per key per window ("1200/min"); X-RateLimit-* headers report it.
 API_RATE_PER_KEY = envstr("API_RATE_PER_KEY", "1200/min")
+# Exports per key per window (GET /api/v1/shipments/export), on top of API_RATE_PER_KEY.
+API_EXPORT_RATE_PER_KEY = envstr("API_EXPORT_RATE_PER_KEY", "10/min")
 API_BULK_MAX_ITEMS = envint("API_BULK_MAX_ITEMS", 1000)
 API_PAGE_SIZE_MAX = envint("API_PAGE_SIZE_MAX", 200)
 # A shipment's `metadata` (its JSON, UTF-8): larger is refused with 400.

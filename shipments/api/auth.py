@@ -204,6 +204,17 @@ class ShopKeyRateThrottle(KeyRateThrottle):
         return f"hub:throttle:{request.auth.prefix}"
 
 
+class ShopExportRateThrottle(ShopKeyRateThrottle):
+    """API_EXPORT_RATE_PER_KEY exports per shop API key, besides the key's API_RATE_PER_KEY:
+    one export reads what thousands of list pages would."""
+
+    rate_setting = "API_EXPORT_RATE_PER_KEY"
+
+    def counter_key(self, request: Request) -> str | None:
+        key = super().counter_key(request)
+        return None if key is None else f"{key}:export"
+
+
 class RateLimitedAPIView(APIView):
     """A view throttled by a KeyRateThrottle: every answer carries X-RateLimit-* from what the
     throttle counted (the shops' API and the push API)."""

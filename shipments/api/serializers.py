@@ -155,7 +155,9 @@ class ShipmentUpdateSerializer(serializers.Serializer[Any]):
     order_number = StrictCharField(max_length=64, required=False, allow_blank=True)
 
 
-class ShipmentListQuerySerializer(serializers.Serializer[Any]):
+class ShipmentFilterSerializer(serializers.Serializer[Any]):
+    """The list's filters; the export takes the same ones (`list_filters`)."""
+
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     stage = serializers.ChoiceField(choices=Stage.choices, required=False, allow_blank=True)
     destination_country = serializers.RegexField(
@@ -164,6 +166,17 @@ class ShipmentListQuerySerializer(serializers.Serializer[Any]):
     order_number = StrictCharField(max_length=64, required=False, allow_blank=True)
     updated_since = serializers.DateTimeField(required=False)
     archived = serializers.BooleanField(required=False)
+
+
+FILTERS = ("status", "stage", "destination_country", "order_number", "updated_since", "archived")
+
+
+def list_filters(validated: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of selectors.shipment_list_for_shop from validated filters."""
+    return {name: validated.get(name) for name in FILTERS}
+
+
+class ShipmentListQuerySerializer(ShipmentFilterSerializer):
     ordering = serializers.ChoiceField(
         choices=["-updated_at", "updated_at"],
         required=False,
@@ -175,6 +188,15 @@ class ShipmentListQuerySerializer(serializers.Serializer[Any]):
         min_value=1, max_value=settings.API_PAGE_SIZE_MAX, required=False, default=50
     )
     cursor = serializers.CharField(required=False, max_length=200, help_text="From `next`.")
+
+
+class ShipmentExportQuerySerializer(ShipmentFilterSerializer):
+    format = serializers.ChoiceField(
+        choices=["csv", "xlsx"],
+        required=False,
+        help_text="csv (the default) or xlsx; or ask by the Accept header (text/csv, "
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet)",
+    )
 
 
 # --- output shapes (documentation) -------------------------------------------------------------

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from shipments.api import views
+from shipments.api import exports, views
 
 urlpatterns: list[URLPattern] = [
     path("shipments", views.ShipmentCollectionView.as_view(), name="api-shipments"),
     path("shipments/bulk", views.ShipmentBulkView.as_view(), name="api-shipments-bulk"),
+    # Before the detail route, which would read "export" as a tracking number.
+    path("shipments/export", exports.ShipmentExportView.as_view(), name="api-shipments-export"),
     # `path`, not `str`: a tracking number may contain "/" (a GS1 Digital Link URI, a carrier's
     # "ABC/123"); the archive route comes first so that its suffix is not read as part of one.
     path(

@@ -77,15 +77,7 @@ class ShipmentCollectionView(ShopAPIView):
         query = s.ShipmentListQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         q = query.validated_data
-        qs = selectors.shipment_list_for_shop(
-            shop=shop_of(request),
-            status=q.get("status"),
-            stage=q.get("stage"),
-            destination_country=q.get("destination_country"),
-            order_number=q.get("order_number"),
-            updated_since=q.get("updated_since"),
-            archived=q.get("archived"),
-        )
+        qs = selectors.shipment_list_for_shop(shop=shop_of(request), **s.list_filters(q))
         found = paging.page(qs, ordering=q["ordering"], size=q["page_size"], cursor=q.get("cursor"))
         next_url = None
         if found.next_cursor:

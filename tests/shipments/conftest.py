@@ -51,6 +51,7 @@ def _webhook_settings(settings: Any) -> None:
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     settings.WEBHOOK_TIMEOUT_SECONDS = 1.0
     settings.API_RATE_PER_KEY = "100000/min"
+    settings.API_EXPORT_RATE_PER_KEY = "100000/min"
 
 
 @dataclass
