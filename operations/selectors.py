@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q, Subquery
+from django.db.models import Count, Q, QuerySet, Subquery
 
 from operations.models import DashboardRefresh, ExceptionItem
 from shipments.statuses import STAGE_ORDER, Status
@@ -149,6 +149,82 @@ def _percentiles(samples: int, p50: float, p90: float) -> Percentiles:
     return Percentiles(samples=samples, p50=round(p50, 1), p90=round(p90, 1))
 
 
+StatusCounts = dict[str, dict[str, int]]
+
+
+def status_snapshot() -> tuple[list[tuple[str, int]], StatusCounts, StatusCounts]:
+    """Current shipments per status: in all, by warehouse of the latest event, by destination
+    country (one query)."""
+    snapshot = _rows(
+        """
+        SELECT GROUPING(w.code), GROUPING(s.destination_country), s.status,
+               coalesce(w.code, '(none)'), s.destination_country, sum(s.shipments)
+        FROM operations_statussnapshot s LEFT JOIN warehouses_warehouse w ON w.id = s.warehouse_id
+        GROUP BY GROUPING SETS ((s.status), (w.code, s.status), (s.destination_country, s.status))
+        """,
+        {},
+    )
+    status_totals = [(r[2], int(r[5])) for r in snapshot if r[0] == 1 and r[1] == 1]
+    status_totals.sort(key=lambda x: -x[1])
+    status_by_warehouse: StatusCounts = {}
+    status_by_country: StatusCounts = {}
+    for r in snapshot:
+        if r[0] == 0:
+            status_by_warehouse.setdefault(r[3], {})[r[2]] = int(r[5])
+        elif r[1] == 0:
+            status_by_country.setdefault(r[4] or "??", {})[r[2]] = int(r[5])
+    return status_totals, status_by_warehouse, status_by_country
+
+
+def lane_stats() -> list[Lane]:
+    """The lane table: per lane, the whole transit and each stage, busiest lane first."""
+    lane_rows = _rows(
+        """
+        SELECT origin_country, destination_country, transport_mode, stage, samples,
+               p50_hours, p90_hours
+        FROM operations_lanestagestat
+        WHERE week IS NULL AND origin_country <> '*'
+        ORDER BY origin_country, destination_country, transport_mode
+        """,
+        {},
+    )
+    lanes: dict[tuple[str, str, str], Lane] = {}
+    for o, d, m, stage, n, p50, p90 in lane_rows:
+        lane = lanes.setdefault((o, d, m), Lane(o, d, m))
+        if stage:
+            lane.stages[stage] = _percentiles(n, p50, p90)
+        else:
+            lane.total = _percentiles(n, p50, p90)
+    return sorted(lanes.values(), key=lambda lane: -(lane.total.samples if lane.total else 0))
+
+
+Dwell = list[tuple[str, Percentiles]]
+
+
+def dwell_stats(*, trend_since: date) -> tuple[Dwell, list[tuple[date, Percentiles]]]:
+    """The warehouse dwell table (per warehouse, "(all)" first) and the weekly dwell trend of
+    all warehouses since `trend_since` (one query)."""
+    dwell_rows = _rows(
+        """
+        SELECT d.week, coalesce(w.code, '(all)'), d.warehouse_id IS NULL, d.samples,
+               d.p50_hours, d.p90_hours
+        FROM operations_warehousedwellstat d
+        LEFT JOIN warehouses_warehouse w ON w.id = d.warehouse_id
+        WHERE d.week IS NULL OR (d.warehouse_id IS NULL AND d.week >= %(since)s)
+        ORDER BY d.week NULLS FIRST, w.code NULLS FIRST
+        """,
+        {"since": trend_since},
+    )
+    dwell = [(r[1], _percentiles(r[3], r[4], r[5])) for r in dwell_rows if r[0] is None]
+    dwell_trend = [(r[0], _percentiles(r[3], r[4], r[5])) for r in dwell_rows if r[0] and r[2]]
+    return dwell, dwell_trend
+
+
+def open_exceptions() -> QuerySet[ExceptionItem]:
+    """The exceptions queue: the items no operator has acknowledged."""
+    return ExceptionItem.objects.filter(acknowledged_at__isnull=True)
+
+
 def dashboard_get(*, now: datetime) -> Dashboard:
     """Everything the dashboard shows, in a constant number of queries (asserted in tests)."""
     last_stats = DashboardRefresh.objects.filter(stats=True).order_by("-finished_at")
@@ -187,26 +263,9 @@ def dashboard_get(*, now: datetime) -> Dashboard:
     )
     days = [since + timedelta(days=i) for i in range(VOLUME_DAYS)]
 
-    snapshot = _rows(
-        """
-        SELECT GROUPING(w.code), GROUPING(s.destination_country), s.status,
-               coalesce(w.code, '(none)'), s.destination_country, sum(s.shipments)
-        FROM operations_statussnapshot s LEFT JOIN warehouses_warehouse w ON w.id = s.warehouse_id
-        GROUP BY GROUPING SETS ((s.status), (w.code, s.status), (s.destination_country, s.status))
-        """,
-        {},
-    )
-    status_totals = [(r[2], int(r[5])) for r in snapshot if r[0] == 1 and r[1] == 1]
-    status_totals.sort(key=lambda x: -x[1])
-    status_by_warehouse: dict[str, dict[str, int]] = {}
-    status_by_country: dict[str, dict[str, int]] = {}
-    for r in snapshot:
-        if r[0] == 0:
-            status_by_warehouse.setdefault(r[3], {})[r[2]] = int(r[5])
-        elif r[1] == 0:
-            status_by_country.setdefault(r[4] or "??", {})[r[2]] = int(r[5])
+    status_totals, status_by_warehouse, status_by_country = status_snapshot()
 
-    open_items = ExceptionItem.objects.filter(acknowledged_at__isnull=True)
+    open_items = open_exceptions()
     counts = open_items.aggregate(
         **{kind: Count("pk", filter=Q(kind=kind)) for kind in ExceptionItem.Kind.values}
     )
@@ -214,37 +273,7 @@ def dashboard_get(*, now: datetime) -> Dashboard:
         open_items.select_related("shipment").order_by("since", "pk")[:EXCEPTIONS_SHOWN]
     )
 
-    lane_rows = _rows(
-        """
-        SELECT origin_country, destination_country, transport_mode, stage, samples,
-               p50_hours, p90_hours
-        FROM operations_lanestagestat
-        WHERE week IS NULL AND origin_country <> '*'
-        ORDER BY origin_country, destination_country, transport_mode
-        """,
-        {},
-    )
-    lanes: dict[tuple[str, str, str], Lane] = {}
-    for o, d, m, stage, n, p50, p90 in lane_rows:
-        lane = lanes.setdefault((o, d, m), Lane(o, d, m))
-        if stage:
-            lane.stages[stage] = _percentiles(n, p50, p90)
-        else:
-            lane.total = _percentiles(n, p50, p90)
-
-    dwell_rows = _rows(
-        """
-        SELECT d.week, coalesce(w.code, '(all)'), d.warehouse_id IS NULL, d.samples,
-               d.p50_hours, d.p90_hours
-        FROM operations_warehousedwellstat d
-        LEFT JOIN warehouses_warehouse w ON w.id = d.warehouse_id
-        WHERE d.week IS NULL OR (d.warehouse_id IS NULL AND d.week >= %(since)s)
-        ORDER BY d.week NULLS FIRST, w.code NULLS FIRST
-        """,
-        {"since": trend_since},
-    )
-    dwell = [(r[1], _percentiles(r[3], r[4], r[5])) for r in dwell_rows if r[0] is None]
-    dwell_trend = [(r[0], _percentiles(r[3], r[4], r[5])) for r in dwell_rows if r[0] and r[2]]
+    dwell, dwell_trend = dwell_stats(trend_since=trend_since)
     transit_trend = [
         (r[0], _percentiles(r[1], r[2], r[3]))
         for r in _rows(
@@ -272,7 +301,7 @@ def dashboard_get(*, now: datetime) -> Dashboard:
         status_by_country=status_by_country,
         exception_counts={k: int(v) for k, v in counts.items()},
         exceptions=exceptions,
-        lanes=sorted(lanes.values(), key=lambda lane: -(lane.total.samples if lane.total else 0)),
+        lanes=lane_stats(),
         dwell=dwell,
         transit_trend=transit_trend,
         dwell_trend=dwell_trend,

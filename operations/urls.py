@@ -12,4 +12,5 @@ app_name = "operations"
 urlpatterns = [
     path("dashboard/", admin.site.admin_view(views.dashboard), name="dashboard"),
     path("dashboard/refresh/", admin.site.admin_view(views.refresh_now), name="refresh"),
+    path("dashboard/export/<slug:table>/", admin.site.admin_view(views.export), name="export"),
 ]

@@ -5,15 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+)
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from operations import charts, selectors
+from operations.exports import TABLES
 from operations.models import ExceptionItem
 from operations.tasks import refresh_dashboard
+from shipments import exports
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -27,6 +36,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "d": data,
         "kinds": ExceptionItem.Kind.choices,
         "exceptions_url": reverse("admin:operations_exceptionitem_changelist"),
+        "formats": exports.FORMATS,
         "chart_events": charts.columns(
             [(f"{day:%m-%d}", n) for day, n in data.events_per_day], label="events per day"
         ),
@@ -63,3 +73,17 @@ def refresh_now(request: HttpRequest) -> HttpResponse:
     refresh_dashboard.delay(everything=True)
     messages.info(request, "Refresh queued: the figures update when the worker has run it.")
     return HttpResponseRedirect(reverse("operations:dashboard"))
+
+
+def export(request: HttpRequest, table: str) -> HttpResponseBase:
+    """A dashboard table as CSV or XLSX (`?format=`, CSV by default): docs/exports.md."""
+    if table not in TABLES:
+        raise Http404(table)
+    fmt = request.GET.get("format") or exports.CSV
+    if fmt not in exports.FORMATS:
+        return HttpResponseBadRequest("format must be csv or xlsx.", content_type="text/plain")
+    try:
+        data = TABLES[table](request.GET.dict())
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain")
+    return exports.response(data, fmt)
