@@ -184,16 +184,20 @@ class Hub:
     def workers(self) -> dict[str, Process]:
         """The workers of scripts/demo.sh and docker-compose, one per queue (config/queues.py).
         Started without waiting."""
-        started = {}
-        for queue, concurrency in {"ingest": 2, "webhooks": 2, "maintenance": 1}.items():
-            started[queue] = self._spawn(
-                queue,
-                [
-                    str(BIN / "celery"), "-A", "config", "worker", "-l", "info",
-                    "-Q", queue, "-n", f"{queue}@%h", "--concurrency", str(concurrency),
-                ],
-            )  # fmt: skip
-        return started
+        return {
+            queue: self.worker(queue, [queue], concurrency)
+            for queue, concurrency in {"ingest": 2, "webhooks": 2, "maintenance": 1}.items()
+        }
+
+    def worker(self, name: str, queues: Sequence[str], concurrency: int) -> Process:
+        """One worker consuming `queues` (`-Q a,b`), named `name`; started without waiting."""
+        return self._spawn(
+            name,
+            [
+                str(BIN / "celery"), "-A", "config", "worker", "-l", "info",
+                "-Q", ",".join(queues), "-n", f"{name}@%h", "--concurrency", str(concurrency),
+            ],
+        )  # fmt: skip
 
     def restart(self, process: Process) -> Process:
         """The same command again (a supervisor restarting a dead worker); waits until ready."""
@@ -298,16 +302,24 @@ class Hub:
     # --- seeding and traffic ------------------------------------------------------------------
 
     def seed(self, spec: dict[str, Any]) -> dict[str, Any]:
-        result = subprocess.run(
+        """What tests/faults/agent.py answers to `spec` (seeding, a backlog, a recording)."""
+        return self.agent_answer(self.agent(), spec)
+
+    def agent(self) -> subprocess.Popen[bytes]:
+        """tests/faults/agent.py started ahead: Django set up, it waits for its spec."""
+        return subprocess.Popen(
             [sys.executable, "-m", "tests.faults.agent"],
             cwd=ROOT,
             env=self.env,
-            input=json.dumps(spec).encode(),
-            capture_output=True,
-            timeout=120,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
-        assert result.returncode == 0, result.stderr.decode()[-3000:]
-        return dict(json.loads(result.stdout.decode().strip().splitlines()[-1]))
+
+    def agent_answer(self, agent: subprocess.Popen[bytes], spec: dict[str, Any]) -> dict[str, Any]:
+        out, err = agent.communicate(json.dumps(spec).encode(), timeout=120)
+        assert agent.returncode == 0, err.decode()[-3000:]
+        return dict(json.loads(out.decode().strip().splitlines()[-1]))
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.web_port}{path}"
