@@ -8,6 +8,7 @@ bare ValueError from deep inside the settings, would hide a typo until it matter
 
 from __future__ import annotations
 
+import json
 import os
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -54,6 +55,31 @@ def envint(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise _unreadable(name, "an integer", default) from None
+
+
+def envint_or_none(name: str) -> int | None:
+    """An integer, or None when the variable is unset or blank (a feature that is off)."""
+    value = _set_value(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise _unreadable(name, "an integer", None) from None
+
+
+def envjson_object(name: str) -> dict[str, object]:
+    """A JSON object (a backend's options, say); {} when unset or blank."""
+    value = _set_value(name)
+    if value is None:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise _unreadable(name, "a JSON object", {}) from None
+    if not isinstance(parsed, dict):
+        raise _unreadable(name, "a JSON object", {})
+    return parsed
 
 
 def envfloat(name: str, default: float) -> float:

@@ -12,6 +12,13 @@ from config.settings import *
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="hub-test-media-"))
 INBOX_ROOT = Path(tempfile.mkdtemp(prefix="hub-test-inbox-"))
+STORAGES = {
+    **STORAGES,
+    "retention": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": tempfile.mkdtemp(prefix="hub-test-retention-")},
+    },
+}
 DEBUG = False
 # DEBUG off as in production, with a key of its own (config/security.py refuses the default).
 SECRET_KEY = "test-only-secret-key-" + "x" * 40

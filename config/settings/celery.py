@@ -65,4 +65,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "operations.tasks.refresh_dashboard",
         "schedule": float(envint("OPS_REFRESH_EVERY_SECONDS", 300)),
     },
+    # Retention: parcels delivered or returned more than RETENTION_DAYS ago are exported and
+    # removed daily (docs/retention.md); the task does nothing while RETENTION_DAYS is unset.
+    "apply-retention": {
+        "task": "operations.tasks.apply_retention",
+        "schedule": crontab(hour=envint("RETENTION_HOUR", 3), minute=41),
+    },
 }

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import django_stubs_ext
 
-from config.env import envbool, envlist, envstr
+from config.env import envbool, envjson_object, envlist, envstr
 from config.security import DEV_SECRET_KEY
 
 # Lets admin/queryset classes be subscripted at run time (ModelAdmin[Shop]) for mypy.
@@ -98,6 +98,15 @@ STORAGES = {
     # Gzip copies next to each file at collectstatic; no manifest of hashed names, so a
     # process that never ran collectstatic still renders its pages (it only lacks the assets).
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Exports of removed parcels (docs/retention.md): a folder of its own by default, any
+    # storage backend with its options from the environment (an S3 bucket through
+    # django-storages: RETENTION_STORAGE=storages.backends.s3.S3Storage and
+    # RETENTION_STORAGE_OPTIONS='{"bucket_name": "..."}').
+    "retention": {
+        "BACKEND": envstr("RETENTION_STORAGE", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": envjson_object("RETENTION_STORAGE_OPTIONS")
+        or {"location": envstr("RETENTION_ROOT", str(BASE_DIR / ".local" / "retention"))},
+    },
 }
 
 LOGGING = {

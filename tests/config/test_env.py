@@ -17,6 +17,8 @@ from config.env import (
     envbool,
     envfloat,
     envint,
+    envint_or_none,
+    envjson_object,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,3 +153,38 @@ def test_behind_a_pooler_no_session_state_is_asked_for() -> None:
     assert pooled["OPTIONS"] == {"prepare_threshold": None, "sslmode": "require"}
     assert pooled["DISABLE_SERVER_SIDE_CURSORS"] is True
     assert direct["OPTIONS"]["prepare_threshold"] == "5"  # type: ignore[index]
+
+
+def test_an_optional_integer_is_none_when_unset_or_blank_and_refuses_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(VAR, raising=False)
+    assert envint_or_none(VAR) is None
+    monkeypatch.setenv(VAR, "  ")
+    assert envint_or_none(VAR) is None
+    monkeypatch.setenv(VAR, " 400 ")
+    assert envint_or_none(VAR) == 400
+    monkeypatch.setenv(VAR, "a year")
+    with pytest.raises(ImproperlyConfigured, match="'a year' is not an integer"):
+        envint_or_none(VAR)
+
+
+def test_a_json_object_reader_refuses_json_that_is_not_an_object(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(VAR, '{"bucket_name": "archive"}')
+    assert envjson_object(VAR) == {"bucket_name": "archive"}
+    monkeypatch.setenv(VAR, "")
+    assert envjson_object(VAR) == {}
+    for value in ('["archive"]', "{bucket_name: archive}"):
+        monkeypatch.setenv(VAR, value)
+        with pytest.raises(ImproperlyConfigured, match="is not a JSON object"):
+            envjson_object(VAR)
+
+
+def test_retention_inside_the_statistics_windows_stops_the_start_up() -> None:
+    # 180 days of statistics (the default windows) would lose parcels removed after 100.
+    result = _manage_check(RETENTION_DAYS="100")
+    assert result.returncode != 0
+    assert "RETENTION_DAYS=100 must exceed the statistics windows" in result.stderr
+    assert _manage_check(RETENTION_DAYS="365").returncode == 0

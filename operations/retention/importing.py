@@ -1,0 +1,170 @@
+"""Re-importing a retention file: the parcels come back as they were exported.
+
+A parcel whose tracking number the database already holds is left alone, with everything in
+its record: importing a file twice, or a file whose parcels were never removed, adds nothing.
+Rows point at each other by what the file names (dedupe key, shop slug, unit number, user
+name); a shop or user that no longer exists leaves the parcel unowned or the note unsigned.
+A few statements per chunk of parcels, whatever their number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.storage import Storage
+from django.db import connection, models, transaction
+
+from operations.models import ExceptionAck
+from operations.retention import archive
+from operations.retention.export import user_columns
+from shipments.models import (
+    Shipment,
+    ShipmentClaim,
+    StatusChange,
+    TrackingEvent,
+    UnitMembership,
+)
+
+
+@dataclass
+class ImportResult:
+    name: str
+    shipments: int = 0
+    imported: int = 0
+    already_present: int = 0
+
+
+def _columns(model: type[models.Model], *, leave_out: tuple[str, ...]) -> list[str]:
+    """The model's columns a record carries under their own names (to_jsonb's keys)."""
+    return [
+        f.column
+        for f in model._meta.concrete_fields
+        if f.column and f.column not in leave_out and not f.primary_key
+    ]
+
+
+def _insert(
+    model: type[models.Model], key: str, *, refs: dict[str, str], leave_out: tuple[str, ...]
+) -> str:
+    """INSERT of the nested records under `key` of each new shipment; `refs` are the columns
+    resolved by a join (column -> SQL expression over `n`, `x` and the joins)."""
+    columns = _columns(model, leave_out=leave_out + tuple(refs))
+    return f"""
+INSERT INTO {model._meta.db_table} ({", ".join([*refs, *columns])})
+SELECT {", ".join([*refs.values(), *(f"r.{c}" for c in columns)])}
+FROM new_shipments n
+CROSS JOIN LATERAL jsonb_array_elements(n.doc->'{key}') AS x(item)
+CROSS JOIN LATERAL jsonb_populate_record(NULL::{model._meta.db_table}, x.item) AS r
+{{joins}}
+ON CONFLICT DO NOTHING
+"""
+
+
+def _statements() -> list[str]:
+    users, username = user_columns()
+    shipment_columns = _columns(Shipment, leave_out=("shop_id", "status_event_id", "change_xid"))
+    events = _insert(
+        TrackingEvent, "events", refs={"shipment_id": "n.id"}, leave_out=("unit_id",)
+    ).replace("{joins}", "")
+    status_event = """
+UPDATE shipments_shipment s SET status_event_id = e.id
+FROM new_shipments n JOIN shipments_trackingevent e ON e.dedupe_key = (n.doc->>'status_event')::uuid
+WHERE s.id = n.id
+"""
+    history = _insert(
+        StatusChange,
+        "status_changes",
+        refs={"shipment_id": "n.id", "event_id": "e.id"},
+        leave_out=(),
+    ).replace(
+        "{joins}",
+        "LEFT JOIN shipments_trackingevent e ON e.dedupe_key = (x.item->>'event')::uuid",
+    )
+    units = """
+INSERT INTO shipments_transportunit (number, kind, created_at)
+SELECT DISTINCT ON (x.item->>'unit') x.item->>'unit', x.item->>'unit_kind', now()
+FROM new_shipments n CROSS JOIN LATERAL jsonb_array_elements(n.doc->'memberships') AS x(item)
+ORDER BY x.item->>'unit'
+ON CONFLICT (number) DO NOTHING
+"""
+    memberships = _insert(
+        UnitMembership,
+        "memberships",
+        refs={"shipment_id": "n.id", "unit_id": "u.id"},
+        leave_out=(),
+    ).replace("{joins}", "JOIN shipments_transportunit u ON u.number = x.item->>'unit'")
+    claims = _insert(
+        ShipmentClaim, "claims", refs={"shipment_id": "n.id", "shop_id": "sh.id"}, leave_out=()
+    ).replace("{joins}", "JOIN shipments_shop sh ON sh.slug = x.item->>'shop'")
+    notes = _insert(
+        ExceptionAck,
+        "exception_notes",
+        refs={"shipment_id": "n.id", "by_id": "au.id"},
+        leave_out=(),
+    ).replace(
+        "{joins}",
+        f"LEFT JOIN {users} au ON au.{username} = x.item->>'by'",
+    )
+    shipments = f"""
+INSERT INTO shipments_shipment (shop_id, {", ".join(shipment_columns)})
+SELECT sh.id, {", ".join(f"r.{c}" for c in shipment_columns)}
+FROM jsonb_array_elements(%(docs)s::jsonb) AS d(doc)
+CROSS JOIN LATERAL jsonb_populate_record(NULL::shipments_shipment, d.doc) AS r
+LEFT JOIN shipments_shop sh ON sh.slug = d.doc->>'shop'
+ORDER BY r.tracking_number
+ON CONFLICT (tracking_number) DO NOTHING
+RETURNING id, tracking_number
+"""
+    return [shipments, events, status_event, history, units, memberships, claims, notes]
+
+
+_NEW_SHIPMENTS = """
+CREATE TEMP TABLE new_shipments ON COMMIT DROP AS
+SELECT s.id, d.doc
+FROM jsonb_array_elements(%(docs)s::jsonb) AS d(doc)
+JOIN unnest(%(ids)s::bigint[], %(numbers)s::text[]) AS s(id, tracking_number)
+  ON s.tracking_number = d.doc->>'tracking_number'
+"""
+
+
+def _import_chunk(docs: list[str]) -> int:
+    """Insert the parcels of these records not already present; returns how many went in."""
+    shipments, *children = _statements()
+    payload = "[" + ",".join(docs) + "]"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(shipments, {"docs": payload})
+        inserted = cursor.fetchall()
+        if not inserted:
+            return 0
+        cursor.execute(
+            _NEW_SHIPMENTS,
+            {
+                "docs": payload,
+                "ids": [row[0] for row in inserted],
+                "numbers": [row[1] for row in inserted],
+            },
+        )
+        for statement in children:
+            cursor.execute(statement)
+    return len(inserted)
+
+
+def retention_import(name: str, *, storage: Storage | None = None) -> ImportResult:
+    """Import a retention file by its name in the storage. The whole file is read once first:
+    a damaged one raises ArchiveError before anything is written."""
+    storage = storage or archive.retention_storage()
+    archive.archive_summary(storage, name)
+    result = ImportResult(name=name)
+    chunk: list[str] = []
+    for _tracking_number, line in archive.archive_lines(storage, name):
+        chunk.append(line)
+        if len(chunk) >= settings.RETENTION_BATCH:
+            result.imported += _import_chunk(chunk)
+            result.shipments += len(chunk)
+            chunk = []
+    if chunk:
+        result.imported += _import_chunk(chunk)
+        result.shipments += len(chunk)
+    result.already_present = result.shipments - result.imported
+    return result

@@ -1,0 +1,113 @@
+"""Removing exported shipments with everything that hangs on them, a few statements per batch.
+
+The statements come from the models' relations: every table whose rows die with a shipment
+(Django's CASCADE: events, status history, memberships, claims, estimates, webhook outbox and
+attempts, exception items and notes, and any table added later) is deleted from with one
+statement per table, and every table that only points at it (SET_NULL: the customs match) is
+updated with one. The ORM's own delete would load every event into memory first.
+
+Foreign keys are checked at COMMIT (Django makes them deferrable), so a table this list missed,
+or a row a writer added meanwhile, fails the batch's transaction instead of leaving orphans.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.db import connection, models, transaction
+from django.db.models.deletion import get_candidate_relations_to_delete
+
+from operations.retention.export import Exported
+from shipments.models import Shipment
+
+
+def _cascade(
+    model: type[models.Model], where: str, dying: set[type[models.Model]], *, root: bool = False
+) -> list[str]:
+    """Statements removing the rows of `model` matching `where` and what depends on them,
+    dependents first (readability only: the constraints are deferred).
+
+    A SET_NULL pointer from a table whose rows die too is left alone: those rows are the
+    removed shipments' own (StatusChange.event and Shipment.status_event name own events).
+    """
+    steps: list[str] = []
+    table = model._meta.db_table
+    pk = model._meta.pk
+    assert pk is not None
+    for rel in get_candidate_relations_to_delete(model._meta):
+        if not isinstance(rel, models.ManyToOneRel):
+            continue
+        child = rel.related_model
+        assert isinstance(child, type)
+        assert issubclass(child, models.Model)
+        column = rel.field.column
+        if root:
+            child_where = f"{column} = ANY(%(ids)s)"
+        else:
+            child_where = f"{column} IN (SELECT {pk.column} FROM {table} WHERE {where})"
+        if rel.on_delete is models.CASCADE:
+            steps += _cascade(child, child_where, dying)
+        elif rel.on_delete is models.SET_NULL:
+            if child not in dying:
+                steps.append(
+                    f"UPDATE {child._meta.db_table} SET {column} = NULL WHERE {child_where}"
+                )
+        elif rel.on_delete is not models.DO_NOTHING:
+            raise TypeError(
+                f"{child.__name__}.{rel.field.name} protects {model.__name__} rows: retention "
+                "cannot remove them (decide what it should do: docs/retention.md)"
+            )
+    steps.append(f"DELETE FROM {table} WHERE {where}")
+    return steps
+
+
+def _dying_models(model: type[models.Model], found: set[type[models.Model]]) -> None:
+    found.add(model)
+    for rel in get_candidate_relations_to_delete(model._meta):
+        child = rel.related_model
+        if (
+            isinstance(rel, models.ManyToOneRel)
+            and rel.on_delete is models.CASCADE
+            and isinstance(child, type)
+            and child not in found
+        ):
+            _dying_models(child, found)
+
+
+@cache
+def removal_statements() -> tuple[str, ...]:
+    dying: set[type[models.Model]] = set()
+    _dying_models(Shipment, dying)
+    return tuple(_cascade(Shipment, "id = ANY(%(ids)s)", dying, root=True))
+
+
+# The shipments of a batch that are still as they were exported, locked against the recorder:
+# same transaction id on the row (nothing wrote it since) and the same number of events (an
+# event that moved nothing on the row still counts). The others stay, for a later run.
+_LOCK_SQL = """
+SELECT s.id FROM shipments_shipment s
+JOIN unnest(%(ids)s::bigint[], %(xids)s::bigint[], %(events)s::bigint[]) AS x(id, xid, events)
+  ON x.id = s.id AND x.xid = s.change_xid
+WHERE (SELECT count(*) FROM shipments_trackingevent e WHERE e.shipment_id = s.id) = x.events
+ORDER BY s.id
+FOR UPDATE OF s
+"""
+
+
+def shipments_remove(batch: list[Exported]) -> int:
+    """Remove one batch in one transaction; returns how many shipments went."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            _LOCK_SQL,
+            {
+                "ids": [item.shipment_id for item in batch],
+                "xids": [item.change_xid for item in batch],
+                "events": [item.events for item in batch],
+            },
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return 0
+        for statement in removal_statements():
+            cursor.execute(statement, {"ids": ids})
+    return len(ids)
