@@ -31,6 +31,7 @@ EXPECTED = {
     "shipments.tasks.prune_idempotency_keys": "maintenance",
     "shipments.tasks.refresh_delivery_estimates": "maintenance",
     "operations.tasks.refresh_dashboard": "maintenance",
+    "operations.tasks.apply_retention": "maintenance",
 }
 
 
