@@ -7,13 +7,13 @@ hold every stuck parcel of a bad week."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from django.utils import timezone
 
 from operations import selectors
 from operations.models import ExceptionItem
-from shipments.exports import Cell, Export, keyset_batches
+from shipments.exports import Cell, Export, keyset_rows
 from shipments.statuses import STAGE_ORDER, Status
 
 _Row = list[Cell]
@@ -63,23 +63,15 @@ def warehouses_export(params: dict[str, str]) -> Export:
     return Export(name="warehouses", header=header, batches=[rows])
 
 
-def _exception_rows(kind: str | None) -> Iterator[list[_Row]]:
-    items = selectors.open_exceptions().select_related("shipment").defer("shipment__metadata")
-    if kind:
-        items = items.filter(kind=kind)
-    for batch in keyset_batches(items):
-        yield [
-            [
-                item.shipment.tracking_number,
-                item.kind,
-                item.stage,
-                item.lane,
-                item.since,
-                item.detail,
-                item.note,
-            ]
-            for item in batch
-        ]
+EXCEPTION_COLUMNS = {
+    "tracking_number": "shipment__tracking_number",
+    "kind": "kind",
+    "stage": "stage",
+    "lane": "lane",
+    "since": "since",
+    "detail": "detail",
+    "note": "note",
+}
 
 
 def exceptions_export(params: dict[str, str]) -> Export:
@@ -87,10 +79,13 @@ def exceptions_export(params: dict[str, str]) -> Export:
     kind = params.get("kind") or None
     if kind is not None and kind not in ExceptionItem.Kind.values:
         raise ValueError(f"kind must be one of {', '.join(ExceptionItem.Kind.values)}.")
+    items = selectors.open_exceptions()
+    if kind:
+        items = items.filter(kind=kind)
     return Export(
         name=f"exceptions-{kind}" if kind else "exceptions",
-        header=["tracking_number", "kind", "stage", "lane", "since", "detail", "note"],
-        batches=_exception_rows(kind),
+        header=list(EXCEPTION_COLUMNS),
+        batches=keyset_rows(items, list(EXCEPTION_COLUMNS.values())),
     )
 
 

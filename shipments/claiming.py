@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from django.db.models import Q
+from django.db.models import Case, F, Q, When
 
 from shipments.models import (
     Shipment,
@@ -194,6 +194,21 @@ def order_number_filter(order_number: str) -> Q:
     return Q(claim_limited_since__isnull=True, order_number=order_number) | Q(
         claim_limited_since__isnull=False, claim_order_number=order_number
     )
+
+
+# The same rules as ORM expressions, for reads that fetch values instead of models (exports):
+# shop_order_number, and shop_may_see of a time field (None when the shop may not see it).
+
+
+def shop_order_number_expression() -> Case:
+    return Case(
+        When(claim_limited_since__isnull=False, then=F("claim_order_number")),
+        default=F("order_number"),
+    )
+
+
+def shop_may_see_q(at_field: str) -> Q:
+    return Q(claim_limited_since__isnull=True) | Q(**{f"{at_field}__gte": F("claim_limited_since")})
 
 
 # The same rule in the webhooks' SQL (`s` is the shipment): the order number a shop may read.

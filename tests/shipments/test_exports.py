@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from shipments import exports
 from shipments.api.exports import HEADER
-from shipments.models import Shipment, TrackingEvent
+from shipments.models import Shipment, ShipmentEstimate, TrackingEvent
 from tests.conftest import ShipmentFactory
 from tests.shipments.conftest import ShopClient
 
@@ -228,12 +228,31 @@ def test_an_unproven_claim_sees_nothing_dated_before_its_registration(
     )
     _status_event(shipment, description="before the claim")
 
-    [row] = csv_rows(shop_a.client.get(EXPORT))
+    # The same claim made before the event: the event is the shop's to see.
+    earlier = ShipmentFactory(
+        shop=shop_a.shop,
+        tracking_number="CLAIM2",
+        order_number="FEED-ORDER-2",
+        claim_order_number="MY-ORDER-2",
+        claim_limited_since=datetime(2026, 11, 1, tzinfo=UTC),
+        status="delivered",
+        status_changed_at=AT,
+        last_event_at=AT,
+    )
+    _status_event(earlier, description="after the claim")
 
-    assert row["order_number"] == "MY-ORDER"
-    assert row["status_event_description"] == ""
-    assert row["status_changed_at"] == ""
-    assert row["last_event_at"] == ""
+    rows = {r["tracking_number"]: r for r in csv_rows(shop_a.client.get(EXPORT))}
+
+    hidden, seen = rows["CLAIM1"], rows["CLAIM2"]
+    assert hidden["order_number"] == "MY-ORDER"
+    assert hidden["status_event_description"] == ""
+    assert hidden["status_event_at"] == ""
+    assert hidden["status_changed_at"] == ""
+    assert hidden["last_event_at"] == ""
+    assert seen["order_number"] == "MY-ORDER-2"
+    assert seen["status_event_description"] == "after the claim"
+    assert seen["status_changed_at"] == "2026-11-05T08:30:15Z"
+    assert seen["delivered_at"] == "2026-11-05T08:30:15Z"
 
 
 def test_an_export_without_credentials_is_refused(shop_a: ShopClient) -> None:
@@ -277,3 +296,32 @@ def test_rate_limited_by_its_own_stricter_scope(shop_a: ShopClient, settings: An
     assert "Retry-After" in refused
     # The rest of the API is not held back by the export's limit.
     assert shop_a.client.get(reverse("api-shipments")).status_code == 200
+
+
+def test_the_estimate_is_the_jsons_complete_range_or_nothing(shop_a: ShopClient) -> None:
+    ranged = ShipmentFactory(shop=shop_a.shop, tracking_number="EST1", stage="line_haul")
+    half = ShipmentFactory(shop=shop_a.shop, tracking_number="EST2", stage="line_haul")
+    ShipmentFactory(shop=shop_a.shop, tracking_number="EST3")
+    ShipmentEstimate.objects.create(
+        shipment=ranged,
+        stage="line_haul",
+        stage_entered_at=AT,
+        earliest=datetime(2026, 11, 12, tzinfo=UTC),
+        latest=datetime(2026, 11, 15, 12, tzinfo=UTC),
+    )
+    ShipmentEstimate.objects.create(
+        shipment=half, stage="line_haul", stage_entered_at=AT, earliest=AT, latest=None
+    )
+
+    rows = {r["tracking_number"]: r for r in csv_rows(shop_a.client.get(EXPORT))}
+
+    assert rows["EST1"]["estimated_delivery_earliest"] == "2026-11-12T00:00:00Z"
+    assert rows["EST1"]["estimated_delivery_latest"] == "2026-11-15T12:00:00Z"
+    for number in ("EST2", "EST3"):
+        assert rows[number]["estimated_delivery_earliest"] == ""
+        assert rows[number]["estimated_delivery_latest"] == ""
+    # Exactly what the JSON says of each.
+    for number in ("EST1", "EST2", "EST3"):
+        detail = shop_a.client.get(reverse("api-shipment", args=[number])).json()
+        estimate = detail["estimated_delivery"]
+        assert rows[number]["estimated_delivery_earliest"] == (estimate or {}).get("earliest", "")
