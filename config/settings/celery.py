@@ -69,6 +69,6 @@ CELERY_BEAT_SCHEDULE = {
     # removed daily (docs/retention.md); the task does nothing while RETENTION_DAYS is unset.
     "apply-retention": {
         "task": "operations.tasks.apply_retention",
-        "schedule": crontab(hour=envint("RETENTION_HOUR", 3), minute=41),
+        "schedule": crontab(hour=envint("RETENTION_HOUR", 4), minute=11),
     },
 }

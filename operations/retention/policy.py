@@ -69,6 +69,8 @@ class PeriodResult:
 class RetentionResult:
     cutoff: datetime | None
     periods: list[PeriodResult] = field(default_factory=list)
+    # Monthly event partitions dropped whole (operations.retention.partitions).
+    dropped_partitions: list[str] = field(default_factory=list)
     locked: bool = True
 
     @property
@@ -129,43 +131,45 @@ def retention_apply(
         with connection.cursor() as cursor:
             cursor.execute(_PERIODS_SQL, params)
             periods = cursor.fetchall()
-        for period, count in periods:
-            outcome = PeriodResult(
-                period=period, name=archive.period_name(period), candidates=count
-            )
-            result.periods.append(outcome)
-            if dry_run:
-                continue
-            try:
-                _apply_period(outcome, params)
-            except (archive.ArchiveError, OSError) as exc:
-                outcome.error = str(exc)
-                logger.error("retention: %s kept in the database: %s", outcome.name, exc)
+        result.periods = [
+            PeriodResult(period=period, name=archive.period_name(period), candidates=count)
+            for period, count in periods
+        ]
+        if not dry_run:
+            _apply(result, params)
     return result
 
 
-def _apply_period(outcome: PeriodResult, params: dict[str, Any]) -> None:
+def _apply(result: RetentionResult, params: dict[str, Any]) -> None:
+    """Every month's file first, then the removal: a month's parcels go only once its file is
+    verified, and whole event partitions can go only once every month they touch is exported."""
+    storage = archive.retention_storage()
+    exported: dict[date, list[export.Exported]] = {}
+    for outcome in result.periods:
+        try:
+            exported[outcome.period] = _export_period(storage, outcome, params)
+        except (archive.ArchiveError, OSError) as exc:
+            outcome.error = str(exc)
+            logger.error("retention: %s kept in the database: %s", outcome.name, exc)
+    for outcome in result.periods:
+        for batch in _batched(exported.get(outcome.period, []), settings.RETENTION_BATCH):
+            outcome.removed += removal.shipments_remove(batch)
+        logger.info(
+            "retention: %s holds %s parcels; %s removed from the database",
+            outcome.name,
+            outcome.in_file,
+            outcome.removed,
+        )
+
+
+def _export_period(
+    storage: Storage, outcome: PeriodResult, params: dict[str, Any]
+) -> list[export.Exported]:
+    """Write the period's file (unless it already holds exactly this); what to remove."""
     start, end = _month_bounds(outcome.period)
     with connection.cursor() as cursor:
         cursor.execute(_PERIOD_IDS_SQL, {**params, "start": start, "end": end})
         ids = [row[0] for row in cursor.fetchall()]
-    storage = archive.retention_storage()
-    exported, written = _export_period(storage, outcome, ids)
-    outcome.in_file = written
-    for batch in _batched(exported, settings.RETENTION_BATCH):
-        outcome.removed += removal.shipments_remove(batch)
-    logger.info(
-        "retention: %s holds %s parcels; %s removed from the database",
-        outcome.name,
-        written,
-        outcome.removed,
-    )
-
-
-def _export_period(
-    storage: Storage, outcome: PeriodResult, ids: list[int]
-) -> tuple[list[export.Exported], int]:
-    """Write the period's file (unless it already holds exactly this); what to remove."""
     chunk = settings.RETENTION_BATCH
     previous = archive.previous_name(storage, outcome.name)
     writer = archive.ArchiveWriter(outcome.period)
@@ -190,4 +194,5 @@ def _export_period(
             outcome.written = True
     finally:
         content.close()
-    return exported, writer.summary.shipments
+    outcome.in_file = writer.summary.shipments
+    return exported

@@ -12,13 +12,24 @@ or a row a writer added meanwhile, fails the batch's transaction instead of leav
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from functools import cache
+from typing import Any
 
 from django.db import connection, models, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models.deletion import get_candidate_relations_to_delete
 
 from operations.retention.export import Exported
-from shipments.models import Shipment
+from shipments.models import Shipment, TrackingEvent
+
+# Events in the months whose partitions go whole (operations.retention.partitions) are left to
+# the DROP; empty arrays (the usual case) keep every row in reach.
+_OUTSIDE_DROPPED = (
+    " AND NOT EXISTS (SELECT 1 FROM unnest(%(drop_from)s::timestamptz[],"
+    " %(drop_to)s::timestamptz[]) AS d(f, t) WHERE occurred_at >= d.f AND occurred_at < d.t)"
+)
 
 
 def _cascade(
@@ -57,6 +68,8 @@ def _cascade(
                 f"{child.__name__}.{rel.field.name} protects {model.__name__} rows: retention "
                 "cannot remove them (decide what it should do: docs/retention.md)"
             )
+    if model is TrackingEvent:
+        where += _OUTSIDE_DROPPED
     steps.append(f"DELETE FROM {table} WHERE {where}")
     return steps
 
@@ -94,20 +107,37 @@ FOR UPDATE OF s
 """
 
 
+def shipments_lock(cursor: CursorWrapper, batch: list[Exported]) -> list[int]:
+    """Lock the shipments of the batch still as exported (in the caller's transaction)."""
+    cursor.execute(
+        _LOCK_SQL,
+        {
+            "ids": [item.shipment_id for item in batch],
+            "xids": [item.change_xid for item in batch],
+            "events": [item.events for item in batch],
+        },
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+def shipments_delete(
+    cursor: CursorWrapper, ids: list[int], *, dropped: Sequence[tuple[datetime, datetime]] = ()
+) -> None:
+    """Delete these (locked) shipments and their rows; events in `dropped` ranges stay for
+    the caller to drop with their partitions in the same transaction."""
+    params: dict[str, Any] = {
+        "ids": ids,
+        "drop_from": [start for start, _end in dropped],
+        "drop_to": [end for _start, end in dropped],
+    }
+    for statement in removal_statements():
+        cursor.execute(statement, params)
+
+
 def shipments_remove(batch: list[Exported]) -> int:
     """Remove one batch in one transaction; returns how many shipments went."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            _LOCK_SQL,
-            {
-                "ids": [item.shipment_id for item in batch],
-                "xids": [item.change_xid for item in batch],
-                "events": [item.events for item in batch],
-            },
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        if not ids:
-            return 0
-        for statement in removal_statements():
-            cursor.execute(statement, {"ids": ids})
+        ids = shipments_lock(cursor, batch)
+        if ids:
+            shipments_delete(cursor, ids)
     return len(ids)
