@@ -81,12 +81,16 @@ class Shipment(models.Model):
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.PENDING)
     stage = models.CharField(max_length=24, choices=Stage.choices, blank=True, default="")
     status_changed_at = models.DateTimeField(null=True, blank=True)
+    # No database constraint: events are partitioned by occurred_at (shipments/partitions.py),
+    # and a foreign key can only name a unique key, which there must include occurred_at. The
+    # ORM still nulls it when the event is deleted; the recorder only names events it stores.
     status_event = models.ForeignKey(
         "TrackingEvent",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_constraint=False,
     )
     last_event_at = models.DateTimeField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
@@ -155,7 +159,11 @@ class ShipmentClaim(models.Model):
 
 
 class TrackingEvent(models.Model):
-    """One event as one source reported it. Either on a shipment or on a transport unit."""
+    """One event as one source reported it. Either on a shipment or on a transport unit.
+
+    The table is partitioned by month of occurred_at (shipments/partitions.py); its primary key
+    in the database is (id, occurred_at), and id alone stays unique (one identity draws them).
+    """
 
     class TzSource(models.TextChoices):
         """How a local time's zone was known (docs/places.md)."""
@@ -233,8 +241,10 @@ class TrackingEvent(models.Model):
     raw = models.TextField(blank=True, default="")
     extra = models.JSONField(default=dict, blank=True)
     # 128 bits of sha256(source, tracking number or unit, code, occurred_at, location):
-    # re-delivery of the same event by the same source can never insert a second row.
-    dedupe_key = models.UUIDField(unique=True)
+    # re-delivery of the same event by the same source can never insert a second row. Unique
+    # with occurred_at (event_dedupe_key_time), as a partitioned table's keys must include its
+    # partition key; the same rule, since occurred_at is part of what the key hashes.
+    dedupe_key = models.UUIDField()
     recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -249,6 +259,10 @@ class TrackingEvent(models.Model):
             ),
         ]
         constraints = [
+            # Per monthly partition (migration 0014): see dedupe_key.
+            models.UniqueConstraint(
+                fields=["dedupe_key", "occurred_at"], name="event_dedupe_key_time"
+            ),
             models.CheckConstraint(
                 condition=(Q(shipment__isnull=False) & Q(unit__isnull=True))
                 | (Q(shipment__isnull=True) & Q(unit__isnull=False)),
@@ -275,7 +289,14 @@ class StatusChange(models.Model):
     to_status = models.CharField(max_length=24)
     from_stage = models.CharField(max_length=24, blank=True, default="")
     to_stage = models.CharField(max_length=24, blank=True, default="")
-    event = models.ForeignKey(TrackingEvent, null=True, on_delete=models.SET_NULL, related_name="+")
+    # No database constraint, as Shipment.status_event: events are partitioned.
+    event = models.ForeignKey(
+        TrackingEvent,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+    )
     changed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from shipments import relay, services
+from shipments import partitions, relay, services
 
 
 @shared_task(acks_late=True, soft_time_limit=300, time_limit=330)
@@ -28,3 +28,10 @@ def refresh_delivery_estimates() -> int:
 
     estimates.estimate_stats_refresh()
     return estimates.estimates_refresh()
+
+
+@shared_task(acks_late=True, soft_time_limit=600, time_limit=660)
+def maintain_event_partitions() -> list[str]:
+    """Create the events' monthly partitions ahead (shipments/partitions.py). Safe twice, and
+    at any time: a month already there is left alone; only catalogue and DEFAULT rows move."""
+    return partitions.partitions_ensure()

@@ -59,6 +59,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "shipments.tasks.refresh_delivery_estimates",
         "schedule": crontab(minute=envint("ESTIMATE_REFRESH_MINUTE", 23)),
     },
+    # Events: monthly partitions are created months ahead (shipments/partitions.py); daily, so a
+    # failed run (a lock not granted in time) has many chances before a month begins.
+    "maintain-event-partitions": {
+        "task": "shipments.tasks.maintain_event_partitions",
+        "schedule": crontab(hour=3, minute=41),
+    },
     # Dashboard: it reads only tables this job rebuilds, so its figures are at most this old
     # (config/settings/dashboard.py).
     "refresh-operations": {

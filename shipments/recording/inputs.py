@@ -50,6 +50,9 @@ def dedupe_hex(source: str, event: EventInput, occurred_at: str) -> str:
     """`EventInput.dedupe_key` as 32 hex digits (PostgreSQL reads them as a uuid).
 
     The recorder keeps keys as text: building a uuid.UUID per event cost more than hashing it.
+    occurred_at must stay in the hash: the events table is unique on (key, occurred_at), per
+    monthly partition, and the recorder probes a key in its occurred_at's partition only
+    (shipments.recording.statements); both equal "unique key" only while the key fixes the time.
     """
     subject = event.tracking_number or f"unit:{event.unit_number}"
     place = event.location_code or event.location_name.strip().lower()

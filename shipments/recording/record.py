@@ -222,12 +222,23 @@ def _probe_keys(
 ) -> None:
     """`EXISTING_KEYS`: fills `stored` (key -> run, line) and `new_ids` (the new events')."""
     first_line = prepared.first_line
-    execute_binary(cursor, EXISTING_KEYS, {"keys": " ".join(first_line), "count": len(first_line)})
+    execute_binary(
+        cursor,
+        EXISTING_KEYS,
+        {"keys": " ".join(first_line), "times": _key_times(prepared), "count": len(first_line)},
+    )
     for key, run, line, new_id in cursor.fetchall():
         if key is None:
             new_ids.append(new_id)
         else:
             stored[key] = (run, line)
+
+
+def _key_times(prepared: PreparedEvents) -> str:
+    """The occurred_at of each key of `first_line`, in its order (that of `candidates`): the
+    probes look a key up in its month's partition only (`_KEY_STORED`)."""
+    times = prepared.times
+    return " ".join(times[index] for index in prepared.candidates)
 
 
 def _repeats(
@@ -341,6 +352,7 @@ def _probe_drawing_shipments(
         PROBE_DRAWING_SHIPMENTS,
         {
             "keys": " ".join(prepared.first_line),
+            "times": _key_times(prepared),
             "key_numbers": " ".join(key_numbers),
             "count": len(prepared.first_line),
             "numbers": " ".join(numbers),

@@ -36,9 +36,13 @@ SET LOCAL jit = off;
 # The same statement draws the ids of the keys not stored (the events to insert) from the
 # events' sequence: with its ids known before the COPY, the batch creates each new shipment
 # with its final status in one write (`shipment_states`) instead of inserting and updating it.
+# Each key travels with its event's occurred_at (`k.at`, in the same order): the events table
+# is partitioned by it (shipments/partitions.py), and the equality prunes each probe to one
+# month's unique index (event_dedupe_key_time) instead of one probe per partition. The key
+# hashes occurred_at, so a stored row with the key has that occurred_at: the same answer.
 _KEY_STORED = """CROSS JOIN LATERAL (
         SELECT e.run_id, e.source_line FROM shipments_trackingevent e
-        WHERE e.dedupe_key = k.key::uuid OFFSET 0
+        WHERE e.dedupe_key = k.key::uuid AND e.occurred_at = k.at::timestamptz OFFSET 0
     ) e"""
 
 
@@ -49,7 +53,7 @@ def _next_id(table: str) -> str:
 EXISTING_KEYS = f"""
 WITH stored AS (
     SELECT k.key, e.run_id, e.source_line
-    FROM unnest(string_to_array(%(keys)s, ' ')) AS k(key)
+    FROM unnest(string_to_array(%(keys)s, ' '), string_to_array(%(times)s, ' ')) AS k(key, at)
     {_KEY_STORED}
 )
 SELECT key, run_id, source_line, NULL::bigint AS new_id FROM stored
@@ -74,8 +78,8 @@ WITH known AS (
     ) s
 ), stored AS (
     SELECT k.key, e.run_id, e.source_line
-    FROM unnest(string_to_array(%(keys)s, ' '), string_to_array(%(key_numbers)s, ' '))
-        AS k(key, tn)
+    FROM unnest(string_to_array(%(keys)s, ' '), string_to_array(%(times)s, ' '),
+                string_to_array(%(key_numbers)s, ' ')) AS k(key, at, tn)
     {_KEY_STORED}
     WHERE k.tn = '~' OR k.tn IN (SELECT tn FROM known)
 )

@@ -20,6 +20,7 @@ from django.db.models import F
 from django.db.models.functions import Now
 from psycopg import errors as psycopg_errors
 
+from shipments.partitions import partition_names_hidden
 from shipments.recording import EventInput, PreparedEvents, events_prepare, events_record_start
 from shipments.recording.pipelining import PendingCommit
 from warehouses.ingest.apply import event_needs_apply, records_apply
@@ -221,7 +222,7 @@ def _refused(entry: EventInput | Record, error: BaseException) -> RecordError:
         line=entry.line,
         raw=entry.raw,
         field=column,
-        reason=f"the database cannot store this record: {message}",
+        reason=f"the database cannot store this record: {partition_names_hidden(message)}",
     )
 
 

@@ -22,6 +22,7 @@ from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 from psycopg import errors as psycopg_errors
 
+from shipments.partitions import EVENTS_TABLE
 from shipments.recording.pipelining import PendingCommit
 from warehouses.ingest import lifecycle
 from warehouses.ingest.batches import Batch, flush, record_error
@@ -268,9 +269,11 @@ _RACE_ATTEMPTS = 50
 
 def _lost_shipment_race(exc: IntegrityError) -> bool:
     cause = exc.__cause__
+    # The events table is partitioned (shipments.partitions): PostgreSQL names the partition
+    # the row went to, shipments_trackingevent_p2026_12 or shipments_trackingevent_default.
     return (
         isinstance(cause, psycopg_errors.ForeignKeyViolation)
-        and cause.diag.table_name == "shipments_trackingevent"
+        and (cause.diag.table_name or "").startswith(EVENTS_TABLE)
         and "shipment_id" in (cause.diag.constraint_name or "")
     )
 
