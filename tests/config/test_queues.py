@@ -32,6 +32,7 @@ EXPECTED = {
     "shipments.tasks.refresh_delivery_estimates": "maintenance",
     "operations.tasks.refresh_dashboard": "maintenance",
     "operations.tasks.apply_retention": "maintenance",
+    "shipments.tasks.maintain_event_partitions": "maintenance",
 }
 
 
