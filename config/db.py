@@ -9,7 +9,7 @@ from typing import Any, Self
 
 import psycopg
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.utils import CursorWrapper
 
 
@@ -31,7 +31,7 @@ class _PreparingCursor(psycopg.Cursor[Any]):
 
 
 @contextmanager
-def prepared_cursor() -> Iterator[CursorWrapper]:
+def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> Iterator[CursorWrapper]:
     """A Django cursor that binds parameters on the server and prepares its statements, so
     PostgreSQL plans each of them once per connection instead of on every request.
 
@@ -41,7 +41,9 @@ def prepared_cursor() -> Iterator[CursorWrapper]:
     psycopg keeps at most 100 prepared statements per connection (LRU). Behind a pooler in
     transaction mode (DATABASE_POOLER, docs/scaling.md) each statement may reach another
     server session, where a prepared statement does not exist: there it is a plain cursor.
+    `using`: the database alias (a read may go to the replica: `config.replica.read_alias()`).
     """
+    connection = connections[using]
     if settings.DATABASE_POOLER:
         with connection.cursor() as plain:
             yield plain

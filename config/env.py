@@ -143,3 +143,24 @@ def database_behind_pooler(entry: dict[str, object]) -> dict[str, object]:
     options.pop("options", None)
     options["prepare_threshold"] = None
     return {**entry, "OPTIONS": options, "DISABLE_SERVER_SIDE_CURSORS": True}
+
+
+def database_replica(primary: dict[str, object], url: str) -> dict[str, object]:
+    """The DATABASES entry of a streaming replica (DATABASE_REPLICA_URL): the primary's entry
+    (connection age, health checks, session flags and so on) with the replica's address,
+    credentials and URL options, before any pooler adjustment (apply that to both).
+
+    - A connect timeout (2 s unless the URL sets one): an unreachable replica must cost a
+      request a moment, not the operating system's minute, before it is read from the primary.
+    - As a test mirror of the primary: a test run with the variable set creates no database on
+      the replica (which is read-only) and reads the primary's test database through it.
+    """
+    replica = database_from_url(url)
+    options = {**dict(primary.get("OPTIONS") or {}), **dict(replica["OPTIONS"])}  # type: ignore[call-overload]
+    options.setdefault("connect_timeout", 2)
+    return {
+        **primary,
+        **{key: replica[key] for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT")},
+        "OPTIONS": options,
+        "TEST": {**dict(primary.get("TEST") or {}), "MIRROR": "default"},  # type: ignore[call-overload]
+    }

@@ -7,9 +7,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connections
 from django.db.models import Count, Q, QuerySet, Subquery
 
+from config.replica import read_alias
 from operations.models import DashboardRefresh, ExceptionItem
 from shipments.statuses import STAGE_ORDER, Status
 
@@ -87,7 +88,7 @@ class Dashboard:
 
 
 def _rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
+    with connections[read_alias()].cursor() as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall())
 

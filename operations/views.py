@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from config.replica import replica_reads
 from operations import charts, selectors
 from operations.exports import TABLES
 from operations.models import ExceptionItem
@@ -25,6 +26,7 @@ from operations.tasks import refresh_dashboard
 from shipments import exports
 
 
+@replica_reads  # after an operator's change, their own session reads the primary
 def dashboard(request: HttpRequest) -> HttpResponse:
     data = selectors.dashboard_get(now=timezone.now())
     weeks = sorted({w for w, _ in data.transit_trend} | {w for w, _ in data.dwell_trend})

@@ -45,6 +45,9 @@ MIDDLEWARE = [
     # serves the app: with DEBUG off Django serves none, and there is no other web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # With DATABASE_REPLICA_URL: notes a client's writes for read-your-writes (config/replica.py);
+    # without, it removes itself at start-up.
+    "config.replica.ReadYourWritesMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -6,7 +6,9 @@ from config.env import (
     database_behind_pooler,
     database_from_url,
     database_pooler,
+    database_replica,
     envbool,
+    envfloat,
     envint,
     envstr,
 )
@@ -34,8 +36,25 @@ _db_options.setdefault("options", " ".join(_pg_flags))
 
 # DATABASE_POOLER=pgbouncer: DATABASE_URL points at PgBouncer in transaction pooling mode
 # (docs/scaling.md). The flags above then go on the server instead (PgBouncer refuses them).
+# DATABASE_REPLICA_URL: a streaming replica that the shops' GET endpoints, the buyers' page and
+# the dashboard read from, with read-your-writes (config/replica.py, docs/scaling.md). Unset:
+# no second database, no router, and the read-your-writes middleware removes itself.
+DATABASE_REPLICA_URL = envstr("DATABASE_REPLICA_URL").strip()
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = database_replica(DATABASES["default"], DATABASE_REPLICA_URL)
+    DATABASE_ROUTERS = ["config.replica.PrimaryReplicaRouter"]
+# A replica whose replay lags more than this many seconds is not read from.
+DATABASE_REPLICA_MAX_LAG = envfloat("DATABASE_REPLICA_MAX_LAG", 5.0)
+# How long a process reuses its check of the replica's replay position and lag (seconds).
+DATABASE_REPLICA_CHECK_SECONDS = envfloat("DATABASE_REPLICA_CHECK_SECONDS", 1.0)
+# After the replica failed to answer, how long reads go to the primary before it is tried again.
+DATABASE_REPLICA_RETRY_SECONDS = envfloat("DATABASE_REPLICA_RETRY_SECONDS", 10.0)
+# How long a client's last write position is kept. Past it, the write is assumed replayed:
+# keep it well above DATABASE_REPLICA_MAX_LAG (a replica lagging more is not read from).
+DATABASE_REPLICA_WRITE_TTL = envint("DATABASE_REPLICA_WRITE_TTL", 300)
+
 DATABASE_POOLER = database_pooler()
 if DATABASE_POOLER:
-    DATABASES["default"] = database_behind_pooler(DATABASES["default"])
+    DATABASES = {alias: database_behind_pooler(entry) for alias, entry in DATABASES.items()}
 
 REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -25,10 +25,11 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
+from config.replica import read_alias, reads_from_primary
 from shipments.api.errors import APIError
 from shipments.models import Shipment
 
@@ -58,6 +59,10 @@ SELECT LEAST(
 FROM s LEFT JOIN running ON true
 GROUP BY s.xmax
 """
+# On a streaming replica pg_stat_activity lists none of the primary's transactions; the
+# snapshot's xmin is the oldest one still running there as far as the replica has replayed
+# (of every database of the cluster: more cautious than the primary's query, as safe).
+_SAFE_POINT_REPLICA = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +105,14 @@ def cursor_decode(text: str, *, descending: bool, safe: int) -> Cursor:
         raise _invalid() from exc
 
 
-def _safe_point() -> int:
+def _safe_point(db: str) -> int:
     """Run before the rows' query: its later snapshot sees every transaction this one found
     ended."""
+    connection = connections[db]
     with connection.cursor() as cursor:
+        if db != DEFAULT_DB_ALIAS:
+            cursor.execute(_SAFE_POINT_REPLICA, ())
+            return int(cursor.fetchone()[0])
         if connection.in_atomic_block:
             # pg_stat_activity is read once per transaction unless told (a test's transaction;
             # an API request runs in autocommit).
@@ -139,13 +148,20 @@ def _change_rows(qs: QuerySet[Shipment], cursor: Cursor, safe: int, limit: int) 
 
 def page(qs: QuerySet[Shipment], *, ordering: str, size: int, cursor: str | None) -> Page:
     descending = ordering.startswith("-")
+    db = read_alias()
     # Taken before any row is read (see _safe_point), once: it also bounds this page's phase 2.
-    safe = _safe_point()
+    safe = _safe_point(db)
     if cursor:
         at = cursor_decode(cursor, descending=descending, safe=safe)
     else:
         # Phase 1 before its first row.
         at = Cursor(safe, descending, None, -1, 0)
+    if db != DEFAULT_DB_ALIAS and (at.start > safe or at.xid >= safe):
+        # An earlier page was read on the primary, further than this replica has replayed:
+        # here phase 1 would miss rows committed below `start` that have not reached the
+        # replica yet, and phase 2 would stop short. The primary goes on with the walk.
+        with reads_from_primary():
+            return page(qs, ordering=ordering, size=size, cursor=cursor)
     rows: list[Shipment] = []
     if at.xid < 0:
         rows = _snapshot_rows(qs, at, size + 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.http import HttpRequest, HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -13,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.outbound import UnsafeTarget
+from config.replica import SAFE_METHODS, reads_from_replica
 from shipments import services, webhooks
 from shipments.api import paging, render
 from shipments.api import serializers as s
@@ -36,6 +38,14 @@ class ShopAPIView(RateLimitedAPIView):
     authentication_classes = [ShopAPIKeyAuthentication]
     permission_classes = [IsShop]
     throttle_classes = [ShopKeyRateThrottle]
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # The shops' reads (the key's lookup included) may go to a streaming replica, unless
+        # this key has written something the replica has not replayed yet (config/replica.py).
+        if request.method not in SAFE_METHODS:
+            return super().dispatch(request, *args, **kwargs)
+        with reads_from_replica(request):
+            return super().dispatch(request, *args, **kwargs)
 
 
 def _shipment_or_404(request: Request, tracking_number: str) -> Shipment:

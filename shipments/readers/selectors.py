@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import connections
 from django.db.models import Field, Model, QuerySet
 
 from config.db import prepared_cursor
+from config.replica import read_alias
 from shipments.claiming import order_number_filter
 from shipments.identifiers import tracking_number_clean
 from shipments.models import (
@@ -85,15 +86,15 @@ _CONVERTERS = {
 }
 
 
-def _from_row(model: type[M], columns: list[str], values: Sequence[Any]) -> M:
-    """model.from_db() for values of a raw row, with the fields' own conversions applied as the
-    ORM's compiler applies them (a JSON column arrives as text)."""
+def _from_row(model: type[M], db: str, columns: list[str], values: Sequence[Any]) -> M:
+    """model.from_db() for values of a raw row read from `db`, with the fields' own conversions
+    applied as the ORM's compiler applies them (a JSON column arrives as text)."""
     converters = _CONVERTERS[model]
     if converters:
         values = list(values)
         for i, field in converters:
-            values[i] = field.from_db_value(values[i], None, connection)  # type: ignore[attr-defined]
-    return model.from_db(connection.alias, columns, values)
+            values[i] = field.from_db_value(values[i], None, connections[db])  # type: ignore[attr-defined]
+    return model.from_db(db, columns, values)
 
 
 # What the API shows of the event that set the status, from its timeline row.
@@ -102,23 +103,22 @@ _STATUS_EVENT_FIELDS = ["id", "code", "occurred_at", "location_name", "location_
 ShipmentDetail = tuple[Shipment, list[TimelineEntry]]
 
 
-def _api_key(row: Sequence[Any]) -> ShopAPIKey:
-    api_key = _from_row(ShopAPIKey, _KEY_COLUMNS, row[:_N_KEY])
-    api_key.shop = _from_row(Shop, _SHOP_COLUMNS, row[_N_KEY : _N_KEY + _N_SHOP])
+def _api_key(row: Sequence[Any], db: str) -> ShopAPIKey:
+    api_key = _from_row(ShopAPIKey, db, _KEY_COLUMNS, row[:_N_KEY])
+    api_key.shop = _from_row(Shop, db, _SHOP_COLUMNS, row[_N_KEY : _N_KEY + _N_SHOP])
     if not ShopAPIKey.objects.key_generator.using_preferred_hasher(api_key.hashed_key):
         # An old-hasher key is upgraded by is_valid() with a full save: load all its fields.
         return ShopAPIKey.objects.select_related("shop").get(pk=api_key.pk)
     return api_key
 
 
-def _shipment_detail(row: Sequence[Any]) -> ShipmentDetail:
-    db = connection.alias
-    shipment = _from_row(Shipment, _SHIPMENT_COLUMNS, row[:_N_SHIPMENT])
+def _shipment_detail(row: Sequence[Any], db: str) -> ShipmentDetail:
+    shipment = _from_row(Shipment, db, _SHIPMENT_COLUMNS, row[:_N_SHIPMENT])
     estimate_values = row[_N_SHIPMENT:-1]
     # Cache the reverse one-to-one either way, so reading it never costs a query.
     Shipment.estimate.related.set_cached_value(
         shipment,
-        _from_row(ShipmentEstimate, _ESTIMATE_COLUMNS, estimate_values)
+        _from_row(ShipmentEstimate, db, _ESTIMATE_COLUMNS, estimate_values)
         if estimate_values[0] is not None
         else None,
     )
@@ -141,10 +141,11 @@ def _shipment_detail(row: Sequence[Any]) -> ShipmentDetail:
 
 def api_key_get(*, prefix: str) -> ShopAPIKey | None:
     """The live (unrevoked) key with this prefix, with its shop; the caller checks the hash."""
-    with prepared_cursor() as cursor:
+    db = read_alias()
+    with prepared_cursor(db) as cursor:
         cursor.execute(_KEY_SQL, {"prefix": prefix})
         row = cursor.fetchone()
-    return None if row is None else _api_key(row)
+    return None if row is None else _api_key(row, db)
 
 
 def api_key_get_with_shipment(
@@ -153,7 +154,8 @@ def api_key_get_with_shipment(
     """The key as api_key_get() and, in the same statement, its shop's shipment (estimate and
     merged timeline included) or None: another shop's parcel is indistinguishable from one
     that does not exist. The caller must still check the key's hash before using either."""
-    with prepared_cursor() as cursor:
+    db = read_alias()
+    with prepared_cursor(db) as cursor:
         cursor.execute(
             KEY_AND_SHIPMENT_SQL,
             {"prefix": prefix, "tn": tracking_number_clean(tracking_number)},
@@ -162,7 +164,7 @@ def api_key_get_with_shipment(
     if row is None:
         return None, None
     shipment = row[_N_KEY + _N_SHOP :]
-    return _api_key(row), None if shipment[0] is None else _shipment_detail(shipment)
+    return _api_key(row, db), None if shipment[0] is None else _shipment_detail(shipment, db)
 
 
 def shipment_list_for_shop(

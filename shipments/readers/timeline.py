@@ -14,8 +14,9 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import connection
+from django.db import connections
 
+from config.replica import read_alias
 from shipments.membership import inside_unit
 
 
@@ -133,7 +134,7 @@ def timeline_merge(rows: list[TimelineEntry], window: timedelta) -> list[Timelin
 
 def timeline_get(*, shipment_id: int) -> list[TimelineEntry]:
     """The merged timeline, oldest first, in one query."""
-    with connection.cursor() as cursor:
+    with connections[read_alias()].cursor() as cursor:
         cursor.execute(_TIMELINE_SQL, {"id": shipment_id})
         raw = cursor.fetchall()
     return timeline_from_rows(raw)

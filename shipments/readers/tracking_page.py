@@ -32,6 +32,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_safe
 
 from config import client_ip
+from config.replica import replica_reads
 from shipments.identifiers import tracking_number_clean
 from shipments.models import Shipment, ShipmentEstimate
 from shipments.readers import selectors
@@ -300,6 +301,7 @@ def track_search(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 @_with_language
+@replica_reads
 def track_detail(request: HttpRequest, tracking_number: str) -> HttpResponse:
     # Per client behind the proxies we trust (X-Forwarded-For from them only), IPv6 per /64.
     ip = client_ip.rate_limit_key(request)

@@ -14,6 +14,7 @@ from config.env import (
     database_behind_pooler,
     database_from_url,
     database_pooler,
+    database_replica,
     envbool,
     envfloat,
     envint,
@@ -188,3 +189,63 @@ def test_retention_inside_the_statistics_windows_stops_the_start_up() -> None:
     assert result.returncode != 0
     assert "RETENTION_DAYS=100 must exceed the statistics windows" in result.stderr
     assert _manage_check(RETENTION_DAYS="365").returncode == 0
+
+
+def test_a_replica_has_the_primary_s_settings_and_its_own_address() -> None:
+    primary = database_from_url("postgres://hub:pw@db:5432/hub?sslmode=require")
+    primary["OPTIONS"]["options"] = "-c jit=off"  # type: ignore[index]
+    primary["CONN_MAX_AGE"] = 60
+    replica = database_replica(primary, "postgres://reader:rpw@db-replica:5433/hub")
+    assert {k: replica[k] for k in ("HOST", "PORT", "USER", "PASSWORD", "NAME")} == {
+        "HOST": "db-replica",
+        "PORT": "5433",
+        "USER": "reader",
+        "PASSWORD": "rpw",
+        "NAME": "hub",
+    }
+    assert replica["CONN_MAX_AGE"] == 60
+    assert replica["OPTIONS"] == {
+        "sslmode": "require",
+        "options": "-c jit=off",
+        "connect_timeout": 2,
+    }
+    assert replica["TEST"] == {"MIRROR": "default"}
+    # The URL's own options win, a connect timeout included.
+    slow = database_replica(primary, "postgres://r@db-replica/hub?connect_timeout=9&sslmode=off")
+    assert slow["OPTIONS"] == {"sslmode": "off", "options": "-c jit=off", "connect_timeout": "9"}
+
+
+_SHOW_DATABASES = (
+    "import django; django.setup(); "
+    "from django.conf import settings as s; from django.db import router; "
+    "print(sorted(s.DATABASES), s.DATABASE_ROUTERS, len(router.routers), "
+    "[e['OPTIONS'].get('prepare_threshold', '-') for e in s.DATABASES.values()])"
+)
+
+
+def _show_databases(**env: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", _SHOW_DATABASES],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")},
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_without_a_replica_url_there_is_one_database_and_no_router() -> None:
+    assert _show_databases() == "['default'] [] 0 ['-']"
+
+
+def test_a_replica_url_adds_the_replica_and_the_router_behind_the_same_pooler() -> None:
+    shown = _show_databases(
+        DATABASE_REPLICA_URL="postgres://hub@db-replica:6432/hub", DATABASE_POOLER="pgbouncer"
+    )
+    assert shown == "['default', 'replica'] ['config.replica.PrimaryReplicaRouter'] 1 [None, None]"

@@ -12,11 +12,9 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from django.urls import reverse
 from config.env import database_behind_pooler
 from shipments.models import Shipment, TrackingEvent
 from tests.conftest import FeedFactory, hub_csv
+from tests.deploy.servers import free_port, wait_listening
 from tests.shipments.conftest import ShopClient, _shop_client
 from warehouses.ingest.runs import FeedBusy, feed_run_create, feed_run_execute
 from warehouses.models import FeedRun
@@ -45,25 +44,6 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"pgbouncer exited: {process.stdout.read()!r}")  # type: ignore[union-attr]
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("pgbouncer did not start listening")
-
-
 @pytest.fixture(scope="module")
 def pgbouncer_port(django_db_blocker: Any) -> Iterator[int]:
     with django_db_blocker.unblock():
@@ -71,7 +51,7 @@ def pgbouncer_port(django_db_blocker: Any) -> Iterator[int]:
     host, port = target["HOST"] or "127.0.0.1", target["PORT"] or "5432"
     folder = Path(tempfile.mkdtemp(prefix="hub-pgbouncer-"))
     folder.chmod(0o755)  # read by the unprivileged user it drops to when started as root
-    listen = _free_port()
+    listen = free_port()
     (folder / "users.txt").write_text(f'"{target["USER"] or "postgres"}" ""\n')
     (folder / "pgbouncer.ini").write_text(
         f"""[databases]
@@ -94,7 +74,7 @@ max_client_conn = 50
         command[1:1] = ["-u", "nobody"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        _wait_listening(listen, process)
+        wait_listening(listen, process, "pgbouncer")
         yield listen
     finally:
         process.terminate()
