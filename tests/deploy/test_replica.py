@@ -272,6 +272,13 @@ def _numbers(shop: ShopClient, **params: Any) -> list[str]:
     return sorted(s["tracking_number"] for s in response.json()["results"])
 
 
+def _exported(shop: ShopClient) -> list[str]:
+    response = shop.client.get(reverse("api-shipments-export"), {"format": "csv"})
+    assert response.status_code == 200
+    lines = b"".join(response.streaming_content).decode("utf-8-sig").splitlines()[1:]
+    return sorted(line.split(",")[0] for line in lines)
+
+
 def _detail(shop: ShopClient, number: str) -> int:
     return int(shop.client.get(reverse("api-shipment", args=[number])).status_code)
 
@@ -289,6 +296,8 @@ def test_a_shop_reads_its_own_writes_while_other_reads_go_to_the_replica(
     # The reader has written nothing: the replica answers, without the new row.
     assert _detail(reader, "RPNEW00001") == 404
     assert _numbers(reader) == ["RPOLD00001"]
+    # The export too, though its rows are read while the response streams.
+    assert _exported(reader) == ["RPOLD00001"]
 
     # The writer registers (claims) a number, then reads it back at once: from the primary,
     # since the replica has not replayed the write.
@@ -309,6 +318,7 @@ def test_a_shop_reads_its_own_writes_while_other_reads_go_to_the_replica(
     replicated.resume()
     assert _detail(reader, "RPNEW00001") == 200
     assert _numbers(reader) == ["RPNEW00001", "RPOLD00001"]
+    assert _exported(reader) == ["RPNEW00001", "RPOLD00001"]
     assert _detail(reader, "RPW0000001") == 404
     assert _numbers(writer) == ["RPW0000001"]
 
