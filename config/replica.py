@@ -176,7 +176,10 @@ def client_of(request: HttpRequest, *, after_response: bool = False) -> str | No
     if header:
         return "auth:" + hashlib.sha256(header.encode()).hexdigest()[:32]
     session_key = None
-    if after_response and hasattr(request, "session"):
+    if after_response:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None  # wrote nothing: an anonymous form (a failed login) or a refusal
         # A login has just replaced the session: the client's next request carries the new one.
         session_key = request.session.session_key
     session_key = session_key or request.COOKIES.get(settings.SESSION_COOKIE_NAME)
@@ -273,8 +276,10 @@ def replica_reads(view: V) -> V:
 
 
 class ReadYourWritesMiddleware:
-    """Notes the WAL position after every unsafe request of an identified client (see
-    `write_noted`). Removes itself when no replica is configured."""
+    """Notes the WAL position after every successful unsafe request of an identified client
+    (see `write_noted`). Not after a refusal (4xx, 5xx): a flood of requests with made-up keys
+    must not fill Redis, and a refused request wrote nothing (a bulk registration with failed
+    items answers 200). Removes itself when no replica is configured."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         if not replica_configured():
@@ -283,7 +288,7 @@ class ReadYourWritesMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if request.method not in SAFE_METHODS:
+        if request.method not in SAFE_METHODS and response.status_code < 400:
             client = client_of(request, after_response=True)
             if client is not None:
                 write_noted(client)

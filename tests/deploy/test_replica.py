@@ -298,6 +298,10 @@ def test_a_shop_reads_its_own_writes_while_other_reads_go_to_the_replica(
     assert _numbers(reader) == ["RPOLD00001"]
     # The export too, though its rows are read while the response streams.
     assert _exported(reader) == ["RPOLD00001"]
+    # A refused request is no write: the reader stays on the replica.
+    refused = reader.client.post(reverse("api-shipments"), {"tracking_number": "!"}, format="json")
+    assert refused.status_code == 400
+    assert _numbers(reader) == ["RPOLD00001"]
 
     # The writer registers (claims) a number, then reads it back at once: from the primary,
     # since the replica has not replayed the write.
