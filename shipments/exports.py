@@ -134,8 +134,8 @@ class _Sheets:
         self.row += 1
         sheet, row = self.sheet, self.row
         for col, value in enumerate(values):
-            if value is None:
-                continue
+            if value is None or value == "":
+                continue  # an empty cell: nothing to write
             if isinstance(value, str):
                 style = self.quoted if is_formula_like(value) else self.text
                 sheet.write_string(row, col, value, style)

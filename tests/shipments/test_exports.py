@@ -325,3 +325,28 @@ def test_the_estimate_is_the_jsons_complete_range_or_nothing(shop_a: ShopClient)
         detail = shop_a.client.get(reverse("api-shipment", args=[number])).json()
         estimate = detail["estimated_delivery"]
         assert rows[number]["estimated_delivery_earliest"] == (estimate or {}).get("earliest", "")
+
+
+def test_past_a_sheets_last_row_the_xlsx_goes_on_in_a_new_sheet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 2)
+    rows = [[f"N{i}", i] for i in range(5)]
+    export = exports.Export(name="t", header=["name", "n"], batches=[rows[:3], rows[3:]])
+
+    book = openpyxl.load_workbook(io.BytesIO(b"".join(exports.xlsx_chunks(export))))
+
+    assert book.sheetnames == ["t", "t 2", "t 3"]
+    sheets = [list(s.iter_rows(values_only=True)) for s in book.worksheets]
+    assert sheets == [
+        [("name", "n"), ("N0", 0), ("N1", 1)],
+        [("name", "n"), ("N2", 2), ("N3", 3)],
+        [("name", "n"), ("N4", 4)],
+    ]
+
+
+def test_an_empty_export_is_its_header() -> None:
+    export = exports.Export(name="t", header=["a", "b"], batches=[])
+    assert b"".join(exports.csv_chunks(export)) == b"\xef\xbb\xbfa,b\r\n"
+    book = openpyxl.load_workbook(io.BytesIO(b"".join(exports.xlsx_chunks(export))))
+    assert list(book.worksheets[0].iter_rows(values_only=True)) == [("a", "b")]
