@@ -25,7 +25,7 @@ from django.core.files.storage import Storage
 from django.db import connection
 from django.utils import timezone
 
-from operations.retention import archive, export, removal
+from operations.retention import archive, export, partitions, removal
 from shipments.statuses import Status
 
 logger = logging.getLogger(__name__)
@@ -151,8 +151,14 @@ def _apply(result: RetentionResult, params: dict[str, Any]) -> None:
         except (archive.ArchiveError, OSError) as exc:
             outcome.error = str(exc)
             logger.error("retention: %s kept in the database: %s", outcome.name, exc)
+    everything = [item for items in exported.values() for item in items]
+    dropped = partitions.partitions_drop(everything, cutoff=params["cutoff"])
+    result.dropped_partitions = dropped.partitions
     for outcome in result.periods:
-        for batch in _batched(exported.get(outcome.period, []), settings.RETENTION_BATCH):
+        items = exported.get(outcome.period, [])
+        rest = [item for item in items if item.shipment_id not in dropped.shipment_ids]
+        outcome.removed = len(items) - len(rest)
+        for batch in _batched(rest, settings.RETENTION_BATCH):
             outcome.removed += removal.shipments_remove(batch)
         logger.info(
             "retention: %s holds %s parcels; %s removed from the database",

@@ -25,7 +25,7 @@ from operations.models import (
     LaneStageStat,
     WarehouseDwellStat,
 )
-from operations.retention import archive, removal
+from operations.retention import archive, partitions, removal
 from operations.retention.importing import retention_import
 from operations.retention.policy import retention_apply
 from operations.services import dashboard_refresh
@@ -42,6 +42,7 @@ from shipments.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from shipments.partitions import month_start, partition_create, partition_name, partitions_list
 from shipments.recording.estimates import estimate_stats_refresh
 from shipments.services import shop_api_key_create
 from tests.conftest import FeedFactory, ShopFactory, WarehouseFactory, hub_csv
@@ -416,3 +417,94 @@ def test_the_import_command_reads_a_local_file_and_refuses_a_cut_one(
 
     assert f"{name}: 1 parcels, 1 imported, 0 already present" in capsys.readouterr().out
     assert Shipment.objects.get(tracking_number="RET00001").status == "returned"
+
+
+def _mid_month(at: datetime) -> datetime:
+    return at.replace(day=15, hour=12, minute=0, second=0, microsecond=0)
+
+
+@dataclass
+class Months:
+    now: datetime
+    whole: datetime  # only parcels that go: its partition is dropped
+    mixed: datetime  # a parcel that goes beside one that stays: rows are deleted
+
+
+@pytest.fixture
+def months(ingest: Callable[..., FeedRun]) -> Months:
+    now = timezone.now()
+    whole, mixed = _mid_month(now - timedelta(days=430)), _mid_month(now - timedelta(days=490))
+    for at in (whole, mixed):
+        partition_create(month_start(at))
+    rows = [
+        row("PA000001", "departed", whole - timedelta(hours=40), "CN"),
+        row("PA000001", "delivered", whole, "RU"),
+        row("PA000002", "departed", whole - timedelta(hours=30), "CN"),
+        row("PA000002", "delivered", whole + timedelta(hours=2), "RU"),
+        row("PB000001", "departed", mixed - timedelta(hours=20), "CN"),
+        row("PB000001", "delivered", mixed, "RU"),
+        row("PBOPEN01", "departed", mixed, "CN"),  # still on its way: stays
+    ]
+    run = ingest(FeedFactory(), hub_csv(*rows))
+    assert run.status == FeedRun.Status.SUCCEEDED, run.rejects.values_list("reason", flat=True)
+    Shipment.objects.update(created_at=now - timedelta(days=600))
+    return Months(now=now, whole=whole, mixed=mixed)
+
+
+def _events_in(at: datetime) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT count(*) FROM "{partition_name(month_start(at))}"')
+        return int(cursor.fetchone()[0])
+
+
+def _partition_names() -> set[str]:
+    return {p.name for p in partitions_list()}
+
+
+# Committed for real: PostgreSQL refuses to drop a partition with rows inserted in the same
+# transaction (their foreign-key checks are still pending), as the test's own would be.
+@pytest.mark.django_db(transaction=True)
+def test_a_month_of_only_removed_parcels_goes_by_dropping_its_partition(months: Months) -> None:
+    assert (_events_in(months.whole), _events_in(months.mixed)) == (4, 3)
+
+    result = retention_apply(days=DAYS, now=months.now)
+
+    assert result.dropped_partitions == [partition_name(month_start(months.whole))]
+    assert partition_name(month_start(months.whole)) not in _partition_names()
+    # The mixed month keeps its partition and the open parcel's event; the other rows went.
+    assert _events_in(months.mixed) == 1
+    assert _present() == {"PBOPEN01"}
+    assert result.removed == 3
+    whole_file = _records(_name(months.whole))
+    assert sorted(r["tracking_number"] for r in whole_file[1:-1]) == ["PA000001", "PA000002"]
+    assert [len(r["events"]) for r in whole_file[1:-1]] == [2, 2]
+
+    retention_import(_name(months.whole))  # back, into the DEFAULT partition
+    assert TrackingEvent.objects.filter(shipment__tracking_number__startswith="PA").count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_parcel_that_changed_since_its_export_keeps_its_month_partition(
+    months: Months, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drop = partitions.partitions_drop
+
+    def late_event_then_drop(exported: list[Any], *, cutoff: datetime) -> Any:
+        TrackingEvent.objects.create(
+            shipment=Shipment.objects.get(tracking_number="PA000001"),
+            code="arrived",
+            status="in_transit",
+            stage="line_haul",
+            occurred_at=months.whole - timedelta(hours=9),
+            utc_offset_minutes=0,
+            tz_source="explicit",
+            dedupe_key="00000000-0000-0000-0000-000000000003",
+        )
+        return drop(exported, cutoff=cutoff)
+
+    monkeypatch.setattr(partitions, "partitions_drop", late_event_then_drop)
+    result = retention_apply(days=DAYS, now=months.now)
+
+    assert result.dropped_partitions == []
+    assert _present() == {"PA000001", "PBOPEN01"}
+    assert _events_in(months.whole) == 3  # PA000001's two and the late one

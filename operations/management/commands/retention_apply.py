@@ -44,5 +44,7 @@ class Command(BaseCommand):
             self.stdout.write(line)
         if not result.periods:
             self.stdout.write("nothing old enough")
+        if result.dropped_partitions:
+            self.stdout.write("event partitions dropped: " + ", ".join(result.dropped_partitions))
         if failed:
             raise CommandError(f"{failed} period(s) kept in the database: see above")
