@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from operations import services
@@ -21,4 +22,4 @@ def refresh_dashboard(everything: bool = False) -> float:
 # twice: a second run finds the lock taken, and a run after a crash finishes the work.
 @shared_task(acks_late=True, soft_time_limit=3300, time_limit=3600)
 def apply_retention() -> int:
-    return retention_apply().removed
+    return retention_apply(seconds=settings.RETENTION_RUN_SECONDS).removed

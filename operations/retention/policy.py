@@ -13,6 +13,7 @@ the work: the file names are fixed, and step 1 recognises its own earlier output
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -63,6 +64,8 @@ class PeriodResult:
     written: bool = False
     removed: int = 0
     error: str = ""
+    # Left for the next run: this one had spent its time (`seconds`) on older months.
+    deferred: bool = False
 
 
 @dataclass
@@ -111,12 +114,19 @@ def _run_lock() -> Iterator[bool]:
 
 
 def retention_apply(
-    *, days: int | None = None, now: datetime | None = None, dry_run: bool = False
+    *,
+    days: int | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    seconds: float | None = None,
 ) -> RetentionResult:
     """Apply the policy (RETENTION_DAYS unless `days`); nothing when it is off.
 
     A period that fails (a damaged file, a storage error) is reported with its reason and the
-    run goes on with the next: its parcels stay in the database.
+    run goes on with the next: its parcels stay in the database. With `seconds`, no month is
+    begun after that long (the oldest is always done): the removal of the months exported
+    still runs, and the next run takes the rest, so a long history is worked through in steps
+    that each end in time.
     """
     days = settings.RETENTION_DAYS if days is None else days
     if days is None:
@@ -136,16 +146,19 @@ def retention_apply(
             for period, count in periods
         ]
         if not dry_run:
-            _apply(result, params)
+            _apply(result, params, deadline=None if seconds is None else time.monotonic() + seconds)
     return result
 
 
-def _apply(result: RetentionResult, params: dict[str, Any]) -> None:
+def _apply(result: RetentionResult, params: dict[str, Any], *, deadline: float | None) -> None:
     """Every month's file first, then the removal: a month's parcels go only once its file is
     verified, and whole event partitions can go only once every month they touch is exported."""
     storage = archive.retention_storage()
     exported: dict[date, list[export.Exported]] = {}
-    for outcome in result.periods:
+    for number, outcome in enumerate(result.periods):
+        if number and deadline is not None and time.monotonic() > deadline:
+            outcome.deferred = True
+            continue
         try:
             exported[outcome.period] = _export_period(storage, outcome, params)
         except (archive.ArchiveError, OSError) as exc:

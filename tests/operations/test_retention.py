@@ -301,6 +301,22 @@ def test_a_damaged_file_is_reported_and_its_month_stays_in_the_database(parcels:
         retention_import(name)
 
 
+def test_a_run_out_of_time_finishes_the_oldest_month_and_leaves_the_rest_for_the_next(
+    parcels: Parcels,
+) -> None:
+    first = retention_apply(days=DAYS, now=parcels.now, seconds=0)
+
+    # Oldest first: RET00001's month (460 days) is done, OLD00001's (400 days) waits.
+    assert [(p.name, p.removed, p.deferred) for p in first.periods] == [
+        (_name(parcels.now - timedelta(days=460)), 1, False),
+        (_name(parcels.now - timedelta(days=400)), 0, True),
+    ]
+    assert "OLD00001" in _present() and "RET00001" not in _present()
+    second = retention_apply(days=DAYS, now=parcels.now, seconds=0)
+    assert [(p.removed, p.deferred) for p in second.periods] == [(1, False)]
+    assert _present() == {"NEW00001", "OPEN0001"}
+
+
 def test_dry_run_names_the_files_and_changes_nothing(
     parcels: Parcels, capsys: pytest.CaptureFixture[str]
 ) -> None:

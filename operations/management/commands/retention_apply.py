@@ -38,6 +38,8 @@ class Command(BaseCommand):
             line = f"{period.name}: {period.candidates} parcels {verb}"
             if not options["dry_run"]:
                 line += f" ({period.removed} removed, the file holds {period.in_file})"
+            if period.deferred:
+                line = f"{period.name}: {period.candidates} parcels left for the next run"
             if period.error:
                 failed += 1
                 line += f"; KEPT, {period.error}"
