@@ -20,13 +20,17 @@ For retention: `partitions_list` gives every partition with its range.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.backends.utils import CursorWrapper
+from psycopg import errors as psycopg_errors
 from psycopg import sql
+
+logger = logging.getLogger(__name__)
 
 EVENTS_TABLE = "shipments_trackingevent"
 DEFAULT_PARTITION = f"{EVENTS_TABLE}_default"
@@ -128,7 +132,8 @@ def partitions_ensure(
     `months_ahead` months after this one; the names of the partitions created.
 
     Idempotent: a month already covered is left alone. Rows DEFAULT holds for a month it
-    creates (reports that came before their month's partition) move into it.
+    creates (reports that came before their month's partition) move into it. A month whose
+    lock is not granted within LOCK_TIMEOUT is left for the next run (logged, not raised).
     """
     if not is_partitioned():
         return []
@@ -141,8 +146,14 @@ def partitions_ensure(
     if _default_create():
         created.append(DEFAULT_PARTITION)
     for month in months_between(first, last):
-        if partition_create(month):
-            created.append(partition_name(month))
+        try:
+            if partition_create(month):
+                created.append(partition_name(month))
+        except OperationalError as exc:
+            # Busy table: a deploy's migrate must not fail on it; the daily task tries again.
+            if not isinstance(exc.__cause__, psycopg_errors.LockNotAvailable):
+                raise
+            logger.warning("partition %s not created: %s", partition_name(month), exc)
     return created
 
 

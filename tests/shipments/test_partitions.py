@@ -6,10 +6,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
+import psycopg
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
+from shipments import partitions
 from shipments.models import Shipment, StatusChange, TrackingEvent
 from shipments.partitions import (
     DEFAULT_PARTITION,
@@ -202,3 +204,23 @@ def test_a_message_naming_a_partition_names_the_events_table() -> None:
         )
     other = 'new row for relation "shipments_trackingevent_old" violates check constraint "c"'
     assert partition_names_hidden(other) == other
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_busy_table_leaves_the_month_for_the_next_run_instead_of_failing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(partitions, "LOCK_TIMEOUT", "200ms")
+    params = connection.get_connection_params()
+    with psycopg.connect(**params) as other:
+        # An ingest batch in progress: its transaction holds the table's row-exclusive lock.
+        other.execute(f"LOCK TABLE {EVENTS_TABLE} IN ROW EXCLUSIVE MODE")
+        created = partitions_ensure(today=date(2032, 3, 1), months_ahead=0)
+        other.rollback()
+    assert created == []
+    assert "shipments_trackingevent_p2032_03" not in {p.name for p in partitions_list()}
+    assert partitions_ensure(today=date(2032, 3, 1), months_ahead=0) == [
+        "shipments_trackingevent_p2032_03"
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE shipments_trackingevent_p2032_03")
