@@ -9,11 +9,15 @@ A few statements per chunk of parcels, whatever their number.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import Storage
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
+from django.db.models import Value
 
 from operations.models import ExceptionAck
 from operations.retention import archive
@@ -44,6 +48,26 @@ def _columns(model: type[models.Model], *, leave_out: tuple[str, ...]) -> list[s
     ]
 
 
+def _defaults(model: type[models.Model]) -> str:
+    """The model's defaults as a JSON object, under the record: a file written before a column
+    existed imports with the column's default, as the ORM would have written it."""
+    values: dict[str, Any] = {}
+    for f in model._meta.concrete_fields:
+        if f.primary_key or not f.column:
+            continue
+        if f.has_default():
+            values[f.column] = f.get_default()
+        elif f.has_db_default() and isinstance(f.db_default, Value):
+            values[f.column] = f.db_default.value
+    return json.dumps(values, cls=DjangoJSONEncoder)
+
+
+def _record(model: type[models.Model], item: str) -> str:
+    """A row of `model` from a record, the model's defaults beneath it (`defaults` param)."""
+    table = model._meta.db_table
+    return f"jsonb_populate_record(NULL::{table}, %({table})s::jsonb || {item})"
+
+
 def _insert(
     model: type[models.Model], key: str, *, refs: dict[str, str], leave_out: tuple[str, ...]
 ) -> str:
@@ -55,7 +79,7 @@ INSERT INTO {model._meta.db_table} ({", ".join([*refs, *columns])})
 SELECT {", ".join([*refs.values(), *(f"r.{c}" for c in columns)])}
 FROM new_shipments n
 CROSS JOIN LATERAL jsonb_array_elements(n.doc->'{key}') AS x(item)
-CROSS JOIN LATERAL jsonb_populate_record(NULL::{model._meta.db_table}, x.item) AS r
+CROSS JOIN LATERAL {_record(model, "x.item")} AS r
 {{joins}}
 ON CONFLICT DO NOTHING
 """
@@ -110,7 +134,7 @@ ON CONFLICT (number) DO NOTHING
 INSERT INTO shipments_shipment (shop_id, {", ".join(shipment_columns)})
 SELECT sh.id, {", ".join(f"r.{c}" for c in shipment_columns)}
 FROM jsonb_array_elements(%(docs)s::jsonb) AS d(doc)
-CROSS JOIN LATERAL jsonb_populate_record(NULL::shipments_shipment, d.doc) AS r
+CROSS JOIN LATERAL {_record(Shipment, "d.doc")} AS r
 LEFT JOIN shipments_shop sh ON sh.slug = d.doc->>'shop'
 ORDER BY r.tracking_number
 ON CONFLICT (tracking_number) DO NOTHING
@@ -119,7 +143,10 @@ RETURNING id, tracking_number
     return [shipments, events, status_event, history, units, memberships, claims, notes]
 
 
+_MODELS = (Shipment, TrackingEvent, StatusChange, UnitMembership, ShipmentClaim, ExceptionAck)
+
 _NEW_SHIPMENTS = """
+DROP TABLE IF EXISTS new_shipments;
 CREATE TEMP TABLE new_shipments ON COMMIT DROP AS
 SELECT s.id, d.doc
 FROM jsonb_array_elements(%(docs)s::jsonb) AS d(doc)
@@ -132,13 +159,16 @@ def _import_chunk(docs: list[str]) -> int:
     """Insert the parcels of these records not already present; returns how many went in."""
     shipments, *children = _statements()
     payload = "[" + ",".join(docs) + "]"
+    defaults = {model._meta.db_table: _defaults(model) for model in _MODELS}
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(shipments, {"docs": payload})
+        cursor.execute(shipments, {"docs": payload, **defaults})
         inserted = cursor.fetchall()
         if not inserted:
             return 0
+        drop, create = _NEW_SHIPMENTS.split(";\n")
+        cursor.execute(drop)
         cursor.execute(
-            _NEW_SHIPMENTS,
+            create,
             {
                 "docs": payload,
                 "ids": [row[0] for row in inserted],
@@ -146,7 +176,7 @@ def _import_chunk(docs: list[str]) -> int:
             },
         )
         for statement in children:
-            cursor.execute(statement)
+            cursor.execute(statement, defaults)
     return len(inserted)
 
 

@@ -215,6 +215,27 @@ def test_a_re_import_brings_the_parcel_back_whole_to_its_shop_only(parcels: Parc
     assert _client(parcels.shop_b).get("/api/v1/shipments/OLD00001").status_code == 404
 
 
+def test_a_file_written_before_a_column_existed_imports_with_the_column_default(
+    parcels: Parcels,
+) -> None:
+    retention_apply(days=DAYS, now=parcels.now)
+    (_header, record, _end) = _records(_name(parcels.now - timedelta(days=400)))
+    for key in ("carrier", "claim_order_number", "metadata"):
+        del record[key]
+    for event in record["events"]:
+        del event["extra"], event["raw"]
+    writer = archive.ArchiveWriter(parcels.now.date())
+    writer.add(record["tracking_number"], json.dumps(record))
+    archive.retention_storage().save("older.jsonl.gz", writer.finish())
+
+    assert retention_import("older.jsonl.gz").imported == 1
+
+    back = Shipment.objects.get(tracking_number="OLD00001")
+    assert (back.carrier, back.claim_order_number, back.metadata) == ("", "", {})
+    assert list(back.events.values_list("raw", "extra")) == [("", {})] * 3
+    assert back.shop_id == parcels.shop_a.pk
+
+
 def test_a_second_run_removes_the_re_imported_parcel_again_without_a_duplicate_line(
     parcels: Parcels,
 ) -> None:
