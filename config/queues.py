@@ -21,6 +21,8 @@ _ROUTES = {
     "warehouses.tasks.fetch_feed": INGEST,
     "warehouses.tasks.scan_inboxes": INGEST,
     "shipments.tasks.relay_webhooks": WEBHOOKS,
+    # Buyer emails: outbound like webhooks, and as liable to wait on a slow server.
+    "shipments.tasks.send_notifications": WEBHOOKS,
 }
 
 

@@ -498,3 +498,7 @@ class DeliveryEstimateStatAdmin(admin.ModelAdmin[DeliveryEstimateStat]):
     @admin.display(description="p90 (days)")
     def p90_days(self, obj: DeliveryEstimateStat) -> str:
         return f"{obj.p90_hours / 24:.1f}"
+
+
+# Buyer notifications' admin registers itself (issue 17).
+from shipments.notifications import admin as _notifications_admin  # noqa: E402, F401

@@ -556,3 +556,14 @@ class ShipmentEstimate(models.Model):
         if self.earliest is None or self.latest is None:
             return "no estimate yet"
         return f"{self.earliest:%Y-%m-%d} – {self.latest:%Y-%m-%d} ({self.confidence})"
+
+
+# --- Buyer notifications (issue 17): their own module, registered with this app -----------------
+
+from shipments.notifications.models import (  # noqa: E402, F401
+    BuyerContact,
+    NotificationMessage,
+    NotificationMoment,
+    NotificationOptOut,
+    ShopNotificationSettings,
+)

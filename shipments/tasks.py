@@ -35,3 +35,22 @@ def maintain_event_partitions() -> list[str]:
     """Create the events' monthly partitions ahead (shipments/partitions.py). Safe twice, and
     at any time: a month already there is left alone; only catalogue and DEFAULT rows move."""
     return partitions.partitions_ensure()
+
+
+@shared_task(acks_late=True, soft_time_limit=300, time_limit=330)
+def send_notifications() -> int:
+    """One buyer-email pass (beat runs it every few seconds). Safe twice: moments and messages
+    are claimed with SKIP LOCKED, and a message being sent is leased."""
+    from shipments.notifications import sender
+
+    return sender.notifications_send()
+
+
+@shared_task(acks_late=True)
+def notification_sweeps() -> int:
+    """Running-late moments (estimate p80 passed, no delivery) and the buyer-email retention
+    sweep. Safe twice: a moment is unique per shipment, an erased email stays erased."""
+    from shipments.notifications import services as notification_services
+
+    notification_services.buyer_contacts_expire()
+    return notification_services.running_late_enqueue()

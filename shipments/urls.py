@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
+from shipments.notifications import views as notification_views
 from shipments.readers import tracking_page
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -10,5 +11,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # `path`: a GS1 Digital Link identifier contains "/" (docs/identifiers.md).
     path(
         "track/<tracking_number:tracking_number>", tracking_page.track_detail, name="track-detail"
+    ),
+    # A buyer email's signed one-click unsubscribe link (docs/notifications.md).
+    path(
+        "notifications/unsubscribe/<str:token>",
+        notification_views.unsubscribe,
+        name="notify-unsubscribe",
     ),
 ]

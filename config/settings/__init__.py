@@ -11,6 +11,7 @@ and refuses a value it cannot read, naming it):
 - `api`: the REST framework, the OpenAPI schema, the shops' and push API's limits.
 - `webhooks`: relaying notifications to shops: timeouts, parallelism, breaker, retries.
 - `estimates`: delivery estimates and the buyer's public tracking page.
+- `notifications`: buyer emails: the mail backend, coalescing, cap, quiet hours, retries.
 - `dashboard`: the operations dashboard's statistics.
 - `retention`: removing old delivered and returned parcels after exporting them.
 - `security`: HTTPS, cookies, the reverse proxy in front, the admin's login throttling.
@@ -24,5 +25,6 @@ from config.settings.database import *  # noqa: F403
 from config.settings.estimates import *  # noqa: F403
 from config.settings.ingest import *  # noqa: F403
 from config.settings.retention import *  # noqa: F403
+from config.settings.notifications import *  # noqa: F403
 from config.settings.security import *  # noqa: F403
 from config.settings.webhooks import *  # noqa: F403

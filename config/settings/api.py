@@ -32,6 +32,8 @@ SPECTACULAR_SETTINGS: dict[str, object] = {
     "ENUM_NAME_OVERRIDES": {
         "ShipmentStatusEnum": "shipments.statuses.Status",
         "FeedRunStatusEnum": "warehouses.models.FeedRun.Status",
+        # Buyer emails: the languages of the buyers' page (docs/notifications.md).
+        "LanguageEnum": "config.settings.core.LANGUAGES",
     },
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"

@@ -49,6 +49,17 @@ CELERY_BEAT_SCHEDULE = {
         # Passes queued while no webhooks worker ran are worth nothing later: the next one sends.
         "options": {"expires": 60},
     },
+    # Buyer emails: a sender pass (config/settings/notifications.py).
+    "send-notifications": {
+        "task": "shipments.tasks.send_notifications",
+        "schedule": float(envint("NOTIFY_SEND_EVERY_SECONDS", 10)),
+        "options": {"expires": 60},
+    },
+    # Buyer emails: running-late moments and the buyer-email retention sweep.
+    "notification-sweeps": {
+        "task": "shipments.tasks.notification_sweeps",
+        "schedule": float(envint("NOTIFY_SWEEP_EVERY_SECONDS", 900)),
+    },
     # API: idempotency keys past their lifetime are deleted hourly.
     "prune-idempotency-keys": {
         "task": "shipments.tasks.prune_idempotency_keys",

@@ -10,6 +10,7 @@ from shipments.claiming import shop_may_see, shop_order_number, shop_visible
 from shipments.models import (
     Shipment,
     ShipmentEstimate,
+    ShopNotificationSettings,
     TrackingEvent,
     WebhookAttempt,
     WebhookEndpoint,
@@ -150,4 +151,15 @@ def attempt(a: WebhookAttempt) -> dict[str, Any]:
         "status_code": a.status_code,
         "latency_ms": a.latency_ms,
         "error": a.error,
+    }
+
+
+def notification_settings(found: ShopNotificationSettings) -> dict[str, Any]:
+    return {
+        "enabled": found.enabled,
+        "moments": list(found.moments),
+        "default_language": found.default_language,
+        "brand_color": found.brand_color,
+        "reply_to": found.reply_to,
+        "updated_at": None if found._state.adding else dt(found.updated_at),
     }

@@ -15,6 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from shipments.models import EstimateBasis, EstimateConfidence, WebhookEventType
+from shipments.notifications.moments import Moment
 from shipments.statuses import Stage, Status
 
 _COUNTRY = r"^([A-Za-z]{2})?$"
@@ -111,7 +112,65 @@ class MetadataField(serializers.DictField):
         return value
 
 
-class ShipmentRegisterSerializer(serializers.Serializer[Any]):
+# --- buyer notifications (docs/notifications.md) ------------------------------------------------
+
+
+class BuyerFieldsMixin(serializers.Serializer[Any]):
+    """A shipment's buyer for notifications: personal data, returned only by the detail read
+    with `?include=buyer`, never in lists."""
+
+    buyer_email = serializers.EmailField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=254,
+        help_text="The buyer's email for delivery updates; null or empty removes it.",
+    )
+    buyer_language = serializers.ChoiceField(
+        choices=settings.LANGUAGES,
+        required=False,
+        allow_blank=True,
+        help_text="Language of the buyer's emails; empty: the shop's default.",
+    )
+    notify_buyer = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        help_text="Email this buyer (true/false); null: the shop's setting.",
+    )
+
+
+BUYER_FIELDS = ("buyer_email", "buyer_language", "notify_buyer")
+
+
+class BuyerSerializer(serializers.Serializer[Any]):
+    email = serializers.EmailField()
+    language = serializers.CharField(help_text="Empty: the shop's default language")
+    notify = serializers.BooleanField(allow_null=True)
+    unsubscribed = serializers.BooleanField(help_text="The buyer unsubscribed from this shop")
+
+
+class NotificationSettingsSerializer(serializers.Serializer[Any]):
+    enabled = serializers.BooleanField(
+        required=False, help_text="Email buyers whose email was given (a shipment can opt out)."
+    )
+    moments = serializers.ListField(
+        child=serializers.ChoiceField(choices=Moment.choices),
+        required=False,
+        max_length=len(Moment.choices),
+        help_text="The moments buyers are told about.",
+    )
+    default_language = serializers.ChoiceField(choices=settings.LANGUAGES, required=False)
+    brand_color = StrictRegexField(
+        r"^#[0-9a-fA-F]{6}$", required=False, help_text="The messages' colour, #rrggbb."
+    )
+    reply_to = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+
+
+class NotificationSettingsOutSerializer(NotificationSettingsSerializer):
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class ShipmentRegisterSerializer(BuyerFieldsMixin):
     tracking_number = StrictRegexField(
         # A carrier's number, or a case-sensitive GS1 identifier URI (docs/identifiers.md).
         r"^\s*(?:[A-Za-z0-9][A-Za-z0-9 \-]{2,63}"
@@ -150,7 +209,7 @@ class BulkRegisterSerializer(serializers.Serializer[Any]):
     )
 
 
-class ShipmentUpdateSerializer(serializers.Serializer[Any]):
+class ShipmentUpdateSerializer(BuyerFieldsMixin):
     metadata = MetadataField(required=False, help_text="Replaces the metadata object.")
     order_number = StrictCharField(max_length=64, required=False, allow_blank=True)
 
@@ -305,6 +364,12 @@ class ShipmentSerializer(serializers.Serializer[Any]):
 class ShipmentDetailSerializer(ShipmentSerializer):
     milestones = MilestonesSerializer()
     timeline = TimelineEventSerializer(many=True)
+
+
+class ShipmentDetailWithBuyerSerializer(ShipmentDetailSerializer):
+    buyer = BuyerSerializer(
+        required=False, allow_null=True, help_text="Only with ?include=buyer; null: none given"
+    )
 
 
 class ShipmentPageSerializer(serializers.Serializer[Any]):

@@ -22,6 +22,11 @@ urlpatterns: list[URLPattern] = [
         name="api-shipment",
     ),
     path(
+        "notifications/settings",
+        views.NotificationSettingsView.as_view(),
+        name="api-notification-settings",
+    ),
+    path(
         "webhooks/endpoints",
         views.WebhookEndpointCollectionView.as_view(),
         name="api-webhook-endpoints",

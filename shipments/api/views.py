@@ -29,6 +29,7 @@ from shipments.api.auth import (
 )
 from shipments.api.errors import APIError, error_responses
 from shipments.models import Shipment, WebhookEndpoint
+from shipments.notifications import services as notifications
 from shipments.readers import selectors
 
 NOT_FOUND = "Not found."
@@ -135,7 +136,9 @@ class ShipmentCollectionView(ShopAPIView):
         data = s.ShipmentRegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            registration = services.shipment_register(shop=shop, **data.validated_data)
+            registration = notifications.shipment_register_with_buyer(
+                shop=shop, **data.validated_data
+            )
         except services.TrackingNumberUnavailable as exc:
             raise _unavailable(str(exc)) from None
         code = status.HTTP_201_CREATED if registration.is_new_for_shop else status.HTTP_200_OK
@@ -174,7 +177,9 @@ class ShipmentBulkView(ShopAPIView):
                 )
                 continue
             try:
-                registration = services.shipment_register(shop=shop, **data.validated_data)
+                registration = notifications.shipment_register_with_buyer(
+                    shop=shop, **data.validated_data
+                )
             except services.TrackingNumberUnavailable as exc:
                 counts["failed"] += 1
                 results.append(
@@ -204,13 +209,25 @@ class ShipmentDetailView(ShopAPIView):
 
     @extend_schema(
         operation_id="shipments_retrieve",
-        responses={200: s.ShipmentDetailSerializer, **error_responses(404)},
+        parameters=[
+            OpenApiParameter(
+                "include",
+                OpenApiTypes.STR,
+                enum=["buyer"],
+                description="`buyer`: add the buyer's notification contact (personal data, "
+                "never in lists).",
+            )
+        ],
+        responses={200: s.ShipmentDetailWithBuyerSerializer, **error_responses(404)},
     )
     def get(self, request: Request, tracking_number: str) -> Response:
         found = prefetched_shipment(request)
         if found is None:
             raise NotFound(NOT_FOUND)
-        return Response(render.shipment_detail(*found))
+        body = render.shipment_detail(*found)
+        if "buyer" in request.query_params.get("include", "").split(","):
+            body["buyer"] = notifications.buyer_view(shipment=found[0])
+        return Response(body)
 
     @extend_schema(
         operation_id="shipments_update",
@@ -221,7 +238,9 @@ class ShipmentDetailView(ShopAPIView):
         shipment = _shipment_or_404(request, tracking_number)
         data = s.ShipmentUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        shipment = services.shipment_update(shipment=shipment, **data.validated_data)
+        shipment = notifications.shipment_update_with_buyer(
+            shipment=shipment, shop=shop_of(request), **data.validated_data
+        )
         return Response(render.shipment(shipment))
 
 
@@ -353,3 +372,31 @@ class WebhookEndpointLogView(ShopAPIView):
         endpoint = _endpoint_or_404(request, endpoint_id)
         attempts = selectors.webhook_attempts_for_endpoint(endpoint=endpoint)[:100]
         return Response({"results": [render.attempt(a) for a in attempts]})
+
+
+# --- buyer notifications ------------------------------------------------------------------------
+
+
+class NotificationSettingsView(ShopAPIView):
+    """The shop's buyer-notification defaults (docs/notifications.md)."""
+
+    @extend_schema(
+        operation_id="notification_settings_retrieve",
+        responses={200: s.NotificationSettingsOutSerializer, **error_responses()},
+    )
+    def get(self, request: Request) -> Response:
+        found = notifications.shop_notification_settings(shop=shop_of(request))
+        return Response(render.notification_settings(found))
+
+    @extend_schema(
+        operation_id="notification_settings_update",
+        request=s.NotificationSettingsSerializer,
+        responses={200: s.NotificationSettingsOutSerializer, **error_responses(400)},
+    )
+    def patch(self, request: Request) -> Response:
+        data = s.NotificationSettingsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        updated = notifications.shop_notification_settings_update(
+            shop=shop_of(request), **data.validated_data
+        )
+        return Response(render.notification_settings(updated))

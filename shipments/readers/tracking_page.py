@@ -268,7 +268,29 @@ def _steps(shipment: Shipment) -> list[StageStep]:
     ]
 
 
-def _estimate(shipment: Shipment, offset_minutes: int) -> dict[str, Any] | None:
+def display_offset(entries: list[TimelineEntry]) -> int:
+    """The UTC offset dates without a place of their own (the estimate) are shown in: the
+    latest report's, i.e. the parcel's side of the border, which is the buyer's side once it has
+    crossed; UTC before any report. Buyer emails read their local time by the same rule."""
+    return entries[-1].utc_offset_minutes if entries else 0
+
+
+def event_rows(entries: list[TimelineEntry]) -> list[EventRow]:
+    """The timeline as the buyer reads it, newest first: names, places, local times (the page
+    and the buyer emails both show these)."""
+    return [
+        EventRow(
+            label=str(EVENT_LABELS.get(e.code, e.code.replace("_", " "))),
+            stage=str(STAGE_LABELS.get(e.stage, "")),
+            place=_place(e),
+            local_time=_local(e.occurred_at, e.utc_offset_minutes),
+            utc_offset=_offset_text(e.utc_offset_minutes),
+        )
+        for e in reversed(entries)
+    ]
+
+
+def estimate_view(shipment: Shipment, offset_minutes: int) -> dict[str, Any] | None:
     try:
         est = shipment.estimate
     except ShipmentEstimate.DoesNotExist:
@@ -320,19 +342,7 @@ def track_detail(request: HttpRequest, tracking_number: str) -> HttpResponse:
             status=404,
         )
     entries = timeline_get(shipment_id=shipment.pk)
-    # The estimate's dates are shown in the time zone of the latest report: the parcel's
-    # side of the border, which is the buyer's side once it has crossed.
-    offset = entries[-1].utc_offset_minutes if entries else 0
-    events = [
-        EventRow(
-            label=str(EVENT_LABELS.get(e.code, e.code.replace("_", " "))),
-            stage=str(STAGE_LABELS.get(e.stage, "")),
-            place=_place(e),
-            local_time=_local(e.occurred_at, e.utc_offset_minutes),
-            utc_offset=_offset_text(e.utc_offset_minutes),
-        )
-        for e in reversed(entries)
-    ]
+    offset = display_offset(entries)
     context = {
         "number": shipment.tracking_number,
         "status": shipment.status,
@@ -341,8 +351,8 @@ def track_detail(request: HttpRequest, tracking_number: str) -> HttpResponse:
         "route": " → ".join(
             _country(c) for c in (shipment.origin_country, shipment.destination_country) if c
         ),
-        "estimate": _estimate(shipment, offset),
-        "events": events,
+        "estimate": estimate_view(shipment, offset),
+        "events": event_rows(entries),
         "search_url": reverse("track-search"),
     }
     return render(request, "tracking/detail.html", context)

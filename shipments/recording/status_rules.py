@@ -7,7 +7,8 @@ unit at that moment (shipments.membership); after the first delivery only the co
 written to the history with the event that caused it.
 
 - `RECOMPUTE_SQL` applies the rules set-based to the shipments a batch touched (`hub_touched`),
-  and in the same statement writes their history, delivery estimates and webhook notices.
+  and in the same statement writes their history, delivery estimates, webhook notices and
+  buyer notification moments.
 - `shipment_states` is its Python twin, for the shipments a batch creates: all their events are
   in the batch, so they are created in their final state instead of inserted and updated.
   tests/shipments/test_recording.py records the same events on a new and on a known shipment
@@ -27,6 +28,7 @@ from django.db.backends.utils import CursorWrapper
 
 from shipments.claiming import SHOP_ORDER_NUMBER_SQL
 from shipments.membership import inside_unit
+from shipments.notifications.moments import moment_ctes
 from shipments.recording.estimates import estimate_ctes, estimate_params
 from shipments.recording.inputs import EventInput
 from shipments.recording.statements import LOCK_TOUCHED, TOUCHED_DDL
@@ -113,6 +115,8 @@ changes AS (
     WHERE from_status <> to_status OR from_stage <> to_stage
     RETURNING 1
 ),
+-- Buyer notifications' outbox (shipments.notifications.moments), like the webhooks' below.
+{moment_ctes("changes")},
 -- Delivery estimates (shipments.recording.estimates) of the shipments this statement changed,
 -- anchored at the first event of their current stage: written here, with their webhook notice,
 -- so an estimate can never disagree with the status it was computed from.

@@ -27,6 +27,8 @@ EXPECTED = {
     "warehouses.tasks.fetch_feed": "ingest",
     "warehouses.tasks.scan_inboxes": "ingest",
     "shipments.tasks.relay_webhooks": "webhooks",
+    "shipments.tasks.send_notifications": "webhooks",
+    "shipments.tasks.notification_sweeps": "maintenance",
     "warehouses.tasks.requeue_stuck_runs": "maintenance",
     "shipments.tasks.prune_idempotency_keys": "maintenance",
     "shipments.tasks.refresh_delivery_estimates": "maintenance",
