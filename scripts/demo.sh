@@ -6,6 +6,10 @@ BIN=.venv/bin
 PORT="${PORT:-8000}"
 export DEBUG="${DEBUG:-1}"
 export WEBHOOK_ALLOW_PRIVATE_TARGETS="${WEBHOOK_ALLOW_PRIVATE_TARGETS:-1}"
+# Buyer emails are written as files under .local/mail/ instead of being sent (docs/notifications.md).
+export EMAIL_BACKEND="${EMAIL_BACKEND:-django.core.mail.backends.filebased.EmailBackend}"
+export EMAIL_FILE_PATH="${EMAIL_FILE_PATH:-.local/mail}"
+export NOTIFY_SITE_URL="${NOTIFY_SITE_URL:-http://127.0.0.1:${PORT}}"
 mkdir -p .local/logs
 
 $BIN/python manage.py migrate --noinput -v0

@@ -24,7 +24,7 @@ from config.settings.dashboard import *  # noqa: F403
 from config.settings.database import *  # noqa: F403
 from config.settings.estimates import *  # noqa: F403
 from config.settings.ingest import *  # noqa: F403
-from config.settings.retention import *  # noqa: F403
 from config.settings.notifications import *  # noqa: F403
+from config.settings.retention import *  # noqa: F403
 from config.settings.security import *  # noqa: F403
 from config.settings.webhooks import *  # noqa: F403

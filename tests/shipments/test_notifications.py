@@ -5,13 +5,21 @@ appears (lists, the public page). Sending over SMTP: test_notifications_smtp.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from shipments.models import BuyerContact, NotificationMoment, Shipment
+from shipments.models import (
+    BuyerContact,
+    NotificationMessage,
+    NotificationMoment,
+    Shipment,
+    ShipmentEstimate,
+)
 from shipments.notifications import services
 from tests.conftest import FeedFactory, hub_csv
 from tests.shipments.conftest import ShopClient
@@ -83,7 +91,12 @@ def test_the_buyer_email_is_only_in_the_detail_read_that_asks_for_it(
     _register(shop_a, "NB001", buyer_email=EMAIL, buyer_language="ru")
     listed = shop_a.client.get("/api/v1/shipments")
     assert listed.status_code == 200
+    assert "NB001" in listed.content.decode()
     assert EMAIL not in listed.content.decode()
+    exported = shop_a.client.get("/api/v1/shipments/export?format=csv")
+    assert exported.status_code == 200
+    text = b"".join(exported.streaming_content).decode("utf-8-sig")  # type: ignore[attr-defined]
+    assert "NB001" in text and EMAIL not in text
     detail = shop_a.client.get("/api/v1/shipments/NB001")
     assert EMAIL not in detail.content.decode()
     assert "buyer" not in detail.json()
@@ -188,12 +201,6 @@ def test_a_batch_costs_the_same_queries_with_or_without_a_buyer(
 def test_running_late_is_written_once_when_the_p80_passed_without_delivery(
     shop_a: ShopClient, feed: Feed, ingest: Ingest
 ) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from shipments.models import ShipmentEstimate
-
     services.shop_notification_settings_update(shop=shop_a.shop, enabled=True)
     _register(shop_a, "NL001", buyer_email=EMAIL)
     _register(shop_a, "NL002", buyer_email=EMAIL)
@@ -219,10 +226,6 @@ def test_running_late_is_written_once_when_the_p80_passed_without_delivery(
 def test_retention_erases_the_buyer_email_of_a_long_delivered_shipment(
     shop_a: ShopClient, feed: Feed, ingest: Ingest, settings: Any
 ) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     settings.NOTIFY_RETENTION_DAYS = 30
     _register(shop_a, "NR001", buyer_email=EMAIL)
     _register(shop_a, "NR002", buyer_email=EMAIL)
@@ -235,3 +238,42 @@ def test_retention_erases_the_buyer_email_of_a_long_delivered_shipment(
     assert list(BuyerContact.objects.values_list("shipment__tracking_number", flat=True)) == [
         "NR002"
     ]
+
+
+def test_the_admin_shows_what_was_sent_to_whom_and_why(
+    shop_a: ShopClient, admin_client: Client
+) -> None:
+    _register(shop_a, "NA001", buyer_email=EMAIL)
+    shipment = Shipment.objects.get(tracking_number="NA001")
+    NotificationMessage.objects.create(
+        message_id="<m1@hub.test>",
+        shipment=shipment,
+        shop=shop_a.shop,
+        recipient=EMAIL,
+        email_hash="h",
+        language="ru",
+        moments=["shipped", "customs_held"],
+        state="failed",
+        attempts=8,
+        last_error="SMTPServerDisconnected: gone",
+    )
+    NotificationMessage.objects.create(
+        message_id="<m2@hub.test>",
+        shipment=shipment,
+        shop=shop_a.shop,
+        recipient=EMAIL,
+        email_hash="h",
+        language="ru",
+        moments=["out_for_delivery"],
+        note="quiet hours in the buyer's local time: waits until 2026-05-07 05:00 UTC",
+    )
+    page = admin_client.get("/admin/shipments/notificationmessage/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "shipped, customs_held" in html and "Failed (gave up)" in html
+    assert EMAIL in html and "waits until 2026-05-07 05:00 UTC" in html
+    detail = admin_client.get(
+        f"/admin/shipments/notificationmessage/"
+        f"{NotificationMessage.objects.get(message_id='<m1@hub.test>').pk}/change/"
+    )
+    assert "SMTPServerDisconnected: gone" in detail.content.decode()

@@ -17,12 +17,13 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from shipments.models import NotificationMessage, NotificationMoment, NotificationOptOut
 from shipments.notifications import services
 from shipments.notifications.sender import notifications_send, quiet_until
+from tests.conftest import hub_csv
 from tests.shipments.conftest import ShopClient
 from tests.shipments.smtp import SMTPServer
 from warehouses.models import Feed, FeedRun
@@ -121,8 +122,6 @@ def test_one_message_per_buyer_in_the_buyers_language_with_local_times_and_links
 
 
 def hub_csv_row(number: str, code: str, at: str, place: str, country: str) -> bytes:
-    from tests.conftest import hub_csv
-
     return hub_csv(f"{number},{code},{at},,,{place},{country},,,,,")
 
 
@@ -220,8 +219,6 @@ def test_quiet_hours_hold_news_but_not_a_delivery(
 
 
 def test_quiet_hours_span_midnight_in_the_buyers_offset() -> None:
-    from django.test import override_settings
-
     with override_settings(NOTIFY_QUIET_START_HOUR=21, NOTIFY_QUIET_END_HOUR=8):
         # 20:30 UTC is 23:30 in Moscow: night until 08:00 Moscow = 05:00 UTC next day.
         now = datetime(2026, 5, 6, 20, 30, tzinfo=UTC)
