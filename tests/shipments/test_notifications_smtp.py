@@ -1,14 +1,10 @@
 """Buyer emails sent through a real SMTP server the test starts (tests/shipments/smtp.py),
 read back as the server received them: languages, local times, coalescing, the daily cap,
-quiet hours, unsubscribe, and no duplicate after the sender is killed mid-send."""
+quiet hours, unsubscribe, retries (a worker killed mid-send: test_notifications_worker_kill.py)."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -16,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -29,7 +24,6 @@ from tests.shipments.smtp import SMTPServer
 from warehouses.models import Feed, FeedRun
 
 Ingest = Callable[..., FeedRun]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -295,60 +289,25 @@ def test_a_failing_server_is_retried_with_backoff_then_given_up(
     assert smtp.received == []
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_sender_killed_mid_send_sends_the_message_exactly_once_after_restart(
-    shop_a: ShopClient, feed: Feed, ingest: Ingest, settings: Any
+def test_an_operator_overrides_the_templates_in_the_project_templates_folder(
+    shop_a: ShopClient, feed: Feed, ingest: Ingest, smtp: SMTPServer, settings: Any, tmp_path: Path
 ) -> None:
-    """The sender runs in a process of its own; the SMTP server holds its DATA; the process is
-    killed with SIGKILL while the message is `sending`; once the lease runs out, the next pass
-    sends it: the server received it exactly once, with the Message-ID fixed before the kill."""
-    server = SMTPServer(hold_first=True)
-    try:
-        _point_at(settings, server)
-        _on(shop_a)
-        _buyer(shop_a, "NW001", "killed@example.com")
-        ingest(feed, hub_csv_row("NW001", "departed", "2026-05-02T10:00:00+08:00", "CNHEK", "CN"))
-        database = connection.settings_dict
-        url = f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.test_settings",
-            "DATABASE_URL": url,
-            "EMAIL_HOST": "127.0.0.1",
-            "EMAIL_PORT": str(server.port),
-            "NOTIFY_COALESCE_SECONDS": "0",
-            "NOTIFY_QUIET_START_HOUR": "0",
-            "NOTIFY_QUIET_END_HOUR": "0",
-            "NOTIFY_SEND_LEASE_SECONDS": "600",
-        }
-        code = (
-            "import django; django.setup(); "
-            "from shipments.notifications.sender import notifications_send; notifications_send()"
-        )
-        worker = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
-        try:
-            assert server.held.wait(60), "the sender never reached DATA"
-            message = NotificationMessage.objects.get()
-            assert (message.state, message.attempts) == ("sending", 1)
-            os.kill(worker.pid, signal.SIGKILL)
-            worker.wait(30)
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-        server.release()
-        assert server.received == []
-        # Before the lease runs out, nothing is sent again; then (its clock moved on rather
-        # than the test waiting) the next pass sends it.
-        assert notifications_send() == 0
-        message.refresh_from_db()
-        assert message.state == "sending" and message.next_attempt_at > timezone.now()
-        NotificationMessage.objects.update(next_attempt_at=timezone.now())
-        assert notifications_send() == 1
-        assert notifications_send() == 0
-        (received,) = server.received
-        message.refresh_from_db()
-        assert (message.state, message.attempts) == ("sent", 2)
-        assert received["Message-ID"] == message.message_id
-        assert received["To"] == "killed@example.com"
-    finally:
-        server.close()
+    # The project's templates/ folder (TEMPLATES DIRS) is searched before the apps': a file of
+    # the same name there wins. Here a temporary folder stands in for it.
+    (tmp_path / "notifications").mkdir()
+    (tmp_path / "notifications" / "message.txt").write_text(
+        "{% load i18n %}Custom for {{ shop_name }}: {{ headline }} {{ track_url }}\n"
+    )
+    settings.TEMPLATES = [
+        {**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}
+    ]
+    _on(shop_a)
+    _buyer(shop_a, "NO001", "custom@example.com", "ru")
+    ingest(feed, hub_csv_row("NO001", "departed", "2026-05-02T10:00:00+08:00", "CNHEK", "CN"))
+    assert notifications_send() == 1
+    (message,) = smtp.received
+    assert _text(message).strip() == (
+        "Custom for Shop A: Ваша посылка в пути https://track.example/track/NO001?lang=ru"
+    )
+    # The HTML part was not overridden: the app's own.
+    assert "Ваша посылка в пути" in _html(message) and "<table" in _html(message)
