@@ -277,3 +277,24 @@ def test_the_admin_shows_what_was_sent_to_whom_and_why(
         f"{NotificationMessage.objects.get(message_id='<m1@hub.test>').pk}/change/"
     )
     assert "SMTPServerDisconnected: gone" in detail.content.decode()
+
+
+def test_the_bulk_register_takes_each_items_buyer(shop_a: ShopClient) -> None:
+    answer = shop_a.client.post(
+        "/api/v1/shipments/bulk",
+        {
+            "items": [
+                {"tracking_number": "NBULK1", "buyer_email": EMAIL, "buyer_language": "zh-hans"},
+                {"tracking_number": "NBULK2"},
+                {"tracking_number": "NBULK3", "buyer_email": "not-an-address"},
+            ]
+        },
+        format="json",
+    )
+    assert answer.status_code == 200, answer.content
+    assert [r["result"] for r in answer.json()["results"]] == ["created", "created", "error"]
+    assert "buyer_email" in answer.json()["results"][2]["error"]["details"]
+    assert EMAIL not in answer.content.decode()
+    assert list(BuyerContact.objects.values_list("shipment__tracking_number", "language")) == [
+        ("NBULK1", "zh-hans")
+    ]
