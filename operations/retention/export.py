@@ -32,48 +32,71 @@ def user_columns() -> tuple[str, str]:
     return user._meta.db_table, field.column
 
 
+# Each table is read once for the whole chunk (`= ANY(ids)`), then grouped per shipment: the
+# events table is partitioned by month, and a lookup per shipment would visit every month's
+# index once per shipment. An event another row names (the status event, a status change's
+# event) is found among the shipment's own first; only a unit's event is looked up by id.
 def _export_sql() -> str:
     users, username = user_columns()
     return f"""
-SELECT s.id, s.change_xid, s.tracking_number,
-       (SELECT count(*) FROM shipments_trackingevent e WHERE e.shipment_id = s.id),
+WITH own AS (
+    SELECT e.id, e.shipment_id, e.dedupe_key, e.occurred_at,
+           to_jsonb(e) - ARRAY['id', 'shipment_id', 'unit_id'] AS doc
+    FROM shipments_trackingevent e WHERE e.shipment_id = ANY(%(ids)s)
+), ev AS (
+    SELECT shipment_id, count(*) AS n, jsonb_agg(doc ORDER BY occurred_at, id) AS list
+    FROM own GROUP BY 1
+), sc AS (
+    SELECT c.shipment_id,
+           jsonb_agg((to_jsonb(c) - ARRAY['id', 'shipment_id', 'event_id'])
+                     || jsonb_build_object('event', coalesce(o.dedupe_key, (
+                         SELECT u.dedupe_key FROM shipments_trackingevent u
+                         WHERE u.id = c.event_id)))
+                     ORDER BY c.changed_at, c.id) AS list
+    FROM shipments_statuschange c LEFT JOIN own o ON o.id = c.event_id
+    WHERE c.shipment_id = ANY(%(ids)s) GROUP BY 1
+), mb AS (
+    SELECT m.shipment_id,
+           jsonb_agg((to_jsonb(m) - ARRAY['id', 'shipment_id', 'unit_id'])
+                     || jsonb_build_object('unit', u.number, 'unit_kind', u.kind)
+                     ORDER BY m.loaded_at, m.id) AS list
+    FROM shipments_unitmembership m JOIN shipments_transportunit u ON u.id = m.unit_id
+    WHERE m.shipment_id = ANY(%(ids)s) GROUP BY 1
+), cl AS (
+    SELECT c.shipment_id,
+           jsonb_agg((to_jsonb(c) - ARRAY['id', 'shipment_id', 'shop_id'])
+                     || jsonb_build_object('shop', cs.slug) ORDER BY c.id) AS list
+    FROM shipments_shipmentclaim c JOIN shipments_shop cs ON cs.id = c.shop_id
+    WHERE c.shipment_id = ANY(%(ids)s) GROUP BY 1
+), nt AS (
+    SELECT a.shipment_id,
+           jsonb_agg((to_jsonb(a) - ARRAY['id', 'shipment_id', 'by_id'])
+                     || jsonb_build_object('by', au.{username}) ORDER BY a.at, a.id) AS list
+    FROM operations_exceptionack a LEFT JOIN {users} au ON au.id = a.by_id
+    WHERE a.shipment_id = ANY(%(ids)s) GROUP BY 1
+)
+SELECT s.id, s.change_xid, s.tracking_number, coalesce(ev.n, 0),
        ((to_jsonb(s) - ARRAY['id', 'shop_id', 'status_event_id', 'change_xid'])
         || jsonb_build_object(
             'record', 'shipment',
             'shop', sh.slug,
-            'status_event', se.dedupe_key,
-            'events', coalesce((
-                SELECT jsonb_agg(to_jsonb(e) - ARRAY['id', 'shipment_id', 'unit_id']
-                                 ORDER BY e.occurred_at, e.id)
-                FROM shipments_trackingevent e WHERE e.shipment_id = s.id), '[]'),
-            'status_changes', coalesce((
-                SELECT jsonb_agg((to_jsonb(c) - ARRAY['id', 'shipment_id', 'event_id'])
-                                 || jsonb_build_object('event', ce.dedupe_key)
-                                 ORDER BY c.changed_at, c.id)
-                FROM shipments_statuschange c
-                LEFT JOIN shipments_trackingevent ce ON ce.id = c.event_id
-                WHERE c.shipment_id = s.id), '[]'),
-            'memberships', coalesce((
-                SELECT jsonb_agg((to_jsonb(m) - ARRAY['id', 'shipment_id', 'unit_id'])
-                                 || jsonb_build_object('unit', u.number, 'unit_kind', u.kind)
-                                 ORDER BY m.loaded_at, m.id)
-                FROM shipments_unitmembership m
-                JOIN shipments_transportunit u ON u.id = m.unit_id
-                WHERE m.shipment_id = s.id), '[]'),
-            'claims', coalesce((
-                SELECT jsonb_agg((to_jsonb(c) - ARRAY['id', 'shipment_id', 'shop_id'])
-                                 || jsonb_build_object('shop', cs.slug) ORDER BY c.id)
-                FROM shipments_shipmentclaim c JOIN shipments_shop cs ON cs.id = c.shop_id
-                WHERE c.shipment_id = s.id), '[]'),
-            'exception_notes', coalesce((
-                SELECT jsonb_agg((to_jsonb(a) - ARRAY['id', 'shipment_id', 'by_id'])
-                                 || jsonb_build_object('by', au.{username}) ORDER BY a.at, a.id)
-                FROM operations_exceptionack a LEFT JOIN {users} au ON au.id = a.by_id
-                WHERE a.shipment_id = s.id), '[]')
+            'status_event', coalesce(se.dedupe_key, (
+                SELECT u.dedupe_key FROM shipments_trackingevent u
+                WHERE u.id = s.status_event_id)),
+            'events', coalesce(ev.list, '[]'),
+            'status_changes', coalesce(sc.list, '[]'),
+            'memberships', coalesce(mb.list, '[]'),
+            'claims', coalesce(cl.list, '[]'),
+            'exception_notes', coalesce(nt.list, '[]')
         ))::text
 FROM shipments_shipment s
 LEFT JOIN shipments_shop sh ON sh.id = s.shop_id
-LEFT JOIN shipments_trackingevent se ON se.id = s.status_event_id
+LEFT JOIN own se ON se.id = s.status_event_id
+LEFT JOIN ev ON ev.shipment_id = s.id
+LEFT JOIN sc ON sc.shipment_id = s.id
+LEFT JOIN mb ON mb.shipment_id = s.id
+LEFT JOIN cl ON cl.shipment_id = s.id
+LEFT JOIN nt ON nt.shipment_id = s.id
 WHERE s.id = ANY(%(ids)s)
 ORDER BY s.id
 """

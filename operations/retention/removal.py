@@ -101,7 +101,11 @@ _LOCK_SQL = """
 SELECT s.id FROM shipments_shipment s
 JOIN unnest(%(ids)s::bigint[], %(xids)s::bigint[], %(events)s::bigint[]) AS x(id, xid, events)
   ON x.id = s.id AND x.xid = s.change_xid
-WHERE (SELECT count(*) FROM shipments_trackingevent e WHERE e.shipment_id = s.id) = x.events
+LEFT JOIN (
+    SELECT e.shipment_id, count(*) AS n FROM shipments_trackingevent e
+    WHERE e.shipment_id = ANY(%(ids)s) GROUP BY 1
+) c ON c.shipment_id = s.id
+WHERE coalesce(c.n, 0) = x.events
 ORDER BY s.id
 FOR UPDATE OF s
 """

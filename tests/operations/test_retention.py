@@ -236,6 +236,29 @@ def test_a_file_written_before_a_column_existed_imports_with_the_column_default(
     assert back.shop_id == parcels.shop_a.pk
 
 
+def test_history_naming_a_unit_event_keeps_naming_it_through_the_round_trip(
+    parcels: Parcels,
+) -> None:
+    unit_event = TrackingEvent.objects.get(unit=parcels.unit)
+    StatusChange.objects.create(
+        shipment=Shipment.objects.get(tracking_number="OLD00001"),
+        from_status="in_transit",
+        to_status="in_transit",
+        event=unit_event,
+        changed_at=parcels.now - timedelta(days=401),
+    )
+    retention_apply(days=DAYS, now=parcels.now)
+    name = _name(parcels.now - timedelta(days=400))
+    events = [c["event"] for c in _records(name)[1]["status_changes"]]
+    assert "00000000-0000-0000-0000-000000000001" in events
+
+    retention_import(name)
+
+    assert StatusChange.objects.filter(
+        shipment__tracking_number="OLD00001", event=unit_event
+    ).exists()
+
+
 def test_a_second_run_removes_the_re_imported_parcel_again_without_a_duplicate_line(
     parcels: Parcels,
 ) -> None:
