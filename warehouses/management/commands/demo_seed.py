@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from shipments.models import Shop
+from shipments.notifications.services import shop_notification_settings_update
 from shipments.services import shop_api_key_create, shop_create
 from warehouses.models import Feed, Warehouse
 from warehouses.sources.schedules import feed_schedule_set
@@ -94,6 +95,9 @@ class Command(BaseCommand):
         if shop is None:
             shop = shop_create(name="Demo Shop", slug="demo-shop")
             _, key = shop_api_key_create(shop=shop, name="demo")
+            # Buyer emails on: a parcel registered with a buyer_email shows them in .local/mail/
+            # (docs/notifications.md); the history's parcels have no buyer, so stay silent.
+            shop_notification_settings_update(shop=shop, enabled=True, brand_color="#0b6e4f")
             output["api_key"] = key
         user_model = get_user_model()
         if not user_model.objects.filter(username="admin").exists():
