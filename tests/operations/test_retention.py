@@ -31,6 +31,7 @@ from operations.retention.policy import retention_apply
 from operations.services import dashboard_refresh
 from operations.tasks import apply_retention
 from shipments.models import (
+    BuyerContact,
     DeliveryEstimateStat,
     Shipment,
     ShipmentClaim,
@@ -257,6 +258,22 @@ def test_history_naming_a_unit_event_keeps_naming_it_through_the_round_trip(
     assert StatusChange.objects.filter(
         shipment__tracking_number="OLD00001", event=unit_event
     ).exists()
+
+
+def test_the_buyers_email_goes_with_the_parcel_and_never_into_the_file(
+    parcels: Parcels,
+) -> None:
+    BuyerContact.objects.create(
+        shipment=Shipment.objects.get(tracking_number="OLD00001"),
+        shop=parcels.shop_a,
+        email="buyer@example.org",
+        email_hash="0" * 64,
+    )
+    retention_apply(days=DAYS, now=parcels.now)
+
+    assert not BuyerContact.objects.exists()
+    with archive.retention_storage().open(_name(parcels.now - timedelta(days=400)), "rb") as raw:
+        assert b"buyer@example.org" not in gzip.decompress(raw.read())
 
 
 def test_a_second_run_removes_the_re_imported_parcel_again_without_a_duplicate_line(
