@@ -83,3 +83,67 @@ def test_loading_the_same_history_again_adds_nothing(history: dict[str, Any]) ->
     assert again["events"] == 0
     assert again["duplicate_runs"] == again["runs"] == history["runs"]
     assert TrackingEvent.objects.count() == events
+
+
+def _stored() -> dict[str, list[tuple[Any, ...]]]:
+    """What a load leaves, by natural keys (run and row ids differ between loads)."""
+    return {
+        # A parcel the customs documents name before any event keeps the time of its load.
+        "shipments": sorted(
+            (*row, created if row[3] else None)
+            for *row, created in Shipment.objects.values_list(
+                "tracking_number", "status", "stage", "last_event_at", "order_number",
+                "declared_value", "transport_mode", "created_at",
+            )
+        ),
+        "events": sorted(
+            TrackingEvent.objects.values_list(
+                "shipment__tracking_number", "unit__number", "code", "occurred_at", "feed__code"
+            ),
+            key=repr,
+        ),
+        "memberships": sorted(
+            UnitMembership.objects.values_list(
+                "unit__number", "shipment__tracking_number", "loaded_at", "unloaded_at"
+            )
+        ),
+        "matches": sorted(CustomsMatch.objects.values_list("order_no", "result", "missing")),
+        "runs": sorted(
+            FeedRun.objects.values_list(
+                "original_name", "status", "created_at", "events_created", "rejected"
+            )
+        ),
+        "rejects": sorted(
+            RejectedRecord.objects.values_list("run__original_name", "line", "reason")
+        ),
+    }  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lanes_loaded_side_by_side_give_what_one_load_in_order_gives(
+    settings: Any, tmp_path: Path
+) -> None:
+    """`--jobs 2` (what `make demo` uses) loads each lane's feeds in a process of its own."""
+    settings.INBOX_ROOT = tmp_path
+
+    def load(jobs: int) -> tuple[dict[str, Any], dict[str, list[tuple[Any, ...]]]]:
+        call_command("flush", interactive=False, verbosity=0)
+        call_command("demo_seed", stdout=io.StringIO())
+        out = io.StringIO()
+        call_command(
+            "demo_history", days=20, per_day=4, seed=4, until=UNTIL.isoformat(), jobs=jobs,
+            json=True, stdout=out,
+        )  # fmt: skip
+        return dict(json.loads(out.getvalue().strip().splitlines()[-1])), _stored()
+
+    in_order, stored_in_order = load(1)
+    side_by_side, stored_side_by_side = load(2)
+    # Every lane is in the load, with containers, documents and a reject or more.
+    assert {n[:3] for n, *_ in stored_in_order["shipments"]} >= {"HHE", "HRA", "SFH"}
+    assert stored_in_order["memberships"] and stored_in_order["matches"]
+    assert in_order["events"] == len(stored_in_order["events"]) > 0
+    for figures in (in_order, side_by_side):
+        figures.pop("seconds")
+    assert side_by_side == in_order
+    for name, rows in stored_in_order.items():
+        assert stored_side_by_side[name] == rows, name

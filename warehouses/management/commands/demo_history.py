@@ -31,6 +31,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--if-empty", action="store_true", help="do nothing when a history was loaded before"
         )
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=1,
+            help="load the lanes' feed groups in this many processes at once (the same result; "
+            "each commits on its own, so not inside a transaction)",
+        )
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -46,6 +53,7 @@ class Command(BaseCommand):
             seed=options["seed"],
             until=until,
             progress=None if options["json"] else self.stdout.write,
+            jobs=options["jobs"],
         )
         figures = {
             "until": until.isoformat(),
