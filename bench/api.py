@@ -6,7 +6,7 @@
    its key with `manage.py create_shop --json`.
 2. Loads N shipments x E events with set-based SQL (generate_series), statuses set as the
    recorder would; `--big` then adds filler events until the table holds 10,000,000 rows.
-3. Serves the app with gunicorn (2 sync workers, production settings, DEBUG off).
+3. Serves the app with gunicorn (2 workers, production settings, DEBUG off).
 4. Drives the API detail (auth, throttle, timeline merge, serialization) and a bare view running
    the detail's same single statement (key, shipment, timeline; bench/api_bench_urls.py) with
    wrk (8 connections, random tracking numbers), in alternating rounds (API, bare, API, ...) so

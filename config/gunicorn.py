@@ -8,6 +8,13 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+# Threaded workers: the worker's main loop keeps telling the arbiter it is alive while a thread
+# streams a response, so a long export (a million rows of CSV take minutes, docs/exports.md) is
+# not killed at `timeout` as a sync worker would be mid-stream; `timeout` still catches a worker
+# whose main loop hangs. Threads also let a worker serve other requests meanwhile.
+worker_class = "gthread"
+threads = 4
+
 # Requests a worker serves before it freezes what it holds (see `post_request`).
 WARM_REQUESTS = 200
 
