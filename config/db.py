@@ -63,3 +63,26 @@ def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> Iterator[CursorWrapper]:
         yield cursor
     finally:
         cursor.close()
+
+
+@contextmanager
+def session_lock(namespace: int, key: int) -> Iterator[bool]:
+    """Try a session-level advisory lock on (namespace, key); yields whether it was granted.
+
+    Session-level, so PostgreSQL itself lets it go if the worker holding it dies. Behind a pooler
+    in transaction mode (DATABASE_POOLER) a session lock would be taken on one server session and
+    asked for again on another (or on the same one by another worker, which then gets it too), so
+    there it yields True and the caller's own guard must do (docs/scaling.md)."""
+    if settings.DATABASE_POOLER:
+        yield True
+        return
+    connection = connections[DEFAULT_DB_ALIAS]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [namespace, key])
+        (locked,) = cursor.fetchone()
+    try:
+        yield bool(locked)
+    finally:
+        if locked:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, key])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import islice
@@ -26,6 +26,7 @@ from django.core.files.storage import Storage
 from django.db import connection
 from django.utils import timezone
 
+from config.db import session_lock
 from operations.retention import archive, export, partitions, removal
 from shipments.statuses import Status
 
@@ -94,23 +95,10 @@ def _month_bounds(period: date) -> tuple[datetime, datetime]:
     return start, end
 
 
-@contextmanager
-def _run_lock() -> Iterator[bool]:
-    """One run at a time: two would write the same files. Session-level, so PostgreSQL lets it go
-    if the worker dies. Behind a transaction pooler a session lock means nothing; the daily
-    schedule is then the only guard (docs/retention.md)."""
-    if settings.DATABASE_POOLER:
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", list(_LOCK))
-        (locked,) = cursor.fetchone()
-    try:
-        yield bool(locked)
-    finally:
-        if locked:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", list(_LOCK))
+def _run_lock() -> AbstractContextManager[bool]:
+    """One run at a time: two would write the same files. Behind a transaction pooler the
+    session lock is no guard; the daily schedule is then the only one (docs/retention.md)."""
+    return session_lock(*_LOCK)
 
 
 def retention_apply(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import IO
 
 from django.conf import settings
@@ -22,6 +22,7 @@ from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 from psycopg import errors as psycopg_errors
 
+from config.db import session_lock
 from shipments.partitions import EVENTS_TABLE
 from shipments.recording.pipelining import PendingCommit
 from warehouses.ingest import lifecycle
@@ -103,26 +104,10 @@ def feed_run_create(
     return run
 
 
-@contextmanager
-def _feed_lock(feed_id: int) -> Iterator[bool]:
-    """A session-level advisory lock: released by PostgreSQL itself if the worker dies.
-
-    Behind a pooler in transaction mode (DATABASE_POOLER) a session lock would be taken on one
-    server session and asked for again on another (or the same one, by another worker, which
-    then gets it too): there the run's claim is the lock instead (`_claim`).
-    """
-    if settings.DATABASE_POOLER:
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_FEED_LOCK_NAMESPACE, feed_id])
-        (locked,) = cursor.fetchone()
-    try:
-        yield bool(locked)
-    finally:
-        if locked:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_FEED_LOCK_NAMESPACE, feed_id])
+def _feed_lock(feed_id: int) -> AbstractContextManager[bool]:
+    """One worker per feed. Behind a pooler in transaction mode the session lock is no guard:
+    there the run's claim is the lock instead (`_claim`)."""
+    return session_lock(_FEED_LOCK_NAMESPACE, feed_id)
 
 
 # Behind a pooler: a feed is busy while one of its runs is `running` with a heartbeat younger
