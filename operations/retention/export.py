@@ -1,4 +1,4 @@
-"""A chunk of shipments as retention records: one query per chunk, whatever its size.
+"""Shipments and transport units as retention records: one query per chunk, whatever its size.
 
 Each record is built by PostgreSQL (`to_jsonb` of the rows), so a column added to a table (a
 buyer's e-mail on the shipment, say) is exported without a change here. Internal ids are left
@@ -118,5 +118,49 @@ def shipments_present(tracking_numbers: list[str]) -> set[str]:
         cursor.execute(
             "SELECT tracking_number FROM shipments_shipment WHERE tracking_number = ANY(%s)",
             [tracking_numbers],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedUnit:
+    """A transport unit as exported: the removal checks it still has this many events."""
+
+    unit_id: int
+    events: int
+
+
+# A unit's record: the unit row and its own events (a parcel's events are in its record).
+_UNITS_SQL = """
+SELECT u.id, u.number, count(e.id),
+       ((to_jsonb(u) - 'id') || jsonb_build_object(
+           'record', 'unit',
+           'events', coalesce(jsonb_agg(to_jsonb(e) - ARRAY['id', 'shipment_id', 'unit_id']
+                                        ORDER BY e.occurred_at, e.id)
+                              FILTER (WHERE e.id IS NOT NULL), '[]')
+       ))::text
+FROM shipments_transportunit u
+LEFT JOIN shipments_trackingevent e ON e.unit_id = u.id
+WHERE u.id = ANY(%(ids)s)
+GROUP BY u.id
+ORDER BY u.id
+"""
+
+
+def units_export(ids: list[int]) -> list[tuple[ExportedUnit, str, str]]:
+    """(what was exported, unit number, JSON line) for each of these units, in one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_UNITS_SQL, {"ids": ids})
+        return [
+            (ExportedUnit(unit_id=pk, events=events), number, line)
+            for pk, number, events, line in cursor.fetchall()
+        ]
+
+
+def units_present(numbers: list[str]) -> set[str]:
+    """Which of these unit numbers the database holds."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT number FROM shipments_transportunit WHERE number = ANY(%s)", [numbers]
         )
         return {row[0] for row in cursor.fetchall()}

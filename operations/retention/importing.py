@@ -5,6 +5,10 @@ its record: importing a file twice, or a file whose parcels were never removed, 
 Rows point at each other by what the file names (dedupe key, shop slug, unit number, user
 name); a shop or user that no longer exists leaves the parcel unowned or the note unsigned.
 A few statements per chunk of parcels, whatever their number.
+
+A file's transport units come first, whatever their place in it: a parcel's history may name a
+unit's event. A unit is matched by its number (unique), its events by their dedupe keys, so a
+unit already present gains only the events it lacks.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from shipments.models import (
     ShipmentClaim,
     StatusChange,
     TrackingEvent,
+    TransportUnit,
     UnitMembership,
 )
 
@@ -37,6 +42,8 @@ class ImportResult:
     shipments: int = 0
     imported: int = 0
     already_present: int = 0
+    units: int = 0
+    units_imported: int = 0
 
 
 def _columns(model: type[models.Model], *, leave_out: tuple[str, ...]) -> list[str]:
@@ -143,7 +150,54 @@ RETURNING id, tracking_number
     return [shipments, events, status_event, history, units, memberships, claims, notes]
 
 
-_MODELS = (Shipment, TrackingEvent, StatusChange, UnitMembership, ShipmentClaim, ExceptionAck)
+_MODELS = (
+    Shipment,
+    TrackingEvent,
+    StatusChange,
+    TransportUnit,
+    UnitMembership,
+    ShipmentClaim,
+    ExceptionAck,
+)
+
+
+def _unit_statements() -> list[str]:
+    unit_columns = _columns(TransportUnit, leave_out=())
+    units = f"""
+INSERT INTO shipments_transportunit ({", ".join(unit_columns)})
+SELECT {", ".join(f"r.{c}" for c in unit_columns)}
+FROM jsonb_array_elements(%(docs)s::jsonb) AS d(doc)
+CROSS JOIN LATERAL {_record(TransportUnit, "d.doc")} AS r
+ORDER BY r.number
+ON CONFLICT (number) DO NOTHING
+RETURNING id
+"""
+    event_columns = _columns(TrackingEvent, leave_out=("unit_id", "shipment_id"))
+    events = f"""
+INSERT INTO shipments_trackingevent (unit_id, {", ".join(event_columns)})
+SELECT u.id, {", ".join(f"r.{c}" for c in event_columns)}
+FROM jsonb_array_elements(%(docs)s::jsonb) AS d(doc)
+JOIN shipments_transportunit u ON u.number = d.doc->>'number'
+CROSS JOIN LATERAL jsonb_array_elements(d.doc->'events') AS x(item)
+CROSS JOIN LATERAL {_record(TrackingEvent, "x.item")} AS r
+ON CONFLICT DO NOTHING
+"""
+    return [units, events]
+
+
+def _import_units(docs: list[str]) -> int:
+    """Insert the units of these records not already present, and every event of theirs not
+    present (by dedupe key); returns how many units went in."""
+    units, events = _unit_statements()
+    params = {"docs": "[" + ",".join(docs) + "]"} | {
+        model._meta.db_table: _defaults(model) for model in (TransportUnit, TrackingEvent)
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(units, params)
+        inserted = len(cursor.fetchall())
+        cursor.execute(events, params)
+    return inserted
+
 
 _NEW_SHIPMENTS = """
 DROP TABLE IF EXISTS new_shipments;
@@ -184,10 +238,17 @@ def retention_import(name: str, *, storage: Storage | None = None) -> ImportResu
     """Import a retention file by its name in the storage. The whole file is read once first:
     a damaged one raises ArchiveError before anything is written."""
     storage = storage or archive.retention_storage()
-    archive.archive_summary(storage, name)
-    result = ImportResult(name=name)
+    summary = archive.archive_summary(storage, name)
+    result = ImportResult(name=name, units=summary.units)
+    if summary.units:
+        lines = archive.archive_lines(storage, name)
+        units = (line for kind, _key, line in lines if kind == "unit")
+        for docs in archive.batched(units, settings.RETENTION_BATCH):
+            result.units_imported += _import_units(docs)
     chunk: list[str] = []
-    for _tracking_number, line in archive.archive_lines(storage, name):
+    for kind, _key, line in archive.archive_lines(storage, name):
+        if kind != "shipment":
+            continue
         chunk.append(line)
         if len(chunk) >= settings.RETENTION_BATCH:
             result.imported += _import_chunk(chunk)

@@ -5,7 +5,10 @@ Per period (the UTC month of the parcel's last event):
    in the database; add this run's parcels from the database. The file then holds every parcel
    removed from that month, once.
 2. Write it (`archive_replace`: staged, read back, counted) unless it already holds exactly that.
-3. Only then remove the parcels, in batches, each batch one transaction of a few statements.
+3. Only then remove the parcels, in batches, each batch one transaction of a few statements;
+   then the month's transport units their parcels' removal left without members.
+A transport unit is filed with the month of its own last event once that is before the cutoff
+and every parcel still in it is one this run removes (or none is left).
 A crash anywhere leaves the parcels in the database or in a whole file, and the next run ends
 the work: the file names are fixed, and step 1 recognises its own earlier output.
 """
@@ -14,12 +17,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from itertools import islice
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import Storage
@@ -31,7 +32,6 @@ from operations.retention import archive, export, partitions, removal
 from shipments.statuses import Status
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 _LOCK = (72_615, 2)
 # Terminal statuses whose parcels retention removes: delivered, and returned (the return codes,
@@ -41,13 +41,34 @@ RETAINED_STATUSES = [str(Status.DELIVERED), str(Status.RETURNED)]
 
 # Old enough: nothing heard for RETENTION_DAYS, and in the hub for as long (a backfill of old
 # events recorded yesterday stays for a while; the dashboard counts it by its creation day).
-_CANDIDATES = """
+_RETAINED = (
+    "s.status = ANY(%(statuses)s) AND s.last_event_at < %(cutoff)s AND s.created_at < %(cutoff)s"
+)
+_CANDIDATES = f"""
 FROM shipments_shipment s
-WHERE s.status = ANY(%(statuses)s) AND s.last_event_at < %(cutoff)s AND s.created_at < %(cutoff)s
+WHERE {_RETAINED}
 """
+# A unit's time is its own last event (its creation while it has none); a member parcel that
+# stays keeps it (IS NOT TRUE: a parcel with no event yet stays too).
+_UNIT_CANDIDATES = f"""
+FROM shipments_transportunit u
+CROSS JOIN LATERAL (SELECT coalesce(max(e.occurred_at), u.created_at) AS at
+                    FROM shipments_trackingevent e WHERE e.unit_id = u.id) l
+WHERE l.at < %(cutoff)s AND NOT EXISTS (
+    SELECT 1 FROM shipments_unitmembership m JOIN shipments_shipment s ON s.id = m.shipment_id
+    WHERE m.unit_id = u.id AND ({_RETAINED}) IS NOT TRUE)
+"""
+# The months with parcels (counted) or units to file.
 _PERIODS_SQL = f"""
-SELECT (date_trunc('month', s.last_event_at AT TIME ZONE 'UTC'))::date, count(*)
-{_CANDIDATES} GROUP BY 1 ORDER BY 1
+SELECT period, sum(n) FROM (
+    SELECT (date_trunc('month', s.last_event_at AT TIME ZONE 'UTC'))::date AS period, 1 AS n
+    {_CANDIDATES}
+    UNION ALL
+    SELECT (date_trunc('month', l.at AT TIME ZONE 'UTC'))::date, 0 {_UNIT_CANDIDATES}
+) c GROUP BY 1 ORDER BY 1
+"""
+_PERIOD_UNIT_IDS_SQL = f"""
+SELECT u.id {_UNIT_CANDIDATES} AND l.at >= %(start)s AND l.at < %(end)s ORDER BY u.id
 """
 _PERIOD_IDS_SQL = f"""
 SELECT s.id {_CANDIDATES}
@@ -62,6 +83,7 @@ class PeriodResult:
     name: str
     candidates: int
     in_file: int = 0
+    units_in_file: int = 0
     written: bool = False
     removed: int = 0
     error: str = ""
@@ -76,17 +98,12 @@ class RetentionResult:
     # Monthly event partitions dropped whole (operations.retention.partitions).
     dropped_partitions: list[str] = field(default_factory=list)
     locked: bool = True
+    # Transport units removed (with their events), by either way.
+    removed_units: int = 0
 
     @property
     def removed(self) -> int:
         return sum(p.removed for p in self.periods)
-
-
-def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    # itertools.batched arrives with Python 3.12; the hub runs on 3.11.
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
 
 
 def _month_bounds(period: date) -> tuple[datetime, datetime]:
@@ -143,23 +160,26 @@ def _apply(result: RetentionResult, params: dict[str, Any], *, deadline: float |
     verified, and whole event partitions can go only once every month they touch is exported."""
     storage = archive.retention_storage()
     exported: dict[date, list[export.Exported]] = {}
+    units: list[export.ExportedUnit] = []
     for number, outcome in enumerate(result.periods):
         if number and deadline is not None and time.monotonic() > deadline:
             outcome.deferred = True
             continue
         try:
-            exported[outcome.period] = _export_period(storage, outcome, params)
+            exported[outcome.period], period_units = _export_period(storage, outcome, params)
         except (archive.ArchiveError, OSError) as exc:
             outcome.error = str(exc)
             logger.error("retention: %s kept in the database: %s", outcome.name, exc)
+        else:
+            units += period_units
     everything = [item for items in exported.values() for item in items]
-    dropped = partitions.partitions_drop(everything, cutoff=params["cutoff"])
+    dropped = partitions.partitions_drop(everything, units, cutoff=params["cutoff"])
     result.dropped_partitions = dropped.partitions
     for outcome in result.periods:
         items = exported.get(outcome.period, [])
         rest = [item for item in items if item.shipment_id not in dropped.shipment_ids]
         outcome.removed = len(items) - len(rest)
-        for batch in _batched(rest, settings.RETENTION_BATCH):
+        for batch in archive.batched(rest, settings.RETENTION_BATCH):
             outcome.removed += removal.shipments_remove(batch)
         logger.info(
             "retention: %s holds %s parcels; %s removed from the database",
@@ -167,30 +187,48 @@ def _apply(result: RetentionResult, params: dict[str, Any], *, deadline: float |
             outcome.in_file,
             outcome.removed,
         )
+    # After every batch: a unit's parcels may be in several batches and months. A crash before
+    # this leaves memberless units, which the next run exports and removes.
+    rest_units = [unit for unit in units if unit.unit_id not in dropped.unit_ids]
+    result.removed_units = len(dropped.unit_ids) + removal.units_remove(rest_units)
+
+
+def _absent(lines: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The records of a previous file whose parcel or unit the database no longer holds."""
+    present: dict[str, set[str]] = {}
+    for kind, lookup in (("shipment", export.shipments_present), ("unit", export.units_present)):
+        keys = [key for found, key, _line in lines if found == kind]
+        present[kind] = lookup(keys) if keys else set()
+    return [(kind, key, line) for kind, key, line in lines if key not in present[kind]]
 
 
 def _export_period(
     storage: Storage, outcome: PeriodResult, params: dict[str, Any]
-) -> list[export.Exported]:
+) -> tuple[list[export.Exported], list[export.ExportedUnit]]:
     """Write the period's file (unless it already holds exactly this); what to remove."""
     start, end = _month_bounds(outcome.period)
     with connection.cursor() as cursor:
         cursor.execute(_PERIOD_IDS_SQL, {**params, "start": start, "end": end})
         ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute(_PERIOD_UNIT_IDS_SQL, {**params, "start": start, "end": end})
+        unit_ids = [row[0] for row in cursor.fetchall()]
     chunk = settings.RETENTION_BATCH
     previous = archive.previous_name(storage, outcome.name)
     writer = archive.ArchiveWriter(outcome.period)
     if previous is not None:
-        for lines in _batched(archive.archive_lines(storage, previous), chunk):
-            present = export.shipments_present([tracking_number for tracking_number, _ in lines])
-            for tracking_number, line in lines:
-                if tracking_number not in present:
-                    writer.add(tracking_number, line)
+        for lines in archive.batched(archive.archive_lines(storage, previous), chunk):
+            for kind, key, line in _absent(lines):
+                writer.add(kind, key, line)
     exported: list[export.Exported] = []
-    for id_chunk in _batched(ids, chunk):
+    for id_chunk in archive.batched(ids, chunk):
         for item, tracking_number, line in export.shipments_export_chunk(id_chunk):
-            writer.add(tracking_number, line)
+            writer.add("shipment", tracking_number, line)
             exported.append(item)
+    units: list[export.ExportedUnit] = []
+    for id_chunk in archive.batched(unit_ids, chunk):
+        for unit, number, line in export.units_export(id_chunk):
+            writer.add("unit", number, line)
+            units.append(unit)
     content = writer.finish()
     try:
         unchanged = previous == outcome.name and (
@@ -202,4 +240,5 @@ def _export_period(
     finally:
         content.close()
     outcome.in_file = writer.summary.shipments
-    return exported
+    outcome.units_in_file = writer.summary.units
+    return exported, units

@@ -6,6 +6,9 @@ attempts, exception items and notes, and any table added later) is deleted from 
 statement per table, and every table that only points at it (SET_NULL: the customs match) is
 updated with one. The ORM's own delete would load every event into memory first.
 
+A transport unit left without members goes the same way (its own events, and the pointers at
+them), once its last parcel is gone.
+
 Foreign keys are checked at COMMIT (Django makes them deferrable), so a table this list missed,
 or a row a writer added meanwhile, fails the batch's transaction instead of leaving orphans.
 """
@@ -21,8 +24,8 @@ from django.db import connection, models, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.models.deletion import get_candidate_relations_to_delete
 
-from operations.retention.export import Exported
-from shipments.models import Shipment, TrackingEvent
+from operations.retention.export import Exported, ExportedUnit
+from shipments.models import Shipment, TrackingEvent, TransportUnit
 
 # Events in the months whose partitions go whole (operations.retention.partitions) are left to
 # the DROP; empty arrays (the usual case) keep every row in reach.
@@ -88,10 +91,10 @@ def _dying_models(model: type[models.Model], found: set[type[models.Model]]) -> 
 
 
 @cache
-def removal_statements() -> tuple[str, ...]:
+def removal_statements(model: type[models.Model] = Shipment) -> tuple[str, ...]:
     dying: set[type[models.Model]] = set()
-    _dying_models(Shipment, dying)
-    return tuple(_cascade(Shipment, "id = ANY(%(ids)s)", dying, root=True))
+    _dying_models(model, dying)
+    return tuple(_cascade(model, "id = ANY(%(ids)s)", dying, root=True))
 
 
 # The shipments of a batch that are still as they were exported, locked against the recorder:
@@ -129,13 +132,52 @@ def shipments_delete(
 ) -> None:
     """Delete these (locked) shipments and their rows; events in `dropped` ranges stay for
     the caller to drop with their partitions in the same transaction."""
-    params: dict[str, Any] = {
+    for statement in removal_statements():
+        cursor.execute(statement, _params(ids, dropped))
+
+
+def _params(ids: list[int], dropped: Sequence[tuple[datetime, datetime]]) -> dict[str, Any]:
+    return {
         "ids": ids,
         "drop_from": [start for start, _end in dropped],
         "drop_to": [end for _start, end in dropped],
     }
-    for statement in removal_statements():
-        cursor.execute(statement, params)
+
+
+# The units of the list still as exported (same number of own events) and without a member
+# left, locked: a member that stayed (its parcel changed, or its month was not exported) keeps
+# its unit, for a later run.
+_UNITS_LOCK_SQL = """
+SELECT u.id FROM shipments_transportunit u
+JOIN unnest(%(ids)s::bigint[], %(events)s::bigint[]) AS x(id, events) ON x.id = u.id
+LEFT JOIN (
+    SELECT e.unit_id, count(*) AS n FROM shipments_trackingevent e
+    WHERE e.unit_id = ANY(%(ids)s) GROUP BY 1
+) c ON c.unit_id = u.id
+WHERE coalesce(c.n, 0) = x.events
+  AND NOT EXISTS (SELECT 1 FROM shipments_unitmembership m WHERE m.unit_id = u.id)
+ORDER BY u.id
+FOR UPDATE OF u
+"""
+
+
+def units_delete(
+    cursor: CursorWrapper,
+    units: list[ExportedUnit],
+    *,
+    dropped: Sequence[tuple[datetime, datetime]] = (),
+) -> list[int]:
+    """Lock and delete the units of the list that are still as exported and memberless (in the
+    caller's transaction, after their parcels); returns their ids."""
+    cursor.execute(
+        _UNITS_LOCK_SQL,
+        {"ids": [u.unit_id for u in units], "events": [u.events for u in units]},
+    )
+    ids = [row[0] for row in cursor.fetchall()]
+    if ids:
+        for statement in removal_statements(TransportUnit):
+            cursor.execute(statement, _params(ids, dropped))
+    return ids
 
 
 def shipments_remove(batch: list[Exported]) -> int:
@@ -145,3 +187,11 @@ def shipments_remove(batch: list[Exported]) -> int:
         if ids:
             shipments_delete(cursor, ids)
     return len(ids)
+
+
+def units_remove(units: list[ExportedUnit]) -> int:
+    """Remove, in one transaction, the exported units their parcels' batches left memberless."""
+    if not units:
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        return len(units_delete(cursor, units))

@@ -139,6 +139,10 @@ def _records(name: str) -> list[dict[str, Any]]:
         return [json.loads(line) for line in gzip.open(raw)]
 
 
+def _shipments(name: str) -> list[dict[str, Any]]:
+    return [r for r in _records(name) if r["record"] == "shipment"]
+
+
 def _present() -> set[str]:
     return set(Shipment.objects.values_list("tracking_number", flat=True))
 
@@ -161,19 +165,26 @@ def test_old_delivered_and_returned_parcels_go_to_a_file_per_month_and_the_rest_
     assert result.removed == 2
     old_file = _name(parcels.now - timedelta(days=400))
     returned_file = _name(parcels.now - timedelta(days=460))
-    assert sorted(p.name for p in result.periods) == sorted([old_file, returned_file])
+    # The unit's month is its own event's (29 hours before OLD00001's delivery).
+    unit_file = _name(parcels.now - timedelta(days=400, hours=29))
+    assert sorted({p.name for p in result.periods}) == sorted({old_file, returned_file, unit_file})
     assert _present() == {"NEW00001", "OPEN0001"}
     assert TrackingEvent.objects.filter(shipment__isnull=False).count() == 3  # 2 new + 1 open
     assert not UnitMembership.objects.exists()
     assert not ShipmentClaim.objects.exists() and not ExceptionAck.objects.exists()
     assert not WebhookDelivery.objects.exists()
     assert CustomsMatch.objects.get(order_no="ORD-1").shipment_id is None
-    # The unit and its own event stay: other parcels' timelines may share them.
-    assert TrackingEvent.objects.filter(unit=parcels.unit).count() == 1
+    # Its only parcel gone, the container goes too, with its own event, into its month's file.
+    assert result.removed_units == 1 and not TransportUnit.objects.exists()
+    assert not TrackingEvent.objects.filter(unit__isnull=False).exists()
+    [unit] = [r for r in _records(unit_file) if r["record"] == "unit"]
+    assert (unit["number"], unit["kind"]) == ("CONT0001", "container")
+    assert [e["dedupe_key"] for e in unit["events"]] == ["00000000-0000-0000-0000-000000000001"]
 
-    header, record, end = _records(old_file)
-    assert header["format"] == "hub-retention" and header["version"] == 1
-    assert end == {"record": "end", "shipments": 1}
+    header, *rows, end = _records(old_file)
+    [record] = [r for r in rows if r["record"] == "shipment"]
+    assert header["format"] == "hub-retention" and header["version"] == 2
+    assert end == {"record": "end", "shipments": 1, "units": len(rows) - 1}
     assert record["tracking_number"] == "OLD00001" and record["shop"] == "shop-a"
     assert record["status"] == "delivered"
     assert [e["code"] for e in record["events"]] == ["warehouse_received", "departed", "delivered"]
@@ -220,13 +231,14 @@ def test_a_file_written_before_a_column_existed_imports_with_the_column_default(
     parcels: Parcels,
 ) -> None:
     retention_apply(days=DAYS, now=parcels.now)
-    (_header, record, _end) = _records(_name(parcels.now - timedelta(days=400)))
+    record = _records(_name(parcels.now - timedelta(days=400)))[1]  # the parcels before units
+    assert record["record"] == "shipment"
     for key in ("carrier", "claim_order_number", "metadata"):
         del record[key]
     for event in record["events"]:
         del event["extra"], event["raw"]
     writer = archive.ArchiveWriter(parcels.now.date())
-    writer.add(record["tracking_number"], json.dumps(record))
+    writer.add("shipment", record["tracking_number"], json.dumps(record))
     archive.retention_storage().save("older.jsonl.gz", writer.finish())
 
     assert retention_import("older.jsonl.gz").imported == 1
@@ -253,10 +265,13 @@ def test_history_naming_a_unit_event_keeps_naming_it_through_the_round_trip(
     events = [c["event"] for c in _records(name)[1]["status_changes"]]
     assert "00000000-0000-0000-0000-000000000001" in events
 
-    retention_import(name)
+    # The unit's file first, when its event's month is another (the end of a month).
+    for file in dict.fromkeys([_name(parcels.now - timedelta(days=400, hours=29)), name]):
+        retention_import(file)
 
+    # The unit went with its only parcel and came back first, so the history finds its event.
     assert StatusChange.objects.filter(
-        shipment__tracking_number="OLD00001", event=unit_event
+        shipment__tracking_number="OLD00001", event__dedupe_key=unit_event.dedupe_key
     ).exists()
 
 
@@ -286,7 +301,7 @@ def test_a_second_run_removes_the_re_imported_parcel_again_without_a_duplicate_l
     again = retention_apply(days=DAYS, now=parcels.now)
 
     assert again.removed == 1
-    assert [r["tracking_number"] for r in _records(name)[1:-1]] == ["OLD00001"]
+    assert [r["tracking_number"] for r in _shipments(name)] == ["OLD00001"]
     assert [p.written for p in again.periods] == [False]  # the file already held exactly that
 
 
@@ -306,7 +321,7 @@ def test_a_crash_between_export_and_removal_keeps_the_parcels_and_the_next_run_f
 
     assert result.removed == 2 and _present() == {"NEW00001", "OPEN0001"}
     for period in result.periods:
-        assert len(_records(period.name)) == 3  # header, the one parcel, end
+        assert len(_shipments(period.name)) == period.candidates  # the one parcel, or the unit
 
 
 def test_a_parcel_that_changed_after_its_export_stays_for_a_later_run(
@@ -410,8 +425,9 @@ def test_the_queries_do_not_grow_with_the_number_of_parcels(
     # Months of their own: neither run finds an earlier file to carry over.
     few, more = queries(2, "QA", 400), queries(12, "QB", 470)
     assert few == more
-    # Lock, months, ids, one export query, then one removal batch: its lock and one statement
-    # per table (15 today, 3 of them buyer notifications'), inside a savepoint; and the unlock.
+    # Lock, months, parcel ids and unit ids, one export query, then one removal batch: its lock
+    # and one statement per table (15 today, 3 of them buyer notifications'), inside a
+    # savepoint; and the unlock. (No unit here: the unit removal's transaction is skipped.)
     assert few <= 25
 
 
@@ -566,7 +582,7 @@ def test_a_parcel_that_changed_since_its_export_keeps_its_month_partition(
 ) -> None:
     drop = partitions.partitions_drop
 
-    def late_event_then_drop(exported: list[Any], *, cutoff: datetime) -> Any:
+    def late_event_then_drop(exported: list[Any], units: list[Any], *, cutoff: datetime) -> Any:
         TrackingEvent.objects.create(
             shipment=Shipment.objects.get(tracking_number="PA000001"),
             code="arrived",
@@ -577,7 +593,7 @@ def test_a_parcel_that_changed_since_its_export_keeps_its_month_partition(
             tz_source="explicit",
             dedupe_key="00000000-0000-0000-0000-000000000003",
         )
-        return drop(exported, cutoff=cutoff)
+        return drop(exported, units, cutoff=cutoff)
 
     monkeypatch.setattr(partitions, "partitions_drop", late_event_then_drop)
     result = retention_apply(days=DAYS, now=months.now)

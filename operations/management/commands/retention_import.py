@@ -37,5 +37,6 @@ class Command(BaseCommand):
             raise CommandError(f"nothing imported: {exc}") from exc
         self.stdout.write(
             f"{name}: {result.shipments} parcels, {result.imported} imported, "
-            f"{result.already_present} already present"
+            f"{result.already_present} already present; {result.units} units, "
+            f"{result.units_imported} imported"
         )
