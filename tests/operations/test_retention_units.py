@@ -13,6 +13,7 @@ from uuid import UUID
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from operations.retention import archive
@@ -178,3 +179,31 @@ def test_a_re_import_brings_the_container_back_with_its_events_and_members_once(
         "UC000001",
         "UC000002",
     ]
+
+
+def test_the_queries_do_not_grow_with_the_number_of_units(
+    ingest: Callable[..., FeedRun],
+) -> None:
+    def queries(count: int, prefix: str, days: int) -> int:
+        month = _month(days)
+        _parcels(
+            ingest,
+            *(row(f"{prefix}{i:05d}", "delivered", month, "RU") for i in range(count)),
+        )
+        for i in range(count):
+            _container(f"{prefix}C{i:04d}", [f"{prefix}{i:05d}"], [month - timedelta(hours=2)])
+            TrackingEvent.objects.filter(unit__number=f"{prefix}C{i:04d}").update(
+                dedupe_key=f"00000000-0000-0000-{days:04d}-{i:012d}"
+            )
+        with CaptureQueriesContext(connection) as captured:
+            result = retention_apply(days=DAYS, now=timezone.now())
+        assert (result.removed, result.removed_units) == (count, count)
+        return len(captured)
+
+    # Months of their own, as in test_retention.py's count.
+    few, more = queries(2, "QA", 400), queries(8, "QB", 470)
+    assert few == more
+    # test_retention.py's 25, plus the units' export query and their removal's transaction: a
+    # savepoint and its release, its lock, and one statement per table a unit's removal
+    # reaches (6 today: 3 event pointers cleared, events, memberships, units).
+    assert few <= 25 + 1 + 2 + 1 + 6
