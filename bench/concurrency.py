@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -111,8 +112,58 @@ def statuses(url: str) -> list[tuple[str, str]]:
 
     with psycopg.connect(url) as conn:
         return conn.execute(
-            "SELECT tracking_number, status FROM shipments_shipment ORDER BY 1"
+            # The two feeds' parcels only (bench/scale.py runs this beside millions of others).
+            "SELECT tracking_number, status FROM shipments_shipment"
+            " WHERE tracking_number LIKE 'BC%' ORDER BY 1"
         ).fetchall()
+
+
+def feeds_create(env: dict[str, str]) -> None:
+    """The two feeds' warehouses and feeds (FEEDS), in the scratch database."""
+    run_manage(
+        env,
+        "shell",
+        "-c",
+        "from warehouses.models import Feed, Warehouse\n"
+        f"for code in {FEEDS!r}:\n"
+        "    w = Warehouse.objects.create(code=code, name=code, country='CN', city='Heihe',"
+        " unlocode='CNHEK', timezone='Asia/Shanghai')\n"
+        "    Feed.objects.create(code=code, name=code, warehouse=w, format='hub-csv')",
+    )
+
+
+def one_and_two_workers(
+    env: dict[str, str], files: dict[str, Path], reset: Callable[[], None]
+) -> tuple[float, float]:
+    """Ingest both files with one worker, `reset()`, then with two at once; prints both lines
+    and answers (events/s with one, with two). `reset` must remove what the files stored."""
+    url = env["DATABASE_URL"]
+    started = time.perf_counter()
+    serial = [finished(start_ingest(env, files[feed], feed)) for feed in FEEDS]
+    serial_wall = time.perf_counter() - started
+    serial_events = sum(r["events_created"] for r in serial)
+    expected = statuses(url)
+    print(
+        f"1 worker  : {serial_wall:8.2f} s  {serial_events / serial_wall:10,.0f} events/s  "
+        f"(wall, two processes one after the other; runs {' + '.join(seconds(r) for r in serial)}"
+        f", {serial_events:,} events)"
+    )
+
+    reset()
+    started = time.perf_counter()
+    workers = [start_ingest(env, files[feed], feed) for feed in FEEDS]
+    together = [finished(worker) for worker in workers]
+    wall = time.perf_counter() - started
+    events = sum(r["events_created"] for r in together)
+    same = statuses(url) == expected
+    print(
+        f"2 workers : {wall:8.2f} s  {events / wall:10,.0f} events/s  "
+        f"(wall, two processes at once; runs {' / '.join(seconds(r) for r in together)}, "
+        f"{events:,} events, "
+        f"statuses {'as serial' if same else 'DIFFER from serial'})"
+    )
+    print(f"speed-up  : {serial_wall / wall:.2f} x on {os.cpu_count()} cores")
+    return serial_events / serial_wall, events / wall
 
 
 def main() -> None:
@@ -128,42 +179,14 @@ def main() -> None:
 
     env = scratch_database("hub_bench_concurrency", workdir, args.batch)
     url = env["DATABASE_URL"]
-    run_manage(
+    feeds_create(env)
+    one_and_two_workers(
         env,
-        "shell",
-        "-c",
-        "from warehouses.models import Feed, Warehouse\n"
-        f"for code in {FEEDS!r}:\n"
-        "    w = Warehouse.objects.create(code=code, name=code, country='CN', city='Heihe',"
-        " unlocode='CNHEK', timezone='Asia/Shanghai')\n"
-        "    Feed.objects.create(code=code, name=code, warehouse=w, format='hub-csv')",
+        files,
+        lambda: psql(
+            url, "TRUNCATE shipments_shipment, shipments_transportunit, warehouses_feedrun CASCADE"
+        ),
     )
-
-    started = time.perf_counter()
-    serial = [finished(start_ingest(env, files[feed], feed)) for feed in FEEDS]
-    serial_wall = time.perf_counter() - started
-    serial_events = sum(r["events_created"] for r in serial)
-    expected = statuses(url)
-    print(
-        f"1 worker  : {serial_wall:8.2f} s  {serial_events / serial_wall:10,.0f} events/s  "
-        f"(wall, two processes one after the other; runs {' + '.join(seconds(r) for r in serial)}"
-        f", {serial_events:,} events)"
-    )
-
-    psql(url, "TRUNCATE shipments_shipment, shipments_transportunit, warehouses_feedrun CASCADE")
-    started = time.perf_counter()
-    workers = [start_ingest(env, files[feed], feed) for feed in FEEDS]
-    together = [finished(worker) for worker in workers]
-    wall = time.perf_counter() - started
-    events = sum(r["events_created"] for r in together)
-    same = statuses(url) == expected
-    print(
-        f"2 workers : {wall:8.2f} s  {events / wall:10,.0f} events/s  "
-        f"(wall, two processes at once; runs {' / '.join(seconds(r) for r in together)}, "
-        f"{events:,} events, "
-        f"statuses {'as serial' if same else 'DIFFER from serial'})"
-    )
-    print(f"speed-up  : {serial_wall / wall:.2f} x on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

@@ -271,13 +271,21 @@ def database_alone(url: str, env: dict[str, str], csv_path: Path) -> float | Non
     return None if errors or events != recorded["events_created"] else seconds
 
 
-def scratch_database(default_name: str, workdir: Path, batch: int) -> dict[str, str]:
+def scratch_database(
+    default_name: str, workdir: Path, batch: int, *, reuse: bool = False
+) -> dict[str, str]:
     """Drop and create the scratch database (BENCH_DB_NAME, else `default_name`), migrate it,
-    and return the environment a child `manage.py` runs in against it."""
+    and return the environment a child `manage.py` runs in against it. With `reuse`, a
+    database of that name that exists is kept (and migrated)."""
+    import psycopg
+
     name = os.environ.get("BENCH_DB_NAME", default_name)
     admin_url = database_url("postgres")
-    psql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    psql(admin_url, f'CREATE DATABASE "{name}"')
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+    if not (reuse and exists):
+        psql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        psql(admin_url, f'CREATE DATABASE "{name}"')
     env = {
         **os.environ,
         "DATABASE_URL": database_url(name),
