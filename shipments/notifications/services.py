@@ -86,12 +86,15 @@ def _buyer_values(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def shipment_register_with_buyer(*, shop: Shop, **fields: Any) -> services.Registration:
-    """shipments.services.shipment_register, and the buyer if given, in one transaction."""
+    """shipments.services.shipment_register, then the buyer if given.
+
+    Not one transaction: a refused registration records the refusal for the operator before it
+    raises, and an outer transaction would roll that record back. A buyer that fails to save
+    leaves the registration, which the same request sent again finds (200) and completes."""
     buyer = _buyer_values(fields)
-    with transaction.atomic():
-        registration = services.shipment_register(shop=shop, **fields)
-        if buyer:
-            buyer_contact_set(shipment=registration.shipment, shop=shop, **buyer)
+    registration = services.shipment_register(shop=shop, **fields)
+    if buyer:
+        buyer_contact_set(shipment=registration.shipment, shop=shop, **buyer)
     return registration
 
 

@@ -18,7 +18,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from shipments import services
-from shipments.models import Shipment, ShipmentClaim, Shop, WebhookDelivery, WebhookEventType
+from shipments.models import (
+    BuyerContact,
+    Shipment,
+    ShipmentClaim,
+    Shop,
+    WebhookDelivery,
+    WebhookEventType,
+)
 from tests.conftest import FeedFactory, ShopFactory, hub_csv
 from tests.shipments.conftest import ShopClient
 from warehouses.models import Feed, FeedRun
@@ -184,6 +191,18 @@ def test_an_unproven_claim_stands_against_another_unproven_one(
     assert Shipment.objects.get(tracking_number="HB777").shop == shop_a.shop
     assert (claim(shop_b).proof, claim(shop_b).outcome) == ("none", "refused")
     assert claim(shop_b).order_number == "GUESS-2"
+
+
+def test_a_refused_registration_naming_a_buyer_is_recorded_and_stores_no_buyer(
+    shop_a: ShopClient, shop_b: ShopClient, feed: Feed, ingest: Ingest
+) -> None:
+    ingest(feed, hub_csv(OLD))
+    assert register(shop_a).status_code == 201
+    refused = register(shop_b, order_number="GUESS-3", buyer_email="buyer@example.com")
+    assert refused.status_code == 409
+    # The operator still sees the refusal (a transaction around registration and buyer dropped it).
+    assert (claim(shop_b).outcome, claim(shop_b).order_number) == ("refused", "GUESS-3")
+    assert not BuyerContact.objects.filter(shipment__tracking_number="HB777").exists()
 
 
 def test_a_proven_holder_keeps_the_parcel_against_another_proof(
