@@ -274,10 +274,10 @@ def scratch(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, str], di
     env = scratch_database(default, workdir, args.batch, reuse=args.reuse)
     url = env["DATABASE_URL"]
     saved = ROOT / ".local" / f"bench-scale-{url.rsplit('/', 1)[-1]}.json"
-    if args.reuse and saved.exists():
+    if args.reuse:
         with psycopg.connect(url) as conn:
             if conn.execute("SELECT 1 FROM shipments_shop").fetchone():
-                return env, json.loads(saved.read_text())
+                return env, json.loads(saved.read_text()) if saved.exists() else recover(env)
     if args.unpartitioned:
         run_manage(env, "migrate", "shipments", "0013", "-v0")
     else:
@@ -296,6 +296,26 @@ def scratch(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, str], di
     saved.parent.mkdir(exist_ok=True)
     saved.write_text(json.dumps(info))
     return env, info
+
+
+def recover(env: dict[str, str]) -> dict[str, Any]:
+    """A kept database whose saved shop and warehouse are gone (another checkout made it): the
+    stored shipments' shop with a new key (keys are stored hashed), the same warehouse."""
+    answer = run_manage(
+        env,
+        "shell",
+        "-c",
+        "import json\n"
+        "from shipments.models import Shipment\n"
+        "from shipments.services import shop_api_key_create\n"
+        "from warehouses.models import Warehouse\n"
+        f"shop = Shipment.objects.filter(id__gt={BASE_ID}).select_related('shop').first().shop\n"
+        "_, key = shop_api_key_create(shop=shop, name='bench')\n"
+        "print(json.dumps({'shop': {'shop_id': shop.pk, 'api_key': key},"
+        " 'warehouse': Warehouse.objects.get(code='bench').pk}))",
+    )
+    info: dict[str, Any] = json.loads(answer.strip().splitlines()[-1])
+    return info
 
 
 def measure_size(
