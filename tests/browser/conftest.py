@@ -23,7 +23,11 @@ def chromium_path() -> str | None:
     return shutil.which("chromium")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an asyncio loop running in this thread
+# until it stops. Processes forked while it ran (the demo history's parallel load, in a later
+# test) got rows of other queries from their own fresh connections; with the loop stopped first
+# they do not (tests/operations/test_demo_history.py after tests/browser/ fails without this).
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = chromium_path()
     if executable is None:
