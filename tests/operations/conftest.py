@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from operations.retention import archive
 from shipments.models import Shipment
 from tests.conftest import FeedFactory, WarehouseFactory, hub_csv
 from warehouses.models import Feed, FeedRun
@@ -75,3 +76,11 @@ def build_history(ingest: Callable[..., FeedRun]) -> History:
         failed=Shipment.objects.get(tracking_number="FAIL00001"),
         now=now,
     )
+
+
+@pytest.fixture
+def empty_retention_storage() -> None:
+    """The retention storage without files (tests/operations/test_retention*.py)."""
+    storage = archive.retention_storage()
+    for name in storage.listdir("")[1]:
+        storage.delete(name)

@@ -25,7 +25,7 @@ from operations.models import (
     LaneStageStat,
     WarehouseDwellStat,
 )
-from operations.retention import archive, partitions, removal
+from operations.retention import archive, removal
 from operations.retention.importing import retention_import
 from operations.retention.policy import retention_apply
 from operations.services import dashboard_refresh
@@ -43,14 +43,19 @@ from shipments.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from shipments.partitions import month_start, partition_create, partition_name, partitions_list
 from shipments.recording.estimates import estimate_stats_refresh
 from shipments.services import shop_api_key_create
 from tests.conftest import FeedFactory, ShopFactory, WarehouseFactory, hub_csv
 from tests.operations.conftest import build_history, row
+from tests.operations.retention_files import (
+    DAYS,
+    file_name,
+    file_records,
+    present,
+)
 from warehouses.models import CustomsMatch, FeedRun
 
-DAYS = 365
+pytestmark = pytest.mark.usefixtures("empty_retention_storage")
 
 
 @dataclass
@@ -130,28 +135,8 @@ def parcels(ingest: Callable[..., FeedRun]) -> Parcels:
     return Parcels(now=now, shop_a=shop_a, shop_b=shop_b, unit=unit)
 
 
-def _name(at: datetime) -> str:
-    return f"shipments-{at:%Y-%m}.jsonl.gz"
-
-
-def _records(name: str) -> list[dict[str, Any]]:
-    with archive.retention_storage().open(name, "rb") as raw:
-        return [json.loads(line) for line in gzip.open(raw)]
-
-
 def _shipments(name: str) -> list[dict[str, Any]]:
-    return [r for r in _records(name) if r["record"] == "shipment"]
-
-
-def _present() -> set[str]:
-    return set(Shipment.objects.values_list("tracking_number", flat=True))
-
-
-@pytest.fixture(autouse=True)
-def _empty_storage() -> None:
-    storage = archive.retention_storage()
-    for name in storage.listdir("")[1]:
-        storage.delete(name)
+    return [r for r in file_records(name) if r["record"] == "shipment"]
 
 
 def test_old_delivered_and_returned_parcels_go_to_a_file_per_month_and_the_rest_stays(
@@ -163,12 +148,12 @@ def test_old_delivered_and_returned_parcels_go_to_a_file_per_month_and_the_rest_
     result = retention_apply(days=DAYS, now=parcels.now)
 
     assert result.removed == 2
-    old_file = _name(parcels.now - timedelta(days=400))
-    returned_file = _name(parcels.now - timedelta(days=460))
+    old_file = file_name(parcels.now - timedelta(days=400))
+    returned_file = file_name(parcels.now - timedelta(days=460))
     # The unit's month is its own event's (29 hours before OLD00001's delivery).
-    unit_file = _name(parcels.now - timedelta(days=400, hours=29))
+    unit_file = file_name(parcels.now - timedelta(days=400, hours=29))
     assert sorted({p.name for p in result.periods}) == sorted({old_file, returned_file, unit_file})
-    assert _present() == {"NEW00001", "OPEN0001"}
+    assert present() == {"NEW00001", "OPEN0001"}
     assert TrackingEvent.objects.filter(shipment__isnull=False).count() == 3  # 2 new + 1 open
     assert not UnitMembership.objects.exists()
     assert not ShipmentClaim.objects.exists() and not ExceptionAck.objects.exists()
@@ -177,11 +162,11 @@ def test_old_delivered_and_returned_parcels_go_to_a_file_per_month_and_the_rest_
     # Its only parcel gone, the container goes too, with its own event, into its month's file.
     assert result.removed_units == 1 and not TransportUnit.objects.exists()
     assert not TrackingEvent.objects.filter(unit__isnull=False).exists()
-    [unit] = [r for r in _records(unit_file) if r["record"] == "unit"]
+    [unit] = [r for r in file_records(unit_file) if r["record"] == "unit"]
     assert (unit["number"], unit["kind"]) == ("CONT0001", "container")
     assert [e["dedupe_key"] for e in unit["events"]] == ["00000000-0000-0000-0000-000000000001"]
 
-    header, *rows, end = _records(old_file)
+    header, *rows, end = file_records(old_file)
     [record] = [r for r in rows if r["record"] == "shipment"]
     assert header["format"] == "hub-retention" and header["version"] == 2
     assert end == {"record": "end", "shipments": 1, "units": len(rows) - 1}
@@ -194,14 +179,14 @@ def test_old_delivered_and_returned_parcels_go_to_a_file_per_month_and_the_rest_
     assert [m["unit"] for m in record["memberships"]] == ["CONT0001"]
     assert [c["shop"] for c in record["claims"]] == ["shop-a"]
     assert [n["note"] for n in record["exception_notes"]] == ["called the carrier"]
-    assert [r["tracking_number"] for r in _records(returned_file)[1:-1]] == ["RET00001"]
+    assert [r["tracking_number"] for r in file_records(returned_file)[1:-1]] == ["RET00001"]
 
 
 def test_a_re_import_brings_the_parcel_back_whole_to_its_shop_only(parcels: Parcels) -> None:
     before = Shipment.objects.get(tracking_number="OLD00001")
     keys = set(TrackingEvent.objects.filter(shipment=before).values_list("dedupe_key", flat=True))
     retention_apply(days=DAYS, now=parcels.now)
-    name = _name(parcels.now - timedelta(days=400))
+    name = file_name(parcels.now - timedelta(days=400))
 
     first = retention_import(name)
     second = retention_import(name)
@@ -231,7 +216,9 @@ def test_a_file_written_before_a_column_existed_imports_with_the_column_default(
     parcels: Parcels,
 ) -> None:
     retention_apply(days=DAYS, now=parcels.now)
-    record = _records(_name(parcels.now - timedelta(days=400)))[1]  # the parcels before units
+    record = file_records(file_name(parcels.now - timedelta(days=400)))[
+        1
+    ]  # the parcels before units
     assert record["record"] == "shipment"
     for key in ("carrier", "claim_order_number", "metadata"):
         del record[key]
@@ -261,12 +248,12 @@ def test_history_naming_a_unit_event_keeps_naming_it_through_the_round_trip(
         changed_at=parcels.now - timedelta(days=401),
     )
     retention_apply(days=DAYS, now=parcels.now)
-    name = _name(parcels.now - timedelta(days=400))
-    events = [c["event"] for c in _records(name)[1]["status_changes"]]
+    name = file_name(parcels.now - timedelta(days=400))
+    events = [c["event"] for c in file_records(name)[1]["status_changes"]]
     assert "00000000-0000-0000-0000-000000000001" in events
 
     # The unit's file first, when its event's month is another (the end of a month).
-    for file in dict.fromkeys([_name(parcels.now - timedelta(days=400, hours=29)), name]):
+    for file in dict.fromkeys([file_name(parcels.now - timedelta(days=400, hours=29)), name]):
         retention_import(file)
 
     # The unit went with its only parcel and came back first, so the history finds its event.
@@ -287,7 +274,9 @@ def test_the_buyers_email_goes_with_the_parcel_and_never_into_the_file(
     retention_apply(days=DAYS, now=parcels.now)
 
     assert not BuyerContact.objects.exists()
-    with archive.retention_storage().open(_name(parcels.now - timedelta(days=400)), "rb") as raw:
+    with archive.retention_storage().open(
+        file_name(parcels.now - timedelta(days=400)), "rb"
+    ) as raw:
         assert b"buyer@example.org" not in gzip.decompress(raw.read())
 
 
@@ -295,7 +284,7 @@ def test_a_second_run_removes_the_re_imported_parcel_again_without_a_duplicate_l
     parcels: Parcels,
 ) -> None:
     retention_apply(days=DAYS, now=parcels.now)
-    name = _name(parcels.now - timedelta(days=400))
+    name = file_name(parcels.now - timedelta(days=400))
     retention_import(name)
 
     again = retention_apply(days=DAYS, now=parcels.now)
@@ -314,12 +303,12 @@ def test_a_crash_between_export_and_removal_keeps_the_parcels_and_the_next_run_f
     monkeypatch.setattr(removal, "shipments_remove", crash)
     with pytest.raises(RuntimeError):
         retention_apply(days=DAYS, now=parcels.now)
-    assert {"OLD00001", "RET00001"} <= _present()
+    assert {"OLD00001", "RET00001"} <= present()
     monkeypatch.undo()
 
     result = retention_apply(days=DAYS, now=parcels.now)
 
-    assert result.removed == 2 and _present() == {"NEW00001", "OPEN0001"}
+    assert result.removed == 2 and present() == {"NEW00001", "OPEN0001"}
     for period in result.periods:
         assert len(_shipments(period.name)) == period.candidates  # the one parcel, or the unit
 
@@ -350,20 +339,20 @@ def test_a_parcel_that_changed_after_its_export_stays_for_a_later_run(
     result = retention_apply(days=DAYS, now=parcels.now)
 
     assert result.removed == 1
-    assert "OLD00001" in _present() and "RET00001" not in _present()
+    assert "OLD00001" in present() and "RET00001" not in present()
 
 
 def test_a_damaged_file_is_reported_and_its_month_stays_in_the_database(parcels: Parcels) -> None:
     retention_apply(days=DAYS, now=parcels.now)
-    name = _name(parcels.now - timedelta(days=400))
+    name = file_name(parcels.now - timedelta(days=400))
     storage = archive.retention_storage()
     with storage.open(name, "rb") as raw:
         data = raw.read()
     storage.delete(name)
     storage.save(name, io.BytesIO(data[: len(data) // 2]))
-    retention_import(_name(parcels.now - timedelta(days=460)))  # RET00001 back
+    retention_import(file_name(parcels.now - timedelta(days=460)))  # RET00001 back
 
-    ret_name = _name(parcels.now - timedelta(days=460))
+    ret_name = file_name(parcels.now - timedelta(days=460))
     Shipment.objects.filter(tracking_number="NEW00001").update(
         last_event_at=parcels.now - timedelta(days=400)
     )  # a second parcel for the damaged month
@@ -371,7 +360,7 @@ def test_a_damaged_file_is_reported_and_its_month_stays_in_the_database(parcels:
 
     by_name = {p.name: p for p in result.periods}
     assert "not a whole gzip file" in by_name[name].error
-    assert by_name[name].removed == 0 and "NEW00001" in _present()
+    assert by_name[name].removed == 0 and "NEW00001" in present()
     assert by_name[ret_name].removed == 1
     with pytest.raises(archive.ArchiveError, match="not a whole gzip file"):
         retention_import(name)
@@ -384,13 +373,13 @@ def test_a_run_out_of_time_finishes_the_oldest_month_and_leaves_the_rest_for_the
 
     # Oldest first: RET00001's month (460 days) is done, OLD00001's (400 days) waits.
     assert [(p.name, p.removed, p.deferred) for p in first.periods] == [
-        (_name(parcels.now - timedelta(days=460)), 1, False),
-        (_name(parcels.now - timedelta(days=400)), 0, True),
+        (file_name(parcels.now - timedelta(days=460)), 1, False),
+        (file_name(parcels.now - timedelta(days=400)), 0, True),
     ]
-    assert "OLD00001" in _present() and "RET00001" not in _present()
+    assert "OLD00001" in present() and "RET00001" not in present()
     second = retention_apply(days=DAYS, now=parcels.now, seconds=0)
     assert [(p.removed, p.deferred) for p in second.periods] == [(1, False)]
-    assert _present() == {"NEW00001", "OPEN0001"}
+    assert present() == {"NEW00001", "OPEN0001"}
 
 
 def test_dry_run_names_the_files_and_changes_nothing(
@@ -399,8 +388,10 @@ def test_dry_run_names_the_files_and_changes_nothing(
     call_command("retention_apply", "--days", str(DAYS), "--dry-run")
 
     out = capsys.readouterr().out
-    assert f"{_name(parcels.now - timedelta(days=400))}: 1 parcels would export and remove" in out
-    assert len(_present()) == 4 and archive.retention_storage().listdir("")[1] == []
+    assert (
+        f"{file_name(parcels.now - timedelta(days=400))}: 1 parcels would export and remove" in out
+    )
+    assert len(present()) == 4 and archive.retention_storage().listdir("")[1] == []
 
 
 def test_the_queries_do_not_grow_with_the_number_of_parcels(
@@ -488,7 +479,7 @@ def test_the_daily_task_does_nothing_while_retention_is_off(
 ) -> None:
     settings.RETENTION_DAYS = None
     assert apply_retention() == 0
-    assert len(_present()) == 4
+    assert len(present()) == 4
     settings.RETENTION_DAYS = DAYS
     assert apply_retention() == 2
 
@@ -497,7 +488,7 @@ def test_the_import_command_reads_a_local_file_and_refuses_a_cut_one(
     parcels: Parcels, tmp_path: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     retention_apply(days=DAYS, now=parcels.now)
-    name = _name(parcels.now - timedelta(days=460))
+    name = file_name(parcels.now - timedelta(days=460))
     with archive.retention_storage().open(name, "rb") as raw:
         data = raw.read()
     whole, cut = tmp_path / name, tmp_path / "cut.jsonl.gz"
@@ -510,94 +501,3 @@ def test_the_import_command_reads_a_local_file_and_refuses_a_cut_one(
 
     assert f"{name}: 1 parcels, 1 imported, 0 already present" in capsys.readouterr().out
     assert Shipment.objects.get(tracking_number="RET00001").status == "returned"
-
-
-def _mid_month(at: datetime) -> datetime:
-    return at.replace(day=15, hour=12, minute=0, second=0, microsecond=0)
-
-
-@dataclass
-class Months:
-    now: datetime
-    whole: datetime  # only parcels that go: its partition is dropped
-    mixed: datetime  # a parcel that goes beside one that stays: rows are deleted
-
-
-@pytest.fixture
-def months(ingest: Callable[..., FeedRun]) -> Months:
-    now = timezone.now()
-    whole, mixed = _mid_month(now - timedelta(days=430)), _mid_month(now - timedelta(days=490))
-    for at in (whole, mixed):
-        partition_create(month_start(at))
-    rows = [
-        row("PA000001", "departed", whole - timedelta(hours=40), "CN"),
-        row("PA000001", "delivered", whole, "RU"),
-        row("PA000002", "departed", whole - timedelta(hours=30), "CN"),
-        row("PA000002", "delivered", whole + timedelta(hours=2), "RU"),
-        row("PB000001", "departed", mixed - timedelta(hours=20), "CN"),
-        row("PB000001", "delivered", mixed, "RU"),
-        row("PBOPEN01", "departed", mixed, "CN"),  # still on its way: stays
-    ]
-    run = ingest(FeedFactory(), hub_csv(*rows))
-    assert run.status == FeedRun.Status.SUCCEEDED, run.rejects.values_list("reason", flat=True)
-    Shipment.objects.update(created_at=now - timedelta(days=600))
-    return Months(now=now, whole=whole, mixed=mixed)
-
-
-def _events_in(at: datetime) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(f'SELECT count(*) FROM "{partition_name(month_start(at))}"')
-        return int(cursor.fetchone()[0])
-
-
-def _partition_names() -> set[str]:
-    return {p.name for p in partitions_list()}
-
-
-# Committed for real: PostgreSQL refuses to drop a partition with rows inserted in the same
-# transaction (their foreign-key checks are still pending), as the test's own would be.
-@pytest.mark.django_db(transaction=True)
-def test_a_month_of_only_removed_parcels_goes_by_dropping_its_partition(months: Months) -> None:
-    assert (_events_in(months.whole), _events_in(months.mixed)) == (4, 3)
-
-    result = retention_apply(days=DAYS, now=months.now)
-
-    assert result.dropped_partitions == [partition_name(month_start(months.whole))]
-    assert partition_name(month_start(months.whole)) not in _partition_names()
-    # The mixed month keeps its partition and the open parcel's event; the other rows went.
-    assert _events_in(months.mixed) == 1
-    assert _present() == {"PBOPEN01"}
-    assert result.removed == 3
-    whole_file = _records(_name(months.whole))
-    assert sorted(r["tracking_number"] for r in whole_file[1:-1]) == ["PA000001", "PA000002"]
-    assert [len(r["events"]) for r in whole_file[1:-1]] == [2, 2]
-
-    retention_import(_name(months.whole))  # back, into the DEFAULT partition
-    assert TrackingEvent.objects.filter(shipment__tracking_number__startswith="PA").count() == 4
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_parcel_that_changed_since_its_export_keeps_its_month_partition(
-    months: Months, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    drop = partitions.partitions_drop
-
-    def late_event_then_drop(exported: list[Any], units: list[Any], *, cutoff: datetime) -> Any:
-        TrackingEvent.objects.create(
-            shipment=Shipment.objects.get(tracking_number="PA000001"),
-            code="arrived",
-            status="in_transit",
-            stage="line_haul",
-            occurred_at=months.whole - timedelta(hours=9),
-            utc_offset_minutes=0,
-            tz_source="explicit",
-            dedupe_key="00000000-0000-0000-0000-000000000003",
-        )
-        return drop(exported, units, cutoff=cutoff)
-
-    monkeypatch.setattr(partitions, "partitions_drop", late_event_then_drop)
-    result = retention_apply(days=DAYS, now=months.now)
-
-    assert result.dropped_partitions == []
-    assert _present() == {"PA000001", "PBOPEN01"}
-    assert _events_in(months.whole) == 3  # PA000001's two and the late one

@@ -4,8 +4,6 @@ with retention_import."""
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,34 +14,30 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from operations.retention import archive
 from operations.retention.importing import retention_import
 from operations.retention.policy import retention_apply
 from shipments.models import Shipment, TrackingEvent, TransportUnit, UnitMembership
 from shipments.partitions import month_start, partition_create, partition_name, partitions_list
 from tests.conftest import FeedFactory, hub_csv
 from tests.operations.conftest import row
+from tests.operations.retention_files import (
+    DAYS,
+    events_in,
+    file_name,
+    file_records,
+    mid_month,
+)
 from warehouses.models import FeedRun
 
-DAYS = 365
-
-
-@pytest.fixture(autouse=True)
-def _empty_storage() -> None:
-    storage = archive.retention_storage()
-    for name in storage.listdir("")[1]:
-        storage.delete(name)
+pytestmark = pytest.mark.usefixtures("empty_retention_storage")
 
 
 def _records(at: datetime) -> list[dict[str, Any]]:
-    with archive.retention_storage().open(f"shipments-{at:%Y-%m}.jsonl.gz", "rb") as raw:
-        return [json.loads(line) for line in gzip.open(raw)]
+    return file_records(file_name(at))
 
 
 def _month(days: int) -> datetime:
-    """Mid-month, so that a few hours either side stay in it."""
-    at = timezone.now() - timedelta(days=days)
-    return at.replace(day=15, hour=12, minute=0, second=0, microsecond=0)
+    return mid_month(timezone.now() - timedelta(days=days))
 
 
 def _parcels(ingest: Callable[..., FeedRun], *rows: str) -> None:
@@ -77,13 +71,7 @@ def _container(number: str, members: list[str], events: list[datetime]) -> Trans
     return unit
 
 
-def _events_in(at: datetime) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(f'SELECT count(*) FROM "{partition_name(month_start(at))}"')
-        return int(cursor.fetchone()[0])
-
-
-# Committed for real, as the partition-drop test in test_retention.py (PostgreSQL refuses to
+# Committed for real, as the partition-drop test in test_retention_partitions.py (PostgreSQL refuses to
 # drop a partition with rows whose foreign-key checks are still pending).
 @pytest.mark.django_db(transaction=True)
 def test_a_container_of_old_delivered_parcels_goes_with_its_events_and_its_month_partition(
@@ -103,7 +91,7 @@ def test_a_container_of_old_delivered_parcels_goes_with_its_events_and_its_month
         ["UA000001", "UA000002"],
         [month - timedelta(hours=h) for h in (36, 20, 10)],
     )
-    assert _events_in(month) == 4 + 3
+    assert events_in(month) == 4 + 3
 
     result = retention_apply(days=DAYS, now=timezone.now())
 
