@@ -35,11 +35,16 @@ from typing import Any
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.lane import lane_values  # noqa: E402
+
 PY = str(ROOT / ".venv" / "bin" / "python")
 DB = "hub_bench_api"
 PORT = 8765
 
-LOAD_SQL = """
+LOAD_SQL = (
+    """
 INSERT INTO shipments_shipment (tracking_number, order_number, shop_id, carrier, transport_mode,
     origin_country, destination_country, currency, metadata, status, stage, created_at,
     updated_at)
@@ -57,16 +62,9 @@ SELECT s.id, c.code, c.status, c.stage,
 FROM shipments_shipment s
 CROSS JOIN generate_series(1, %(e)s) AS k
 JOIN (VALUES
-    (1, 'info_received', 'info_received', 'first_mile', 'Heihe', 'CNHEK', 'CN'),
-    (2, 'warehouse_received', 'in_transit', 'first_mile', 'Heihe bonded', 'CNHEK', 'CN'),
-    (3, 'warehouse_dispatched', 'in_transit', 'first_mile', 'Heihe bonded', 'CNHEK', 'CN'),
-    (4, 'customs_export_submitted', 'in_transit', 'export_customs', 'Heihe', 'CNHEK', 'CN'),
-    (5, 'customs_export_cleared', 'in_transit', 'export_customs', 'Heihe', 'CNHEK', 'CN'),
-    (6, 'departed', 'in_transit', 'line_haul', 'Suifenhe', 'CNSFH', 'CN'),
-    (7, 'border_crossed', 'in_transit', 'line_haul', 'Pogranichny', 'RUPGS', 'RU'),
-    (8, 'arrived', 'in_transit', 'line_haul', 'Blagoveshchensk', 'RUBQS', 'RU'),
-    (9, 'customs_import_cleared', 'in_transit', 'import_customs', 'Blagoveshchensk', 'RUBQS', 'RU'),
-    (10, 'out_for_delivery', 'out_for_delivery', 'last_mile', 'Moscow', 'RUMOW', 'RU')
+"""
+    + lane_values(1)
+    + """
 ) AS c(step, code, status, stage, place, locode, country) ON c.step = 1 + (k - 1) %% 10;
 
 UPDATE shipments_shipment s SET status = e.status, stage = e.stage, status_event_id = e.id,
@@ -75,6 +73,7 @@ FROM (SELECT DISTINCT ON (shipment_id) shipment_id, id, status, stage, occurred_
       FROM shipments_trackingevent ORDER BY shipment_id, occurred_at DESC, id DESC) e
 WHERE s.id = e.shipment_id;
 """
+)
 
 # Filler events on a shipment nobody reads, to grow the table to `target` rows.
 FILLER_SQL = """

@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import concurrency  # noqa: E402
 from bench.ingest import generate, ingest, run_manage, scratch_database  # noqa: E402
+from bench.lane import lane_values  # noqa: E402
 
 BASE_ID = 1_000_000_000  # stored shipments' ids start above it; events' above BASE_ID * 10
 CHUNK = 200_000  # shipments per loading transaction (2M events)
@@ -69,7 +70,8 @@ CROSS JOIN LATERAL (SELECT timestamptz '2026-12-01 00:00+00'
     - interval '730 days' * ((hashint8(i) & 1048575) / 1048576.0) AS start) t
 """
 
-EVENTS_SQL = """
+EVENTS_SQL = (
+    """
 INSERT INTO shipments_trackingevent (id, shipment_id, warehouse_id, code, status, stage,
     occurred_at, utc_offset_minutes, tz_source, location_name, location_code, country,
     description, source_line, raw, extra, dedupe_key, recorded_at)
@@ -81,19 +83,12 @@ FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS i
 CROSS JOIN LATERAL (SELECT timestamptz '2026-12-01 00:00+00'
     - interval '730 days' * ((hashint8(i) & 1048575) / 1048576.0) AS start) t
 CROSS JOIN (VALUES
-    (0, 'info_received', 'info_received', 'first_mile', 'Heihe', 'CNHEK', 'CN'),
-    (1, 'warehouse_received', 'in_transit', 'first_mile', 'Heihe bonded', 'CNHEK', 'CN'),
-    (2, 'warehouse_dispatched', 'in_transit', 'first_mile', 'Heihe bonded', 'CNHEK', 'CN'),
-    (3, 'customs_export_submitted', 'in_transit', 'export_customs', 'Heihe', 'CNHEK', 'CN'),
-    (4, 'customs_export_cleared', 'in_transit', 'export_customs', 'Heihe', 'CNHEK', 'CN'),
-    (5, 'departed', 'in_transit', 'line_haul', 'Suifenhe', 'CNSFH', 'CN'),
-    (6, 'border_crossed', 'in_transit', 'line_haul', 'Pogranichny', 'RUPGS', 'RU'),
-    (7, 'arrived', 'in_transit', 'line_haul', 'Blagoveshchensk', 'RUBQS', 'RU'),
-    (8, 'customs_import_cleared', 'in_transit', 'import_customs', 'Blagoveshchensk', 'RUBQS',
-     'RU'),
-    (9, 'out_for_delivery', 'out_for_delivery', 'last_mile', 'Moscow', 'RUMOW', 'RU')
+"""
+    + lane_values(0)
+    + """
 ) AS c(k, code, status, stage, place, locode, country)
 """
+)
 
 # Tables whose rows hang off a shipment, a unit or a run, found in the catalogue (partitions'
 # copies of a parent's key excluded): what an ingest stored is deleted along those keys.
