@@ -145,5 +145,6 @@ def test_one_worker_for_both_queues_makes_the_webhook_wait(shared: Outcome) -> N
         note="sent once the worker's ingest run ended",
     )
     assert shared.busy_run_finished_at is not None
+    # The proof is the order: it came after the run ended. How long that took depends on the
+    # machine (2.6 s on an idle one), so no time bound (it failed a CI run at 3 s).
     assert shared.hit.received_at >= shared.busy_run_finished_at
-    assert shared.delay > WEBHOOK_BOUND
