@@ -12,7 +12,8 @@ with 0, 10M and 50M events already stored.
    before partitioning) and migrates it; with `--reuse` an existing one is kept with its data.
 3. For each size, smallest first: grows the stored events to that size in set-based SQL
    (generate_series; shipments of ten events each, started over the 24 months up to
-   2026-12-01, owned by one shop, ids above 10^9 so they never meet the ones ingests draw),
+   2026-12-01, owned by one shop, ids above 10^9 so they never meet the ones ingests draw;
+   those of the last month are out for delivery, the older ones delivered),
    then VACUUM ANALYZE, and measures:
    - the ingest of the file through `manage.py ingest`, `--repeat` times, alternating with an
      ingest into a second scratch database that stays empty (`..._empty`), so the machine's
@@ -57,36 +58,47 @@ BASE_ID = 1_000_000_000  # stored shipments' ids start above it; events' above B
 CHUNK = 200_000  # shipments per loading transaction (2M events)
 MIN_FREE_GB = 40
 
-SHIPMENTS_SQL = """
+# When a stored shipment started: spread evenly over the 730 days before 2026-12-01. Those of the
+# last 30 days are still open (out for delivery); the rest were delivered, as in a real hub,
+# whose open parcels are the ones still in transit, not every parcel ever seen.
+STARTED = """CROSS JOIN LATERAL (
+    SELECT s.start, s.start > timestamptz '2026-11-01 00:00+00' AS open FROM (SELECT timestamptz '2026-12-01 00:00+00'
+    - interval '730 days' * ((hashint8(i) & 1048575) / 1048576.0) AS start) s) t"""
+
+SHIPMENTS_SQL = f"""
 INSERT INTO shipments_shipment (id, tracking_number, order_number, shop_id, carrier,
     transport_mode, origin_country, destination_country, currency, metadata, status, stage,
     status_event_id, status_changed_at, last_event_at, created_at, updated_at)
 SELECT %(base)s::bigint + i, 'SC' || lpad(i::text, 10, '0'), 'ORD-SC' || i, %(shop)s, 'HLJ-Rail',
        (ARRAY['rail', 'air', 'road'])[1 + i %% 3], 'CN', (ARRAY['RU', 'US', 'PL', 'DE'])[1 + i %% 4],
-       '', '{}'::jsonb, 'out_for_delivery', 'last_mile', %(base)s::bigint * 10 + i * 10 + 9,
+       '', '{{}}'::jsonb, CASE WHEN t.open THEN 'out_for_delivery' ELSE 'delivered' END,
+       'last_mile', %(base)s::bigint * 10 + i * 10 + 9,
        t.start + interval '99 hours', t.start + interval '99 hours', t.start, t.start
 FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS i
-CROSS JOIN LATERAL (SELECT timestamptz '2026-12-01 00:00+00'
-    - interval '730 days' * ((hashint8(i) & 1048575) / 1048576.0) AS start) t
+{STARTED}
 """
 
 EVENTS_SQL = (
-    """
+    f"""
 INSERT INTO shipments_trackingevent (id, shipment_id, warehouse_id, code, status, stage,
     occurred_at, utc_offset_minutes, tz_source, location_name, location_code, country,
     description, source_line, raw, extra, dedupe_key, recorded_at)
 SELECT %(base)s::bigint * 10 + i * 10 + c.k, %(base)s::bigint + i, %(warehouse)s, c.code, c.status, c.stage,
        t.start + c.k * interval '11 hours', 480, 'location', c.place, c.locode, c.country, '',
-       c.k, '', '{}'::jsonb, md5('sc:' || i || ':' || c.k)::uuid,
+       c.k, '', '{{}}'::jsonb, md5('sc:' || i || ':' || c.k)::uuid,
        t.start + c.k * interval '11 hours' + interval '20 minutes'
 FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS i
-CROSS JOIN LATERAL (SELECT timestamptz '2026-12-01 00:00+00'
-    - interval '730 days' * ((hashint8(i) & 1048575) / 1048576.0) AS start) t
+{STARTED}
 CROSS JOIN (VALUES
 """
     + lane_values(0)
     + """
-) AS c(k, code, status, stage, place, locode, country)
+) AS lane(k, code, status, stage, place, locode, country)
+-- A parcel that started a month before the data's end has been delivered since.
+CROSS JOIN LATERAL (SELECT lane.k,
+    CASE WHEN lane.k = 9 AND NOT t.open THEN 'delivered' ELSE lane.code END AS code,
+    CASE WHEN lane.k = 9 AND NOT t.open THEN 'delivered' ELSE lane.status END AS status,
+    lane.stage, lane.place, lane.locode, lane.country) AS c
 """
 )
 
