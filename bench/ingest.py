@@ -272,14 +272,20 @@ def database_alone(url: str, env: dict[str, str], csv_path: Path) -> float | Non
 
 
 def scratch_database(
-    default_name: str, workdir: Path, batch: int, *, reuse: bool = False
+    default_name: str,
+    workdir: Path,
+    batch: int,
+    *,
+    reuse: bool = False,
+    name_from_environment: bool = True,
 ) -> dict[str, str]:
-    """Drop and create the scratch database (BENCH_DB_NAME, else `default_name`), migrate it,
-    and return the environment a child `manage.py` runs in against it. With `reuse`, a
-    database of that name that exists is kept (and migrated)."""
+    """Drop and create the scratch database (BENCH_DB_NAME, else `default_name`; always
+    `default_name` without `name_from_environment`), migrate it, and return the environment a
+    child `manage.py` runs in against it. With `reuse`, a database of that name that exists is
+    kept (and migrated)."""
     import psycopg
 
-    name = os.environ.get("BENCH_DB_NAME", default_name)
+    name = os.environ.get("BENCH_DB_NAME", default_name) if name_from_environment else default_name
     admin_url = database_url("postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()

@@ -259,8 +259,10 @@ def partitions_for_stored_months(env: dict[str, str]) -> None:
 
 def empty_database(args: argparse.Namespace, workdir: Path) -> dict[str, str]:
     """A second scratch database that stays empty: the reference the ingests alternate with."""
-    default = "hub_bench_scale_plain_empty" if args.unpartitioned else "hub_bench_scale_empty"
-    env = scratch_database(default, workdir, args.batch)
+    default = "hub_bench_scale_plain" if args.unpartitioned else "hub_bench_scale"
+    # Named after the stored one (BENCH_DB_NAME included): the same name would drop it.
+    name = os.environ.get("BENCH_DB_NAME", default) + "_empty"
+    env = scratch_database(name, workdir, args.batch, name_from_environment=False)
     if args.unpartitioned:
         run_manage(env, "migrate", "shipments", "0013", "-v0")
     else:
