@@ -50,7 +50,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import concurrency  # noqa: E402
+from bench import concurrency, storage_floor  # noqa: E402
 from bench.ingest import generate, ingest, run_manage, scratch_database  # noqa: E402
 from bench.lane import lane_values  # noqa: E402
 
@@ -244,6 +244,23 @@ def paired_ingests(
     return max(stored), max(bare)
 
 
+def paired_floor(
+    env: dict[str, str], empty: dict[str, str], rows: dict[str, bytes], repeat: int
+) -> tuple[float, float]:
+    """bench/storage_floor.py: the best seconds of a plain COPY of one ingest's rows into the
+    stored data and into the empty database, alternating; each deleted again after."""
+    stored, bare = [], []
+    for _ in range(repeat):
+        for url, times in ((empty["DATABASE_URL"], bare), (env["DATABASE_URL"], stored)):
+            times.append(storage_floor.store_seconds(url, rows))
+            forget_ingests(url)
+    print(
+        f"  storage floor   : {' / '.join(f'{s:.2f}' for s in stored)} s"
+        f" (empty database between them: {' / '.join(f'{s:.2f}' for s in bare)} s)"
+    )
+    return min(stored), min(bare)
+
+
 def partitions_for_stored_months(env: dict[str, str]) -> None:
     """Monthly partitions for the stored data's 24 months (the migration makes those of a
     table's rows; here the rows come after it). The empty database gets them too, so that the
@@ -334,12 +351,14 @@ def measure_size(
     info: dict[str, Any],
     files: tuple[Path, dict[str, Path]],
     empty: dict[str, str],
+    rows: dict[str, bytes],
 ) -> dict[str, float]:
     url = env["DATABASE_URL"]
     forget_ingests(url)
     grow(url, size, info["shop"]["shop_id"], info["warehouse"])
     stored, bare = paired_ingests(env, empty, files[0], args.events, args.repeat)
-    figures = {"ingest": stored, "ingest_empty": bare}
+    floor, floor_empty = paired_floor(env, empty, rows, args.repeat)
+    figures = {"ingest": stored, "ingest_empty": bare, "floor": floor_empty / floor}
     reset: Callable[[], None] = lambda: forget_ingests(url)  # noqa: E731
     one, two = concurrency.one_and_two_workers(env, files[1], reset)
     forget_ingests(url)
@@ -355,8 +374,8 @@ def measure_size(
 
 def report(results: dict[int, dict[str, float]]) -> None:
     print(
-        "\nevents stored  ingest/s  empty's  x empty   1 worker  2 workers  detail p50  x first"
-        "  refresh"
+        "\nevents stored  ingest/s  empty's  x empty  floor x   1 worker  2 workers  detail p50"
+        "  x first  refresh"
     )
     first = next((r["detail_p50"] for s, r in sorted(results.items()) if s), None)
     for size, r in sorted(results.items()):
@@ -364,11 +383,13 @@ def report(results: dict[int, dict[str, float]]) -> None:
         detail_text = f"{detail:8.2f} ms  {detail / first:6.2f}" if detail and first else " " * 18
         print(
             f"{size:13,}  {r['ingest']:8,.0f}  {r['ingest_empty']:7,.0f}"
-            f"  {r['ingest'] / r['ingest_empty']:7.2f}  {r['one_worker']:9,.0f}  "
+            f"  {r['ingest'] / r['ingest_empty']:7.2f}  {r['floor']:7.2f}  {r['one_worker']:9,.0f}  "
             f"{r['two_workers']:9,.0f}  {detail_text}  {r['refresh']:6.1f} s"
         )
     print(
         "x empty: best rate into the stored data / best into an empty database, alternating runs."
+        "\nfloor x: the same for a plain COPY of the rows an ingest stores (bench/storage_floor.py):"
+        " what the database alone loses as its tables grow."
         "\ntargets: ingest >= 0.9 x empty at 10M and >= 0.85 x at 50M; detail p50 at 50M <= 1.3 x"
         " at 1M; refresh <= 60 s at 50M"
     )
@@ -396,6 +417,11 @@ def main() -> None:
     empty = empty_database(args, workdir)
     url = env["DATABASE_URL"]
     setup_django(url)
+    # The rows one ingest stores, captured once from the empty database (storage_floor).
+    forget_ingests(empty["DATABASE_URL"])
+    ingest(empty, csv_path)
+    rows = storage_floor.capture(empty["DATABASE_URL"], BASE_ID)
+    forget_ingests(empty["DATABASE_URL"])
     results: dict[int, dict[str, float]] = {}
     for size in sizes:
         have = stored_shipments(url) * 10
@@ -407,7 +433,7 @@ def main() -> None:
             print(f"{size:,} events: skipped, {free_gb:.0f} GB free (< {MIN_FREE_GB} GB)")
             continue
         print(f"{size:,} events stored ({'plain table' if args.unpartitioned else 'partitioned'}):")
-        results[size] = measure_size(size, args, env, info, (csv_path, feeds), empty)
+        results[size] = measure_size(size, args, env, info, (csv_path, feeds), empty, rows)
     report(results)
 
 
