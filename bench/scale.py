@@ -22,10 +22,11 @@ with 0, 10M and 50M events already stored.
    - 1 and 2 ingest workers on the two feeds (bench/concurrency.py's measure);
    - the API detail (GET /api/v1/shipments/<tn> through Django's test client in this process,
      random stored shipments): p50 and p90;
-   - the dashboard refresh (operations.services.dashboard_refresh, statistics included).
+   - the dashboard: its statistics rebuild (`dashboard_refresh(stats=True)`), then the
+     scheduled 5-minute refresh as the beat runs it between rebuilds (`stats=False`).
 4. Prints each size's ingest rate as a ratio to the empty database's of the same moments (targets: >= 0.9 at 10M,
    >= 0.85 at 50M) and the detail p50 as a ratio to the smallest non-empty size's (target at
-   50M <= 1.3 x at 1M); the refresh target is <= 60 s at 50M.
+   50M <= 1.3 x at 1M); the 5-minute refresh's target is <= 60 s at 50M.
 A size above 10M is skipped when the disk has less than 40 GB free. Prints figures only; never
 fails on a target.
 """
@@ -213,10 +214,13 @@ def detail_p50(api_key: str, shipments: int, requests: int) -> tuple[float, floa
     return statistics.median(timings), quantiles[8]
 
 
-def refresh_seconds() -> float:
+def refresh_seconds() -> tuple[float, float]:
+    """The statistics rebuild, then the scheduled 5-minute refresh as the beat runs it between
+    two rebuilds (statistics kept): seconds of each."""
     from operations.services import dashboard_refresh
 
-    return float(dashboard_refresh().seconds)
+    rebuild = dashboard_refresh(stats=True).seconds
+    return dashboard_refresh(stats=False).seconds, rebuild
 
 
 def ingest_rate(env: dict[str, str], csv_path: Path, events: int) -> float:
@@ -367,15 +371,18 @@ def measure_size(
         p50, p90 = detail_p50(info["shop"]["api_key"], size // 10, args.detail_requests)
         figures.update(detail_p50=p50, detail_p90=p90)
         print(f"  API detail      : p50 {p50:.2f} ms, p90 {p90:.2f} ms")
-    figures["refresh"] = refresh_seconds()
-    print(f"  dashboard       : refresh {figures['refresh']:.1f} s")
+    figures["refresh"], figures["refresh_stats"] = refresh_seconds()
+    print(
+        f"  dashboard       : 5-minute refresh {figures['refresh']:.1f} s,"
+        f" statistics rebuild {figures['refresh_stats']:.1f} s"
+    )
     return figures
 
 
 def report(results: dict[int, dict[str, float]]) -> None:
     print(
         "\nevents stored  ingest/s  empty's  x empty  floor x   1 worker  2 workers  detail p50"
-        "  x first  refresh"
+        "  x first  refresh  statistics"
     )
     first = next((r["detail_p50"] for s, r in sorted(results.items()) if s), None)
     for size, r in sorted(results.items()):
@@ -385,13 +392,15 @@ def report(results: dict[int, dict[str, float]]) -> None:
             f"{size:13,}  {r['ingest']:8,.0f}  {r['ingest_empty']:7,.0f}"
             f"  {r['ingest'] / r['ingest_empty']:7.2f}  {r['floor']:7.2f}  {r['one_worker']:9,.0f}  "
             f"{r['two_workers']:9,.0f}  {detail_text}  {r['refresh']:6.1f} s"
+            f"  {r['refresh_stats']:7.1f} s"
         )
     print(
         "x empty: best rate into the stored data / best into an empty database, alternating runs."
         "\nfloor x: the same for a plain COPY of the rows an ingest stores (bench/storage_floor.py):"
         " what the database alone loses as its tables grow."
         "\ntargets: ingest >= 0.9 x empty at 10M and >= 0.85 x at 50M; detail p50 at 50M <= 1.3 x"
-        " at 1M; refresh <= 60 s at 50M"
+        " at 1M; the 5-minute refresh (statistics kept, as the beat runs it between"
+        " rebuilds) <= 60 s at 50M"
     )
 
 
