@@ -223,7 +223,7 @@ UPDATE shipments_trackingevent SET run_id = %(run)s
 WHERE (id, occurred_at) IN (
     SELECT id, occurred_at FROM shipments_trackingevent
     WHERE occurred_at >= timestamptz '2026-11-29 00:00+00'
-      AND occurred_at < timestamptz '2026-12-01 00:00+00' AND id > %(base)s * 10
+      AND occurred_at < timestamptz '2026-12-01 00:00+00' AND id > %(base)s::bigint * 10
     LIMIT %(events)s)
 """
 
