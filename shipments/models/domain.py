@@ -92,7 +92,15 @@ class Shipment(models.Model):
         related_name="+",
         db_constraint=False,
     )
+    # The occurred_at of status_event (null iff it is): a join of that event by id then reads
+    # one partition of the events table instead of probing every month's primary key.
+    status_event_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Bounds of the shipment's own events' times (shipment_id = id) for reads to prune months
+    # by (shipments.readers.pruning): the latest event (own or through a unit) and the earliest.
+    # Every writer of events keeps first_event_at <= and last_event_at >= each own event's
+    # occurred_at; deleting an event leaves them wide, which is still correct. Null: unknown.
     last_event_at = models.DateTimeField(null=True, blank=True)
+    first_event_at = models.DateTimeField(null=True, blank=True, editable=False)
     archived_at = models.DateTimeField(null=True, blank=True)
     # An unproven claim (docs/claiming.md): its shop registered the parcel after a feed had
     # reported it, without proof. While set, the shop sees only events that occurred from then on

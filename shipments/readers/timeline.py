@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connections
 
 from config.replica import read_alias
+from shipments.event_bounds import own_events_within
 from shipments.membership import inside_unit
 
 
@@ -45,15 +46,16 @@ _EVENT_COLUMNS = (
     f" {_LOCAL_TEXT} AS local_text"
 )
 
-# The rows of one shipment's timeline; `{id}` is the shipment id (a parameter or a column of an
-# enclosing query, see TIMELINE_JSON).
+# The rows of the timeline of the enclosing query's shipment `s`. Its own events are read within
+# its bounds (shipments.event_bounds), so only the months that hold them; a unit's events
+# within the membership's window, which prunes too.
 _TIMELINE_ROWS = f"""
 SELECT {_EVENT_COLUMNS}, f.code AS feed, w.code AS warehouse,
        w.name AS warehouse_name, NULL::text AS unit
 FROM shipments_trackingevent e
 LEFT JOIN warehouses_feed f ON f.id = e.feed_id
 LEFT JOIN warehouses_warehouse w ON w.id = e.warehouse_id
-WHERE e.shipment_id = {{id}}
+WHERE e.shipment_id = s.id AND {own_events_within("s", "e.occurred_at")}
 UNION ALL
 SELECT {_EVENT_COLUMNS}, f.code, w.code, w.name, u.number
 FROM shipments_unitmembership m
@@ -62,10 +64,13 @@ JOIN shipments_trackingevent e
   ON e.unit_id = m.unit_id AND {inside_unit("m", "e.occurred_at")}
 LEFT JOIN warehouses_feed f ON f.id = e.feed_id
 LEFT JOIN warehouses_warehouse w ON w.id = e.warehouse_id
-WHERE m.shipment_id = {{id}}
+WHERE m.shipment_id = s.id
 """
 
-_TIMELINE_SQL = _TIMELINE_ROWS.format(id="%(id)s") + "ORDER BY 5, 1"
+_TIMELINE_SQL = (
+    f"SELECT t.* FROM shipments_shipment s CROSS JOIN LATERAL ({_TIMELINE_ROWS}) AS t"
+    " WHERE s.id = %(id)s ORDER BY 5, 1"
+)
 
 # The same rows as one JSON array of arrays (oldest first), as text, for embedding as a column of
 # a query that already reads the shipment (`s`): the API's detail is then one round trip. Text,
@@ -75,7 +80,7 @@ TIMELINE_JSON = (
     " t.utc_offset_minutes, t.location_name, t.location_code, t.country, t.description,"
     " t.utc_text, t.local_text, t.feed, t.warehouse, t.warehouse_name, t.unit)"
     " ORDER BY t.occurred_at, t.id), '[]')::text"
-    f" FROM ({_TIMELINE_ROWS.format(id='s.id')}) AS t)"
+    f" FROM ({_TIMELINE_ROWS}) AS t)"
 )
 
 

@@ -49,6 +49,8 @@ def _numbered(
                 id_of[state.status_event_id],
                 state.last_event_at,
                 state.stage_entered_at,
+                state.first_event_at,
+                state.status_event_at,
             )
     return numbered
 

@@ -72,14 +72,20 @@ counted AS (
            OR eff.code IN {sql_list(COUNTED_AFTER_DELIVERY)})
 ),
 latest AS (
-    SELECT DISTINCT ON (shipment_id) shipment_id, id, status
+    SELECT DISTINCT ON (shipment_id) shipment_id, id, status, occurred_at
     FROM counted ORDER BY shipment_id, occurred_at DESC, id DESC
 ),
 latest_stage AS (
     SELECT DISTINCT ON (shipment_id) shipment_id, stage
     FROM counted WHERE stage <> '' ORDER BY shipment_id, occurred_at DESC, id DESC
 ),
-last_event AS (SELECT shipment_id, max(occurred_at) AS at FROM eff GROUP BY shipment_id),
+last_event AS (
+    SELECT shipment_id, max(occurred_at) AS at, min(occurred_at) AS first_at
+    FROM eff GROUP BY shipment_id
+),
+-- first_event_at and status_event_at are bounds for reads to prune by (Shipment's comments):
+-- a row whose only change is there is updated too, but is no change of the shipment's state
+-- (`moved`): no history, estimate or notice.
 changed AS (
     UPDATE shipments_shipment s SET
         status = coalesce(l.status, s.status),
@@ -87,7 +93,10 @@ changed AS (
         status_event_id = coalesce(l.id, s.status_event_id),
         status_changed_at = CASE WHEN l.status IS DISTINCT FROM old.status AND l.status IS NOT NULL
                                  THEN now() ELSE s.status_changed_at END,
+        status_event_at = CASE WHEN l.id IS NOT NULL THEN l.occurred_at
+                               ELSE s.status_event_at END,
         last_event_at = le.at,
+        first_event_at = le.first_at,
         updated_at = now()
     FROM last_event le
     JOIN shipments_shipment old ON old.id = le.shipment_id
@@ -96,13 +105,18 @@ changed AS (
     WHERE s.id = le.shipment_id
       AND (s.status_event_id IS DISTINCT FROM coalesce(l.id, s.status_event_id)
            OR s.last_event_at IS DISTINCT FROM le.at
-           OR s.stage IS DISTINCT FROM coalesce(ls.stage, s.stage))
+           OR s.stage IS DISTINCT FROM coalesce(ls.stage, s.stage)
+           OR s.first_event_at IS DISTINCT FROM le.first_at
+           OR s.status_event_at IS DISTINCT FROM coalesce(l.occurred_at, s.status_event_at))
     RETURNING s.id, old.status AS from_status, s.status AS to_status,
-              old.stage AS from_stage, s.stage AS to_stage, s.status_event_id AS event_id
+              old.stage AS from_stage, s.stage AS to_stage, s.status_event_id AS event_id,
+              (old.status_event_id IS DISTINCT FROM s.status_event_id
+               OR old.last_event_at IS DISTINCT FROM s.last_event_at
+               OR old.stage IS DISTINCT FROM s.stage) AS moved
 ),
 -- A shipment the batch created changed from pending to the state it was created in.
 changes AS (
-    SELECT * FROM changed
+    SELECT id, from_status, to_status, from_stage, to_stage, event_id FROM changed WHERE moved
     UNION ALL
     SELECT s.id, 'pending', s.status, '', s.stage, s.status_event_id
     FROM t JOIN shipments_shipment s ON s.id = t.id
@@ -230,6 +244,8 @@ class ShipmentState:
     last_event_at: datetime | None = None
     # The first event of the current stage: what delivery estimates are anchored at.
     stage_entered_at: datetime | None = None
+    first_event_at: datetime | None = None
+    status_event_at: datetime | None = None
 
 
 def shipment_states(
@@ -254,7 +270,9 @@ def shipment_states(
             by_number.setdefault(event.tracking_number, []).append(row)
     states: dict[str, ShipmentState] = {}
     for number, rows in by_number.items():
-        state = states[number] = ShipmentState(last_event_at=max(rows)[0])
+        state = states[number] = ShipmentState(
+            last_event_at=max(rows)[0], first_event_at=min(rows)[0]
+        )
         delivered = min((row[0] for row in rows if row[3] == _DELIVERED), default=None)
         counted = [
             row
@@ -265,6 +283,7 @@ def shipment_states(
         if counted:
             latest = max(counted)
             state.status, state.status_event_id = latest[3], latest[1]
+            state.status_event_at = latest[0]
             staged = [row for row in counted if row[4]]
             if staged:
                 stage = state.stage = max(staged)[4]
@@ -321,7 +340,8 @@ WITH gone AS (
     FOR UPDATE OF s
 ), reset AS (
     UPDATE shipments_shipment s SET status = 'pending', stage = '', status_event_id = NULL,
-           last_event_at = NULL, status_changed_at = now(), updated_at = now()
+           status_event_at = NULL, last_event_at = NULL, first_event_at = NULL,
+           status_changed_at = now(), updated_at = now()
     FROM gone WHERE s.id = gone.id
     RETURNING s.id, gone.status AS from_status, gone.stage AS from_stage
 ), history AS (

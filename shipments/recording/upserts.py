@@ -71,6 +71,8 @@ def facts_document(
                 "sg": state.stage,
                 "se": state.status_event_id,
                 "le": None if state.last_event_at is None else state.last_event_at.isoformat(),
+                "fe": None if state.first_event_at is None else state.first_event_at.isoformat(),
+                "sa": None if state.status_event_at is None else state.status_event_at.isoformat(),
             }
         )
     return json.dumps(rows, ensure_ascii=False)
