@@ -68,7 +68,8 @@ JOIN (VALUES
 ) AS c(step, code, status, stage, place, locode, country) ON c.step = 1 + (k - 1) %% 10;
 
 UPDATE shipments_shipment s SET status = e.status, stage = e.stage, status_event_id = e.id,
-       last_event_at = e.occurred_at, status_changed_at = e.occurred_at
+       status_event_at = e.occurred_at, last_event_at = e.occurred_at,
+       status_changed_at = e.occurred_at
 FROM (SELECT DISTINCT ON (shipment_id) shipment_id, id, status, stage, occurred_at
       FROM shipments_trackingevent ORDER BY shipment_id, occurred_at DESC, id DESC) e
 WHERE s.id = e.shipment_id;

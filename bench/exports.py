@@ -60,7 +60,8 @@ SELECT s.id, 'arrived', 'in_transit', 'line_haul', s.created_at + interval '3 da
        '', '{}'::jsonb, md5(s.id::text)::uuid, now()
 FROM shipments_shipment s;
 UPDATE shipments_shipment s
-SET status_event_id = e.id, status_changed_at = e.occurred_at, last_event_at = e.occurred_at
+SET status_event_id = e.id, status_event_at = e.occurred_at, status_changed_at = e.occurred_at,
+    last_event_at = e.occurred_at
 FROM shipments_trackingevent e WHERE e.shipment_id = s.id;
 SET session_replication_role = DEFAULT
 """

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from operations.models import DashboardRefresh, ExceptionAck, ExceptionItem
 from operations.volume import volume_recount_all, volume_recount_changed
+from shipments.event_bounds import status_event_at
 from shipments.statuses import MOVING_STATUSES
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ LEFT JOIN (
 ) w ON w.feed_id = f.id;
 """
 
-_VOLUME_SQL = """
+_VOLUME_SQL = f"""
 DELETE FROM operations_dailyshipments;
 INSERT INTO operations_dailyshipments (day, destination_country, shipments)
 SELECT (s.created_at AT TIME ZONE 'UTC')::date, s.destination_country, count(*)
@@ -75,7 +76,8 @@ DELETE FROM operations_statussnapshot;
 INSERT INTO operations_statussnapshot (status, warehouse_id, destination_country, shipments)
 SELECT s.status, e.warehouse_id, s.destination_country, count(*)
 FROM shipments_shipment s
-LEFT JOIN shipments_trackingevent e ON e.id = s.status_event_id
+LEFT JOIN shipments_trackingevent e
+       ON e.id = s.status_event_id AND {status_event_at("s", "e.occurred_at")}
 WHERE s.archived_at IS NULL
 GROUP BY 1, 2, 3;
 """
@@ -167,7 +169,7 @@ WHERE s.status = ANY(%(open)s) AND s.stage <> '' AND s.archived_at IS NULL;
 
 # Stale: open, in a stage for longer than the p90 of that stage on its lane (or of all lanes
 # when the lane has too few samples to say).
-_EXCEPTIONS_SQL = """
+_EXCEPTIONS_SQL = f"""
 DROP TABLE IF EXISTS ops_exception;
 CREATE TEMP TABLE ops_exception (
     shipment_id bigint, kind text, since timestamptz, stage text, lane text, detail text
@@ -201,7 +203,8 @@ SELECT s.id, CASE WHEN s.status = 'failed_attempt' THEN 'failed_attempt' ELSE 'c
        left(concat_ws(' ', e.code, 'at', nullif(e.location_name, ''), nullif(e.description, '')),
             300)
 FROM shipments_shipment s
-JOIN shipments_trackingevent e ON e.id = s.status_event_id
+JOIN shipments_trackingevent e
+  ON e.id = s.status_event_id AND {status_event_at("s", "e.occurred_at")}
 WHERE s.archived_at IS NULL
   AND (s.status = 'failed_attempt' OR (s.status = 'exception' AND e.code = ANY(%(customs)s)));
 """

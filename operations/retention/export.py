@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import connection, models
 
+from shipments.event_bounds import status_event_at
+
 
 @dataclass(frozen=True, slots=True)
 class Exported:
@@ -82,7 +84,7 @@ SELECT s.id, s.change_xid, s.tracking_number, coalesce(ev.n, 0),
             'shop', sh.slug,
             'status_event', coalesce(se.dedupe_key, (
                 SELECT u.dedupe_key FROM shipments_trackingevent u
-                WHERE u.id = s.status_event_id)),
+                WHERE u.id = s.status_event_id AND {status_event_at("s", "u.occurred_at")})),
             'events', coalesce(ev.list, '[]'),
             'status_changes', coalesce(sc.list, '[]'),
             'memberships', coalesce(mb.list, '[]'),

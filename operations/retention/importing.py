@@ -94,13 +94,25 @@ ON CONFLICT DO NOTHING
 
 def _statements() -> list[str]:
     users, username = user_columns()
-    shipment_columns = _columns(Shipment, leave_out=("shop_id", "status_event_id", "change_xid"))
+    shipment_columns = _columns(
+        Shipment, leave_out=("shop_id", "status_event_id", "status_event_at", "change_xid")
+    )
     events = _insert(
         TrackingEvent, "events", refs={"shipment_id": "n.id"}, leave_out=("unit_id",)
     ).replace("{joins}", "")
+    # The status event, and the bounds of the own events' times (shipments.event_bounds) widened
+    # to the record's events: a file written before the bounds existed carries none.
     status_event = """
-UPDATE shipments_shipment s SET status_event_id = e.id
-FROM new_shipments n JOIN shipments_trackingevent e ON e.dedupe_key = (n.doc->>'status_event')::uuid
+UPDATE shipments_shipment s SET status_event_id = e.id, status_event_at = e.occurred_at,
+       first_event_at = least(s.first_event_at, b.first_at),
+       last_event_at = greatest(s.last_event_at, b.last_at)
+FROM new_shipments n
+CROSS JOIN LATERAL (
+    SELECT min((x.item->>'occurred_at')::timestamptz) AS first_at,
+           max((x.item->>'occurred_at')::timestamptz) AS last_at
+    FROM jsonb_array_elements(n.doc->'events') AS x(item)
+) b
+LEFT JOIN shipments_trackingevent e ON e.dedupe_key = (n.doc->>'status_event')::uuid
 WHERE s.id = n.id
 """
     history = _insert(

@@ -134,7 +134,10 @@ def _shipment_detail(row: Sequence[Any], db: str) -> ShipmentDetail:
             break
     else:
         if shipment.status_event_id is not None:  # not expected; correct rather than fast
-            status_event = TrackingEvent.objects.get(pk=shipment.status_event_id)
+            events = TrackingEvent.objects.filter(pk=shipment.status_event_id)
+            if shipment.status_event_at is not None:  # its month only
+                events = events.filter(occurred_at=shipment.status_event_at)
+            status_event = events.get()
     shipment.status_event = status_event
     return shipment, timeline_from_rows(raw)
 
