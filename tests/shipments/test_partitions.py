@@ -134,10 +134,11 @@ RETURNING id
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_partitions_a_table_that_holds_events_and_keeps_them() -> None:
+    # Created through today's model, before its later columns are taken away.
+    shipment = ShipmentFactory(tracking_number="MIG0001")
     executor = MigrationExecutor(connection)
     executor.migrate([("shipments", "0013_shipment_change_xid")])
     assert not _partitioned()
-    shipment = ShipmentFactory(tracking_number="MIG0001")
     times = [
         datetime(2026, 9, 30, 23, 59, tzinfo=UTC),
         datetime(2026, 10, 1, 0, 0, tzinfo=UTC),
@@ -174,6 +175,8 @@ def test_the_migration_partitions_a_table_that_holds_events_and_keeps_them() -> 
     assert _where(ids[2]) == DEFAULT_PARTITION
     shipment.refresh_from_db()
     assert shipment.status_event_id == ids[1]
+    # Filled by 0016 from the events the table held.
+    assert (shipment.first_event_at, shipment.status_event_at) == (times[2], times[1])
     assert StatusChange.objects.get(shipment=shipment).event_id == ids[1]
     # Ids go on after the old ones; the dedupe key is still enforced.
     newer = _event(shipment, datetime(2026, 10, 2, tzinfo=UTC))
