@@ -15,6 +15,15 @@ never user input.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from django.db.models import F, FilteredRelation, Q, Value
+from django.db.models.functions import Coalesce
+
+if TYPE_CHECKING:
+    from shipments.models import Shipment, TrackingEvent
+
 
 def _between(at: str, low: str, high: str) -> str:
     return (
@@ -33,3 +42,24 @@ def status_event_at(shipment: str, at: str) -> str:
     """SQL true when `at` (an event's occurred_at) may be that of `shipment`'s status event:
     add it to a join on `id = shipment.status_event_id`."""
     return _between(at, f"{shipment}.status_event_at", f"{shipment}.status_event_at")
+
+
+def status_event_in_month() -> FilteredRelation:
+    """The ORM's join of the status event with `status_event_at` (the rule above), for
+    `.annotate(status_event_in_month=...)`: select_related() or values() through it read one
+    month's primary key. A row loads it as `status_event_in_month` (see status_event_of)."""
+    lo = Coalesce(F("status_event_at"), Value(datetime.min.replace(tzinfo=UTC)))
+    hi = Coalesce(F("status_event_at"), Value(datetime.max.replace(tzinfo=UTC)))
+    return FilteredRelation(
+        "status_event",
+        condition=Q(status_event__occurred_at__gte=lo, status_event__occurred_at__lte=hi),
+    )
+
+
+def status_event_of(shipment: Shipment) -> TrackingEvent | None:
+    """The shipment's status event: the one selected through status_event_in_month when it was,
+    else (not selected, or its time not as recorded: correct rather than fast) by id."""
+    if shipment.status_event_id is None:
+        return None
+    selected: TrackingEvent | None = getattr(shipment, "status_event_in_month", None)
+    return selected if selected is not None else shipment.status_event

@@ -36,7 +36,8 @@ def _seen(at_field: str, value: str | None = None) -> Case:
 
 def _event(field: str) -> Case:
     # The event that set the status, as the JSON's status_event: hidden before a claim.
-    return _seen("status_event__occurred_at", f"status_event__{field}")
+    # status_event_in_month: the list's join of it (shipments.event_bounds).
+    return _seen("status_event_in_month__occurred_at", f"status_event_in_month__{field}")
 
 
 def _estimate(field: str) -> Case:

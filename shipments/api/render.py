@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from shipments.claiming import shop_may_see, shop_order_number, shop_visible
+from shipments.event_bounds import status_event_of
 from shipments.models import (
     Shipment,
     ShipmentEstimate,
@@ -64,7 +65,7 @@ def estimated_delivery(s: Shipment) -> dict[str, Any] | None:
 def shipment(s: Shipment) -> dict[str, Any]:
     # An unproven claim (docs/claiming.md) reads its own order number and nothing dated before
     # its registration: the status stays (the buyers' page shows it to anyone).
-    status_event = s.status_event if s.status_event_id else None
+    status_event = status_event_of(s)
     if status_event is not None and not shop_may_see(s, status_event.occurred_at):
         status_event = None
     return {

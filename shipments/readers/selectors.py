@@ -12,6 +12,7 @@ from django.db.models import Field, Model, QuerySet
 from config.db import prepared_cursor
 from config.replica import read_alias
 from shipments.claiming import order_number_filter
+from shipments.event_bounds import status_event_in_month
 from shipments.identifiers import tracking_number_clean
 from shipments.models import (
     Shipment,
@@ -37,10 +38,18 @@ def shipment_get_for_shop(*, shop: Shop, tracking_number: str) -> Shipment | Non
     """The shop's shipment (with the event that set its status) or None: another shop's parcel
     is indistinguishable from one that does not exist."""
     return (
-        Shipment.objects.select_related("status_event", "estimate")
+        _with_status_event(Shipment.objects.all())
         .filter(shop=shop, tracking_number=tracking_number_clean(tracking_number))
         .first()
     )
+
+
+def _with_status_event(qs: QuerySet[Shipment]) -> QuerySet[Shipment]:
+    """With the event that set the status (status_event_of) and the estimate, in the same
+    query: the event joined in its month only (shipments.event_bounds)."""
+    annotated = qs.annotate(status_event_in_month=status_event_in_month())
+    # The stubs know model fields only, not a FilteredRelation's alias.
+    return annotated.select_related("status_event_in_month", "estimate")  # type: ignore[misc]
 
 
 _KEY_COLUMNS = ["id", "prefix", "hashed_key", "revoked", "expiry_date", "shop_id"]
@@ -180,7 +189,7 @@ def shipment_list_for_shop(
     updated_since: datetime | None = None,
     archived: bool | None = None,
 ) -> QuerySet[Shipment]:
-    qs = Shipment.objects.filter(shop=shop).select_related("status_event", "estimate")
+    qs = _with_status_event(Shipment.objects.filter(shop=shop))
     if status:
         qs = qs.filter(status=status)
     if stage is not None:
