@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from operations.models import DashboardRefresh, ExceptionAck, ExceptionItem
 from operations.volume import volume_recount_all, volume_recount_changed
-from shipments.event_bounds import status_event_at
+from shipments.event_bounds import own_events_within, status_event_at
 from shipments.statuses import MOVING_STATUSES
 
 logger = logging.getLogger(__name__)
@@ -155,7 +155,8 @@ HAVING count(*) > 0;
 # When each open shipment entered its current stage: its first event there (as in
 # ops_stage_entry, which the statistics compute for every shipment of the window). Index
 # lookups for the open shipments only, so the exceptions need not wait for the statistics.
-_CURRENT_ENTRY_SQL = """
+# The shipment's own bounds keep each lookup to the months of its events, not the window's.
+_CURRENT_ENTRY_SQL = f"""
 DROP TABLE IF EXISTS ops_current_entry;
 CREATE TEMP TABLE ops_current_entry ON COMMIT DROP AS
 SELECT s.id AS shipment_id, x.entered_at
@@ -163,6 +164,7 @@ FROM shipments_shipment s
 CROSS JOIN LATERAL (
     SELECT min(e.occurred_at) AS entered_at FROM shipments_trackingevent e
     WHERE e.shipment_id = s.id AND e.stage = s.stage AND e.occurred_at >= %(start)s
+      AND {own_events_within("s", "e.occurred_at")}
 ) x
 WHERE s.status = ANY(%(open)s) AND s.stage <> '' AND s.archived_at IS NULL;
 """
