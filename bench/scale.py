@@ -349,7 +349,10 @@ def scratch(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, str], di
     if args.reuse:
         with psycopg.connect(url) as conn:
             if conn.execute("SELECT 1 FROM shipments_shop").fetchone():
-                return env, json.loads(saved.read_text()) if saved.exists() else recover(env)
+                if not saved.exists():
+                    saved.parent.mkdir(exist_ok=True)
+                    saved.write_text(json.dumps(recover(env)))
+                return env, json.loads(saved.read_text())
     if args.unpartitioned:
         run_manage(env, "migrate", "shipments", "0013", "-v0")
     else:
