@@ -117,8 +117,9 @@ SET session_replication_role = DEFAULT;
 STATUS_SQL = """
 UPDATE shipments_shipment s SET status = e.status, stage = e.stage, status_event_id = e.id,
        status_event_at = e.occurred_at, last_event_at = e.occurred_at,
-       status_changed_at = e.occurred_at
-FROM (SELECT DISTINCT ON (shipment_id) shipment_id, id, status, stage, occurred_at
+       status_changed_at = e.occurred_at, status_warehouse_id = e.warehouse_id,
+       status_warehouse_known = true
+FROM (SELECT DISTINCT ON (shipment_id) shipment_id, id, status, stage, occurred_at, warehouse_id
       FROM shipments_trackingevent ORDER BY shipment_id, occurred_at DESC, id DESC) e
 WHERE s.id = e.shipment_id;
 """

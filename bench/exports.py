@@ -61,7 +61,8 @@ SELECT s.id, 'arrived', 'in_transit', 'line_haul', s.created_at + interval '3 da
 FROM shipments_shipment s;
 UPDATE shipments_shipment s
 SET status_event_id = e.id, status_event_at = e.occurred_at, status_changed_at = e.occurred_at,
-    last_event_at = e.occurred_at
+    last_event_at = e.occurred_at, status_warehouse_id = e.warehouse_id,
+    status_warehouse_known = true
 FROM shipments_trackingevent e WHERE e.shipment_id = s.id;
 SET session_replication_role = DEFAULT
 """

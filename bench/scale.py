@@ -72,13 +72,13 @@ SHIPMENTS_SQL = f"""
 INSERT INTO shipments_shipment (id, tracking_number, order_number, shop_id, carrier,
     transport_mode, origin_country, destination_country, currency, metadata, status, stage,
     status_event_id, status_changed_at, last_event_at, created_at, updated_at, first_event_at,
-    status_event_at)
+    status_event_at, status_warehouse_id, status_warehouse_known)
 SELECT %(base)s::bigint + i, 'SC' || lpad(i::text, 10, '0'), 'ORD-SC' || i, %(shop)s, 'HLJ-Rail',
        (ARRAY['rail', 'air', 'road'])[1 + i %% 3], 'CN', (ARRAY['RU', 'US', 'PL', 'DE'])[1 + i %% 4],
        '', '{{}}'::jsonb, CASE WHEN t.open THEN 'out_for_delivery' ELSE 'delivered' END,
        'last_mile', %(base)s::bigint * 10 + i * 10 + 9,
        t.start + interval '99 hours', t.start + interval '99 hours', t.start, t.start,
-       t.start, t.start + interval '99 hours'
+       t.start, t.start + interval '99 hours', %(warehouse)s, true
 FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS i
 {STARTED}
 """

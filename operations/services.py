@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from operations.models import DashboardRefresh, ExceptionAck, ExceptionItem
 from operations.volume import volume_recount_all, volume_recount_changed
-from shipments.event_bounds import own_events_within, status_event_at
+from shipments.event_bounds import own_events_within, status_event_at, status_warehouse
 from shipments.statuses import MOVING_STATUSES
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,15 @@ LEFT JOIN (
 ) w ON w.feed_id = f.id;
 """
 
+# Shipments per status, warehouse of the status event and destination: the shipments table
+# alone, as each row carries its status event's warehouse (shipments.event_bounds).
+STATUS_SNAPSHOT_SQL = f"""
+SELECT s.status, {status_warehouse("s")}, s.destination_country, count(*)
+FROM shipments_shipment s
+WHERE s.archived_at IS NULL
+GROUP BY 1, 2, 3
+"""
+
 _VOLUME_SQL = f"""
 DELETE FROM operations_dailyshipments;
 INSERT INTO operations_dailyshipments (day, destination_country, shipments)
@@ -74,12 +83,7 @@ GROUP BY 1, 2;
 
 DELETE FROM operations_statussnapshot;
 INSERT INTO operations_statussnapshot (status, warehouse_id, destination_country, shipments)
-SELECT s.status, e.warehouse_id, s.destination_country, count(*)
-FROM shipments_shipment s
-LEFT JOIN shipments_trackingevent e
-       ON e.id = s.status_event_id AND {status_event_at("s", "e.occurred_at")}
-WHERE s.archived_at IS NULL
-GROUP BY 1, 2, 3;
+{STATUS_SNAPSHOT_SQL.strip()};
 """
 
 # 1. When each shipment entered each stage (its first event there) and, in the last-mile row,

@@ -44,6 +44,20 @@ def status_event_at(shipment: str, at: str) -> str:
     return _between(at, f"{shipment}.status_event_at", f"{shipment}.status_event_at")
 
 
+def status_warehouse(shipment: str) -> str:
+    """SQL of the warehouse of `shipment`'s status event (NULL without one): the column the
+    writers keep (Shipment.status_warehouse), and for a row where it is not recorded the event's
+    own, looked up by id in its month. The lookup sits under CASE, so it runs for those rows
+    only: with every row recorded, no month of the events table is read."""
+    return (
+        f"CASE WHEN {shipment}.status_event_id IS NULL THEN NULL"
+        f" WHEN {shipment}.status_warehouse_known THEN {shipment}.status_warehouse_id"
+        " ELSE (SELECT sw.warehouse_id FROM shipments_trackingevent sw"
+        f" WHERE sw.id = {shipment}.status_event_id"
+        f" AND {status_event_at(shipment, 'sw.occurred_at')}) END"
+    )
+
+
 def status_event_in_month() -> FilteredRelation:
     """The ORM's join of the status event with `status_event_at` (the rule above), for
     `.annotate(status_event_in_month=...)`: select_related() or values() through it read one

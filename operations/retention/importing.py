@@ -95,15 +95,25 @@ ON CONFLICT DO NOTHING
 def _statements() -> list[str]:
     users, username = user_columns()
     shipment_columns = _columns(
-        Shipment, leave_out=("shop_id", "status_event_id", "status_event_at", "change_xid")
+        Shipment,
+        leave_out=(
+            "shop_id",
+            "status_event_id",
+            "status_event_at",
+            "status_warehouse_id",
+            "status_warehouse_known",
+            "change_xid",
+        ),
     )
     events = _insert(
         TrackingEvent, "events", refs={"shipment_id": "n.id"}, leave_out=("unit_id",)
     ).replace("{joins}", "")
-    # The status event, and the bounds of the own events' times (shipments.event_bounds) widened
-    # to the record's events: a file written before the bounds existed carries none.
+    # The status event (its time and warehouse with it), and the bounds of the own events'
+    # times (shipments.event_bounds) widened to the record's events: a file written before the
+    # bounds existed carries none.
     status_event = """
 UPDATE shipments_shipment s SET status_event_id = e.id, status_event_at = e.occurred_at,
+       status_warehouse_id = e.warehouse_id, status_warehouse_known = e.id IS NOT NULL,
        first_event_at = least(s.first_event_at, b.first_at),
        last_event_at = greatest(s.last_event_at, b.last_at)
 FROM new_shipments n

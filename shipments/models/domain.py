@@ -95,6 +95,24 @@ class Shipment(models.Model):
     # The occurred_at of status_event (null iff it is): a join of that event by id then reads
     # one partition of the events table instead of probing every month's primary key.
     status_event_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The warehouse of status_event (its warehouse_id, which a unit's event has too), kept by
+    # every writer of status_event_id with it: the dashboard's status snapshot counts shipments
+    # by it without reading the events table. status_warehouse_known (true only with a status
+    # event) tells "the event has no warehouse" (null, known) from "not recorded" (a row written
+    # before migration 0017, or by code that set status_event alone): the snapshot looks the
+    # event up for those rows only (shipments.event_bounds.status_warehouse). No database
+    # constraint, as TrackingEvent.warehouse; deleting a warehouse nulls both alike.
+    status_warehouse = models.ForeignKey(
+        "warehouses.Warehouse",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+        editable=False,
+    )
+    status_warehouse_known = models.BooleanField(default=False, db_default=False, editable=False)
     # Bounds of the shipment's own events' times (shipment_id = id) for reads to prune months
     # by (shipments.readers.pruning): the latest event (own or through a unit) and the earliest.
     # Every writer of events keeps first_event_at <= and last_event_at >= each own event's

@@ -33,9 +33,13 @@ _COPY_CHUNK = 2000
 
 
 def _numbered(
-    states: Mapping[str, ShipmentState], fresh: Sequence[int], event_ids: Sequence[int]
+    states: Mapping[str, ShipmentState],
+    fresh: Sequence[int],
+    event_ids: Sequence[int],
+    warehouse_id: int | None,
 ) -> dict[str, ShipmentState]:
-    """`states` with their event's id for its index; none where that event is not new."""
+    """`states` with their event's id for its index, and its warehouse (the run's, as every
+    new event's); none where that event is not new."""
     id_of = dict(zip(fresh, event_ids, strict=True))
     numbered: dict[str, ShipmentState] = {}
     for number, state in states.items():
@@ -51,6 +55,7 @@ def _numbered(
                 state.stage_entered_at,
                 state.first_event_at,
                 state.status_event_at,
+                warehouse_id,
             )
     return numbered
 
@@ -182,7 +187,7 @@ def events_record_start(
         # Ids in file order, as a COPY would have numbered them (ties in time go to the later).
         new_ids.sort()
         repeats = _repeats(prepared, stored, run_id)
-        states = _numbered(prepared.states, fresh, new_ids)
+        states = _numbered(prepared.states, fresh, new_ids, warehouse_id)
         deferred: list[str] = []
         if defer_shipments:
             if facts:

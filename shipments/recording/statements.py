@@ -132,21 +132,22 @@ WITH facts AS (
            f.og AS origin_country, f.d AS destination_country, f.w AS weight_kg,
            f.cur AS currency, f.v AS declared_value, f.st AS status, f.sg AS stage,
            f.se AS status_event_id, f.le AS last_event_at, f.fe AS first_event_at,
-           f.sa AS status_event_at
+           f.sa AS status_event_at, f.sw AS status_warehouse_id
     FROM json_to_recordset(%(facts)s::json) AS f(
         tn text, o text, c text, m text, og text, d text, w numeric, cur text, v numeric,
-        st text, sg text, se bigint, le timestamptz, fe timestamptz, sa timestamptz)
+        st text, sg text, se bigint, le timestamptz, fe timestamptz, sa timestamptz, sw bigint)
 ), up AS (
     INSERT INTO shipments_shipment AS s (
         tracking_number, order_number, carrier, transport_mode, origin_country,
         destination_country, weight_kg, currency, declared_value, metadata, status, stage,
         status_event_id, status_changed_at, last_event_at, created_at, updated_at,
-        first_event_at, status_event_at)
+        first_event_at, status_event_at, status_warehouse_id, status_warehouse_known)
     SELECT f.tracking_number, f.order_number, f.carrier, f.transport_mode, f.origin_country,
            f.destination_country, f.weight_kg, f.currency, f.declared_value, '{{}}'::jsonb,
            coalesce(f.status, 'pending'), coalesce(f.stage, ''), f.status_event_id,
            CASE WHEN f.status IS NOT NULL THEN now() END, f.last_event_at, now(), now(),
-           f.first_event_at, f.status_event_at
+           f.first_event_at, f.status_event_at, f.status_warehouse_id,
+           f.status_event_id IS NOT NULL
     FROM facts f
     ORDER BY f.tracking_number
 {_FILL_BLANKS}    -- xmax: 0 on a row this statement inserted, our transaction's on one it updated.
@@ -169,13 +170,15 @@ INSERT INTO shipments_shipment AS s (
     id, tracking_number, order_number, carrier, transport_mode, origin_country,
     destination_country, weight_kg, currency, declared_value, metadata, status, stage,
     status_event_id, status_changed_at, last_event_at, created_at, updated_at, first_event_at,
-    status_event_at)
+    status_event_at, status_warehouse_id, status_warehouse_known)
 SELECT f.id, f.tn, f.o, f.c, f.m, f.og, f.d, f.w, f.cur, f.v, '{{}}'::jsonb,
        coalesce(f.st, 'pending'), coalesce(f.sg, ''), f.se,
-       CASE WHEN f.st IS NOT NULL THEN now() END, f.le, now(), now(), f.fe, f.sa
+       CASE WHEN f.st IS NOT NULL THEN now() END, f.le, now(), now(), f.fe, f.sa, f.sw,
+       f.se IS NOT NULL
 FROM json_to_recordset(%(facts)s::json) AS f(
     id bigint, tn text, o text, c text, m text, og text, d text, w numeric, cur text,
-    v numeric, st text, sg text, se bigint, le timestamptz, fe timestamptz, sa timestamptz)
+    v numeric, st text, sg text, se bigint, le timestamptz, fe timestamptz, sa timestamptz,
+    sw bigint)
 ORDER BY f.tn
 {_FILL_BLANKS}"""
 

@@ -48,14 +48,14 @@ eff AS (
     -- One index range per touched shipment. OFFSET 0 keeps the planner from flattening this
     -- into a hash join, which it picks with no statistics on hub_touched: a scan of the whole
     -- events table per batch, growing with every batch stored.
-    SELECT t.id AS shipment_id, e.id, e.code, e.status, e.stage, e.occurred_at
+    SELECT t.id AS shipment_id, e.id, e.code, e.status, e.stage, e.occurred_at, e.warehouse_id
     FROM t CROSS JOIN LATERAL (
-        SELECT e.id, e.code, e.status, e.stage, e.occurred_at
+        SELECT e.id, e.code, e.status, e.stage, e.occurred_at, e.warehouse_id
         FROM shipments_trackingevent e WHERE e.shipment_id = t.id OFFSET 0
     ) e
     WHERE NOT t.created
     UNION ALL
-    SELECT m.shipment_id, e.id, e.code, e.status, e.stage, e.occurred_at
+    SELECT m.shipment_id, e.id, e.code, e.status, e.stage, e.occurred_at, e.warehouse_id
     FROM shipments_unitmembership m
     JOIN t ON m.shipment_id = t.id AND NOT t.created
     JOIN shipments_trackingevent e
@@ -72,7 +72,7 @@ counted AS (
            OR eff.code IN {sql_list(COUNTED_AFTER_DELIVERY)})
 ),
 latest AS (
-    SELECT DISTINCT ON (shipment_id) shipment_id, id, status, occurred_at
+    SELECT DISTINCT ON (shipment_id) shipment_id, id, status, occurred_at, warehouse_id
     FROM counted ORDER BY shipment_id, occurred_at DESC, id DESC
 ),
 latest_stage AS (
@@ -83,9 +83,10 @@ last_event AS (
     SELECT shipment_id, max(occurred_at) AS at, min(occurred_at) AS first_at
     FROM eff GROUP BY shipment_id
 ),
--- first_event_at and status_event_at are bounds for reads to prune by (Shipment's comments):
--- a row whose only change is there is updated too, but is no change of the shipment's state
--- (`moved`): no history, estimate or notice.
+-- first_event_at and status_event_at are bounds for reads to prune by, status_warehouse_id what
+-- the dashboard counts by (Shipment's comments): a row whose only change is there (one written
+-- before they existed) is updated too, but is no change of the shipment's state (`moved`): no
+-- history, estimate or notice.
 changed AS (
     UPDATE shipments_shipment s SET
         status = coalesce(l.status, s.status),
@@ -95,6 +96,9 @@ changed AS (
                                  THEN now() ELSE s.status_changed_at END,
         status_event_at = CASE WHEN l.id IS NOT NULL THEN l.occurred_at
                                ELSE s.status_event_at END,
+        status_warehouse_id = CASE WHEN l.id IS NOT NULL THEN l.warehouse_id
+                                   ELSE s.status_warehouse_id END,
+        status_warehouse_known = l.id IS NOT NULL OR s.status_warehouse_known,
         last_event_at = le.at,
         first_event_at = le.first_at,
         updated_at = now()
@@ -107,7 +111,8 @@ changed AS (
            OR s.last_event_at IS DISTINCT FROM le.at
            OR s.stage IS DISTINCT FROM coalesce(ls.stage, s.stage)
            OR s.first_event_at IS DISTINCT FROM le.first_at
-           OR s.status_event_at IS DISTINCT FROM coalesce(l.occurred_at, s.status_event_at))
+           OR s.status_event_at IS DISTINCT FROM coalesce(l.occurred_at, s.status_event_at)
+           OR (l.id IS NOT NULL AND NOT s.status_warehouse_known))
     RETURNING s.id, old.status AS from_status, s.status AS to_status,
               old.stage AS from_stage, s.stage AS to_stage, s.status_event_id AS event_id,
               (old.status_event_id IS DISTINCT FROM s.status_event_id
@@ -246,6 +251,9 @@ class ShipmentState:
     stage_entered_at: datetime | None = None
     first_event_at: datetime | None = None
     status_event_at: datetime | None = None
+    # The status event's warehouse: the batch's run's, set once its id is drawn (a new
+    # shipment's status event is one of the batch's new events, which all carry it).
+    status_warehouse_id: int | None = None
 
 
 def shipment_states(
@@ -340,7 +348,8 @@ WITH gone AS (
     FOR UPDATE OF s
 ), reset AS (
     UPDATE shipments_shipment s SET status = 'pending', stage = '', status_event_id = NULL,
-           status_event_at = NULL, last_event_at = NULL, first_event_at = NULL,
+           status_event_at = NULL, status_warehouse_id = NULL, status_warehouse_known = false,
+           last_event_at = NULL, first_event_at = NULL,
            status_changed_at = now(), updated_at = now()
     FROM gone WHERE s.id = gone.id
     RETURNING s.id, gone.status AS from_status, gone.stage AS from_stage

@@ -73,6 +73,7 @@ def facts_document(
                 "le": None if state.last_event_at is None else state.last_event_at.isoformat(),
                 "fe": None if state.first_event_at is None else state.first_event_at.isoformat(),
                 "sa": None if state.status_event_at is None else state.status_event_at.isoformat(),
+                "sw": state.status_warehouse_id,
             }
         )
     return json.dumps(rows, ensure_ascii=False)
