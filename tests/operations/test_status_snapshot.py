@@ -86,9 +86,9 @@ def test_rows_not_recorded_count_under_their_events_warehouse(months: None) -> N
     )
     # As a factory writes it: status_event alone (an event of SN4's, at Moscow).
     ShipmentFactory(
-        tracking_number="SN6", status="in_transit", status_event=TrackingEvent.objects.get(
-            shipment__tracking_number="SN4"
-        )
+        tracking_number="SN6",
+        status="in_transit",
+        status_event=TrackingEvent.objects.get(shipment__tracking_number="SN4"),
     )
     ShipmentFactory(tracking_number="SN7")  # pending, no status event
     ShipmentFactory(tracking_number="SN8", archived_at=timezone.now())  # not counted
