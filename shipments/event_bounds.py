@@ -44,17 +44,13 @@ def status_event_at(shipment: str, at: str) -> str:
     return _between(at, f"{shipment}.status_event_at", f"{shipment}.status_event_at")
 
 
-def status_warehouse(shipment: str) -> str:
-    """SQL of the warehouse of `shipment`'s status event (NULL without one): the column the
-    writers keep (Shipment.status_warehouse), and for a row where it is not recorded the event's
-    own, looked up by id in its month. The lookup sits under CASE, so it runs for those rows
-    only: with every row recorded, no month of the events table is read."""
+def status_event_warehouse(shipment: str) -> str:
+    """SQL (a scalar subquery) of the warehouse of `shipment`'s status event, read from the
+    event in its month: for a row whose Shipment.status_warehouse is not recorded."""
     return (
-        f"CASE WHEN {shipment}.status_event_id IS NULL THEN NULL"
-        f" WHEN {shipment}.status_warehouse_known THEN {shipment}.status_warehouse_id"
-        " ELSE (SELECT sw.warehouse_id FROM shipments_trackingevent sw"
+        "(SELECT sw.warehouse_id FROM shipments_trackingevent sw"
         f" WHERE sw.id = {shipment}.status_event_id"
-        f" AND {status_event_at(shipment, 'sw.occurred_at')}) END"
+        f" AND {status_event_at(shipment, 'sw.occurred_at')})"
     )
 
 

@@ -46,4 +46,15 @@ class Migration(migrations.Migration):
             field=models.BooleanField(db_default=False, default=False, editable=False),
         ),
         migrations.RunSQL(_BACKFILL, migrations.RunSQL.noop),
+        # After the backfill: it then holds only the rows it could not fill.
+        migrations.AddIndex(
+            model_name="shipment",
+            index=models.Index(
+                condition=models.Q(
+                    ("status_event__isnull", False), ("status_warehouse_known", False)
+                ),
+                fields=["id"],
+                name="shipment_status_wh_unknown",
+            ),
+        ),
     ]

@@ -100,7 +100,7 @@ class Shipment(models.Model):
     # by it without reading the events table. status_warehouse_known (true only with a status
     # event) tells "the event has no warehouse" (null, known) from "not recorded" (a row written
     # before migration 0017, or by code that set status_event alone): the snapshot looks the
-    # event up for those rows only (shipments.event_bounds.status_warehouse). No database
+    # event up for those rows only (operations.services.STATUS_SNAPSHOT_SQL). No database
     # constraint, as TrackingEvent.warehouse; deleting a warehouse nulls both alike.
     status_warehouse = models.ForeignKey(
         "warehouses.Warehouse",
@@ -138,6 +138,13 @@ class Shipment(models.Model):
             models.Index(fields=["shop", "change_xid", "id"], name="shipment_shop_change"),
             models.Index(fields=["status", "stage"], name="shipment_status_stage"),
             models.Index(fields=["destination_country", "status"], name="shipment_dest_status"),
+            # The rows whose status_warehouse is not recorded (the dashboard's snapshot looks
+            # their event up): none once every row is, so it costs no write of a known row.
+            models.Index(
+                fields=["id"],
+                name="shipment_status_wh_unknown",
+                condition=Q(status_warehouse_known=False, status_event__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
