@@ -53,7 +53,7 @@ from tests.operations.retention_files import (
     file_records,
     present,
 )
-from warehouses.models import CustomsMatch, FeedRun
+from warehouses.models import CustomsMatch, FeedRun, Warehouse
 
 pytestmark = pytest.mark.usefixtures("empty_retention_storage")
 
@@ -501,3 +501,15 @@ def test_the_import_command_reads_a_local_file_and_refuses_a_cut_one(
 
     assert f"{name}: 1 parcels, 1 imported, 0 already present" in capsys.readouterr().out
     assert Shipment.objects.get(tracking_number="RET00001").status == "returned"
+
+
+def test_a_re_imported_parcel_records_its_status_events_warehouse(parcels: Parcels) -> None:
+    heihe = Warehouse.objects.get(code="heihe")
+    before = Shipment.objects.get(tracking_number="OLD00001")
+    assert (before.status_warehouse_id, before.status_warehouse_known) == (heihe.pk, True)
+    retention_apply(days=DAYS, now=parcels.now)
+
+    retention_import(file_name(parcels.now - timedelta(days=400)))
+
+    back = Shipment.objects.get(tracking_number="OLD00001")
+    assert (back.status_warehouse_id, back.status_warehouse_known) == (heihe.pk, True)
