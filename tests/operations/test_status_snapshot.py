@@ -5,9 +5,7 @@ counts under its event's warehouse, looked up in the event's month only."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import Any
 
 import pytest
 from django.db import connection
@@ -19,6 +17,7 @@ from shipments.models import Shipment, TrackingEvent
 from shipments.partitions import partition_create, partition_name
 from shipments.recording import EventInput, events_record
 from tests.conftest import ShipmentFactory, WarehouseFactory
+from tests.plans import partitions_executed
 from warehouses.models import Warehouse
 
 pytestmark = pytest.mark.django_db
@@ -109,25 +108,12 @@ def test_a_status_event_gone_counts_under_no_warehouse(months: None) -> None:
     assert snapshot() == {("in_transit", None): 1}
 
 
-def _partitions_executed(plan: Any) -> Iterator[str]:
-    """The events partitions the executed plan read (a node run at least once)."""
-    if isinstance(plan, dict):
-        name = plan.get("Relation Name", "")
-        if name.startswith("shipments_trackingevent") and plan.get("Actual Loops", 0) > 0:
-            yield name
-        for value in plan.values():
-            yield from _partitions_executed(value)
-    elif isinstance(plan, list):
-        for item in plan:
-            yield from _partitions_executed(item)
-
-
 def snapshot_partitions() -> set[str]:
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + services.STATUS_SNAPSHOT_SQL)
         (plan,) = cursor.fetchone()
     plan = json.loads(plan) if isinstance(plan, str) else plan
-    return set(_partitions_executed(plan))
+    return set(partitions_executed(plan))
 
 
 def test_the_snapshot_reads_no_event_when_every_row_is_recorded(months: None) -> None:

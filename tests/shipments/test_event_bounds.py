@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import Any
 
 import pytest
 from django.db import connection, transaction
@@ -19,6 +17,7 @@ from shipments.readers.timeline import timeline_get
 from shipments.recording import EventInput, events_record, shipments_recompute
 from shipments.services import shop_api_key_create
 from tests.conftest import ShopFactory
+from tests.plans import partitions_executed
 
 pytestmark = pytest.mark.django_db
 
@@ -57,19 +56,6 @@ def record(tn: str, *events: tuple[str, datetime]) -> None:
     )
 
 
-def _partitions_executed(plan: Any) -> Iterator[str]:
-    """The events partitions the executed plan read (a node run at least once)."""
-    if isinstance(plan, dict):
-        name = plan.get("Relation Name", "")
-        if name.startswith("shipments_trackingevent_p") and plan.get("Actual Loops", 0) > 0:
-            yield name
-        for value in plan.values():
-            yield from _partitions_executed(value)
-    elif isinstance(plan, list):
-        for item in plan:
-            yield from _partitions_executed(item)
-
-
 def detail_partitions(shipment: Shipment, key_prefix: str) -> set[str]:
     """The partitions the API detail's statement reads, run as the API runs it: prepared once,
     here forced to its generic plan (the one a connection ends up reusing)."""
@@ -86,7 +72,7 @@ def detail_partitions(shipment: Shipment, key_prefix: str) -> set[str]:
         finally:
             cursor.execute("DEALLOCATE prune_detail")
     plan = json.loads(plan) if isinstance(plan, str) else plan
-    return set(_partitions_executed(plan))
+    return set(partitions_executed(plan, "shipments_trackingevent_p"))
 
 
 def test_the_detail_reads_only_the_months_of_the_shipments_events(months: None) -> None:
@@ -118,7 +104,7 @@ def test_the_timeline_reads_only_the_shipments_months(months: None) -> None:
         cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + _TIMELINE_SQL, {"id": shipment.pk})
         (plan,) = cursor.fetchone()
     plan = json.loads(plan) if isinstance(plan, str) else plan
-    assert set(_partitions_executed(plan)) == {partition_name(MAR)}
+    assert set(partitions_executed(plan, "shipments_trackingevent_p")) == {partition_name(MAR)}
     assert [e.code for e in timeline_get(shipment_id=shipment.pk)] == ["picked_up", "departed"]
 
 
