@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-CHUNKS = 8
+CHUNKS = 16
 PAUSE = 0.5
 
 

@@ -56,12 +56,16 @@ def test_gunicorn_accepts_the_settings_file() -> None:
 
 
 def _stream_through_gunicorn(settings_file: str) -> bytes:
-    """What a client receives of tests/config/slow_wsgi.py (4 s of chunks) from gunicorn run with
-    `settings_file` and a 1 s timeout."""
+    """What a client receives of tests/config/slow_wsgi.py (8 s of chunks) from gunicorn run with
+    `settings_file` and a 3 s timeout."""
     port = free_port()
     gunicorn = Path(sys.executable).parent / "gunicorn"
     command = [str(gunicorn), "-c", settings_file, "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", "1", "--timeout", "1", "tests.config.slow_wsgi:application"]
+    # Not a 1 s timeout: a gthread worker tells the arbiter it is alive once per turn of its loop,
+    # and a turn waits up to 1 s for events, so a 1 s timeout kills a healthy worker whenever the
+    # machine is busy (seen in CI). 3 s leaves it two turns of margin; the stream still outlasts
+    # the timeout by more than twice.
+    command += ["--workers", "1", "--timeout", "3", "tests.config.slow_wsgi:application"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_listening(port, process, "gunicorn")
