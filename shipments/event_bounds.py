@@ -32,10 +32,19 @@ def _between(at: str, low: str, high: str) -> str:
     )
 
 
-def own_events_within(shipment: str, at: str) -> str:
+def own_events_within(shipment: str, at: str, *, also: tuple[str, str] | None = None) -> str:
     """SQL true for an own event of `shipment` (a shipments_shipment alias) whose `at` (its
-    occurred_at) lies within the shipment's bounds, which every own event does."""
-    return _between(at, f"{shipment}.first_event_at", f"{shipment}.last_event_at")
+    occurred_at) lies within the shipment's bounds, which every own event does.
+
+    `also` (low, high: SQL times, NULL for none) widens them to events the bounds do not count
+    yet: a batch's new events, before the recompute that counts them (recording.status_rules).
+    """
+    low, high = f"{shipment}.first_event_at", f"{shipment}.last_event_at"
+    if also is not None:
+        # least/greatest skip a NULL, so unknown bounds are made infinite first.
+        low = f"least(coalesce({low}, '-infinity'::timestamptz), {also[0]})"
+        high = f"greatest(coalesce({high}, 'infinity'::timestamptz), {also[1]})"
+    return _between(at, low, high)
 
 
 def status_event_at(shipment: str, at: str) -> str:

@@ -266,10 +266,15 @@ def _repeats(
 
 @dataclass(slots=True)
 class _Touched:
-    """What the new events touch: shipments directly, and units at a moment."""
+    """What the new events touch: shipments directly (with the span of their new events'
+    times), and units at a moment."""
 
-    shipments: set[int]
+    shipments: dict[int, tuple[datetime, datetime]]
     units: list[tuple[int, datetime]]
+
+    def add(self, shipment_id: int, at: datetime) -> None:
+        low, high = self.shipments.get(shipment_id, (at, at))
+        self.shipments[shipment_id] = (min(low, at), max(high, at))
 
     def arrays(
         self, states: Mapping[str, ShipmentState], ids: Mapping[str, int], created: set[int]
@@ -280,8 +285,11 @@ class _Touched:
             for number, state in states.items()
             if ids[number] in created and ids[number] in self.shipments
         )
+        known = sorted(pk for pk in self.shipments if pk not in created)
         return {
-            "shipments": sorted(self.shipments - created),
+            "shipments": known,
+            "lows": [self.shipments[pk][0] for pk in known],
+            "highs": [self.shipments[pk][1] for pk in known],
             "created": [pk for pk, _ in new_shipments],
             "entered": [at for _, at in new_shipments],
             "units": [unit for unit, _ in self.units],
@@ -298,12 +306,12 @@ def _subjects(
 ) -> tuple[list[str], _Touched]:
     """Each new event's COPY columns (id, shipment_id, unit_id), and what they touch."""
     subjects: list[str] = []
-    touched = _Touched(shipments=set(), units=[])
+    touched = _Touched(shipments={}, units=[])
     for index, event_id in zip(fresh, new_ids, strict=True):
         event = events[index]
         if event.tracking_number:
             shipment_id = shipment_ids[event.tracking_number]
-            touched.shipments.add(shipment_id)
+            touched.add(shipment_id, event.occurred_at)
             subjects.append(f"{event_id}\t{shipment_id}\t\\N")
         else:
             unit_id = unit_ids[event.unit_number]

@@ -1,7 +1,7 @@
 """The recorder's SQL, apart from the status rules (shipments.recording.status_rules).
 
 The probe for stored dedupe keys (which also draws the new events' ids), the shipment and unit
-upserts, the COPY of the new events, and `hub_touched`, the temporary table of the shipments a
+upserts, the COPY of the new events, and `hub_batch_touched`, the temporary table of the shipments a
 batch touches that the recompute reads. Most comments here explain a statement's shape: each is
 built to keep the planner on index probes whatever the size of the events table.
 """
@@ -16,14 +16,19 @@ from django.db import connection
 
 from shipments.membership import inside_unit
 
-# JIT off for the batch's transaction: without statistics on hub_touched the planner's costs
+# JIT off for the batch's transaction: without statistics on hub_batch_touched the planner's costs
 # for the recompute pass jit_above_cost, and compiling it took longer (~0.3 s a batch) than
 # running it. Every statement here is a short index-driven one that JIT cannot speed up.
+# `low`/`high`: the time span of the batch's new own events of that shipment, which its stored
+# bounds do not cover yet (the recompute reads the months of both, shipments.event_bounds).
+# (Named anew when its columns change: behind PgBouncer a server connection outlives a deploy,
+# and with it the old code's temporary table.)
 TOUCHED_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS hub_touched (
-    shipment_id bigint, created boolean NOT NULL DEFAULT false, stage_entered_at timestamptz
+CREATE TEMP TABLE IF NOT EXISTS hub_batch_touched (
+    shipment_id bigint, created boolean NOT NULL DEFAULT false, stage_entered_at timestamptz,
+    low timestamptz, high timestamptz
 ) ON COMMIT DELETE ROWS;
-TRUNCATE hub_touched;
+TRUNCATE hub_batch_touched;
 SET LOCAL jit = off;
 """
 
@@ -123,7 +128,7 @@ WHERE (s.order_number = '' AND EXCLUDED.order_number <> '')
 # is missing from both halves; the caller reads those few again).
 # A shipment this statement creates takes the state its batch's events give it
 # (`shipment_states`, null for none: pending): RECOMPUTE_SQL's rules over all the events it
-# has. RECOMPUTE_SQL then only records its history and estimate (`hub_touched.created`, from
+# has. RECOMPUTE_SQL then only records its history and estimate (`hub_batch_touched.created`, from
 # `inserted` below) instead of computing its status again and updating it.
 # The facts travel as one JSON document (see `shipments_upsert`).
 UPSERT_SHIPMENTS = f"""
@@ -213,13 +218,15 @@ COPY_EVENTS = (
 # An event on a unit touches every shipment inside the unit at that moment, found through the
 # membership intervals: one event row, never one per parcel.
 TOUCH = f"""
-INSERT INTO hub_touched (shipment_id, created, stage_entered_at)
-SELECT unnest(%(shipments)s::bigint[]), false, NULL::timestamptz
+INSERT INTO hub_batch_touched (shipment_id, created, stage_entered_at, low, high)
+SELECT k.id, false, NULL::timestamptz, k.low, k.high
+FROM unnest(%(shipments)s::bigint[], %(lows)s::timestamptz[], %(highs)s::timestamptz[])
+    AS k(id, low, high)
 UNION ALL
-SELECT c.id, true, c.at
+SELECT c.id, true, c.at, NULL, NULL
 FROM unnest(%(created)s::bigint[], %(entered)s::timestamptz[]) AS c(id, at)
 UNION ALL
-SELECT m.shipment_id, false, NULL
+SELECT m.shipment_id, false, NULL, NULL, NULL
 FROM unnest(%(units)s::bigint[], %(times)s::timestamptz[]) AS i(unit_id, occurred_at)
 JOIN shipments_unitmembership m
   ON m.unit_id = i.unit_id AND {inside_unit("m", "i.occurred_at")}
@@ -228,7 +235,7 @@ JOIN shipments_unitmembership m
 # A shipment the batch created is invisible to every other transaction until it commits.
 LOCK_TOUCHED = """
 SELECT 1 FROM shipments_shipment
-WHERE id IN (SELECT shipment_id FROM hub_touched WHERE NOT created)
+WHERE id IN (SELECT shipment_id FROM hub_batch_touched WHERE NOT created)
 ORDER BY id
 FOR UPDATE
 """

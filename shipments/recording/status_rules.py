@@ -6,9 +6,9 @@ unit at that moment (shipments.membership); after the first delivery only the co
 `COUNTED_AFTER_DELIVERY` still count; the stage is the latest non-empty one; every change is
 written to the history with the event that caused it.
 
-- `RECOMPUTE_SQL` applies the rules set-based to the shipments a batch touched (`hub_touched`),
-  and in the same statement writes their history, delivery estimates, webhook notices and
-  buyer notification moments.
+- `RECOMPUTE_SQL` applies the rules set-based to the shipments a batch touched
+  (`hub_batch_touched`), and in the same statement writes their history, delivery estimates,
+  webhook notices and buyer notification moments.
 - `shipment_states` is its Python twin, for the shipments a batch creates: all their events are
   in the batch, so they are created in their final state instead of inserted and updated.
   tests/shipments/test_recording.py records the same events on a new and on a known shipment
@@ -27,6 +27,7 @@ from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
 from shipments.claiming import SHOP_ORDER_NUMBER_SQL
+from shipments.event_bounds import own_events_within
 from shipments.membership import inside_unit
 from shipments.notifications.moments import moment_ctes
 from shipments.recording.estimates import estimate_ctes, estimate_params
@@ -39,19 +40,25 @@ _DELIVERED = Status.DELIVERED.value
 # The rules of the module's docstring over the touched shipments' events, own and through units.
 RECOMPUTE_SQL = f"""
 WITH t AS (
-    SELECT shipment_id AS id, bool_or(created) AS created, max(stage_entered_at) AS entered
-    FROM hub_touched GROUP BY 1
+    SELECT shipment_id AS id, bool_or(created) AS created, max(stage_entered_at) AS entered,
+           min(low) AS low, max(high) AS high
+    FROM hub_batch_touched GROUP BY 1
 ),
 -- A shipment the batch created already holds the state its events give it (UPSERT_SHIPMENTS):
 -- only the others are computed and updated here; both get history, estimates and notices.
 eff AS (
     -- One index range per touched shipment. OFFSET 0 keeps the planner from flattening this
-    -- into a hash join, which it picks with no statistics on hub_touched: a scan of the whole
-    -- events table per batch, growing with every batch stored.
+    -- into a hash join, which it picks with no statistics on hub_batch_touched: a scan of the
+    -- whole events table per batch, growing with every batch stored. The shipment's stored
+    -- bounds, widened by the batch's new events, prune the range to the months that hold them.
     SELECT t.id AS shipment_id, e.id, e.code, e.status, e.stage, e.occurred_at, e.warehouse_id
-    FROM t CROSS JOIN LATERAL (
+    FROM t JOIN shipments_shipment ts ON ts.id = t.id
+    CROSS JOIN LATERAL (
         SELECT e.id, e.code, e.status, e.stage, e.occurred_at, e.warehouse_id
-        FROM shipments_trackingevent e WHERE e.shipment_id = t.id OFFSET 0
+        FROM shipments_trackingevent e
+        WHERE e.shipment_id = t.id
+          AND {own_events_within("ts", "e.occurred_at", also=("t.low", "t.high"))}
+        OFFSET 0
     ) e
     WHERE NOT t.created
     UNION ALL
@@ -318,14 +325,14 @@ def shipments_recompute(*, shipment_ids: Sequence[int]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(TOUCHED_DDL)
         cursor.execute(
-            "INSERT INTO hub_touched (shipment_id) SELECT unnest(%s::bigint[])",
+            "INSERT INTO hub_batch_touched (shipment_id) SELECT unnest(%s::bigint[])",
             [list(shipment_ids)],
         )
         return touched_recompute(cursor)
 
 
 def touched_recompute(cursor: CursorWrapper) -> int:
-    """Lock the shipments in `hub_touched` the batch did not create, and recompute them all
+    """Lock the shipments in `hub_batch_touched` the batch did not create, and recompute them all
     (step 4 of `events_record`); returns the status changes."""
     cursor.execute(LOCK_TOUCHED)
     cursor.execute(RECOMPUTE_SQL, estimate_params())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import pytest
@@ -190,3 +191,41 @@ def test_the_migration_fills_the_columns_from_the_events() -> None:
     )
     # Not a change a shop's sync walk hands out again.
     assert m1.change_xid == xids["M1"]
+
+
+def months_scanned(during: Callable[[], None]) -> set[str]:
+    """The event partitions that `during` read through an index, from this transaction's own
+    statistics (pg_stat_xact_user_tables)."""
+    sql = (
+        "SELECT relname, idx_scan FROM pg_stat_xact_user_tables"
+        " WHERE relname LIKE 'shipments_trackingevent_p%%'"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        before = dict(cursor.fetchall())
+        during()
+        cursor.execute(sql)
+        after = dict(cursor.fetchall())
+    return {name for name, scans in after.items() if scans > before.get(name, 0)}
+
+
+def test_a_known_shipments_recompute_reads_only_its_months_and_the_new_events(months: None) -> None:
+    # The recorder recomputes a known shipment from all its events (status_rules.RECOMPUTE_SQL):
+    # the months between its bounds and those of the batch's new events, not every month.
+    record("R1", ("picked_up", at(JAN, 20)), ("departed", at(FEB, 5)))
+    record("R1X", ("picked_up", at(APR, 2)))
+
+    assert months_scanned(lambda: record("R1", ("in_transit", at(MAR, 1)))) == {
+        partition_name(JAN),
+        partition_name(FEB),
+        partition_name(MAR),
+    }
+    s = Shipment.objects.get(tracking_number="R1")
+    assert (s.first_event_at, s.last_event_at) == (at(JAN, 20), at(MAR, 1))
+    assert s.status_event is not None and s.status_event.code == "in_transit"
+    # Unknown bounds: every month is read, and the late event still finds the whole span.
+    Shipment.objects.filter(pk=s.pk).update(first_event_at=None, last_event_at=None)
+    assert partition_name(APR) in months_scanned(lambda: record("R1", ("arrived", at(JAN, 2))))
+    s.refresh_from_db()
+    assert (s.first_event_at, s.last_event_at) == (at(JAN, 2), at(MAR, 1))
+    assert s.status_event is not None and s.status_event.code == "in_transit"
