@@ -87,7 +87,7 @@ class EventInline(admin.TabularInline[TrackingEvent, Shipment]):
     can_delete = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TrackingEvent]:
-        return super().get_queryset(request).select_related("feed")
+        return super().get_queryset(request).select_related("feed", "run")
 
     @admin.display(description="place")
     def place(self, obj: TrackingEvent) -> str:
@@ -104,6 +104,11 @@ class StatusChangeInline(admin.TabularInline[StatusChange, Shipment]):
     extra = 0
     max_num = 0
     can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StatusChange]:
+        # One join instead of a query per row. By id alone it probes every month's primary key
+        # (a status change records no time of its event): a few probes per row, once per page.
+        return super().get_queryset(request).select_related("event")
 
 
 class WarehouseFilter(admin.SimpleListFilter):

@@ -147,3 +147,29 @@ def test_every_admin_changelist_and_add_page_renders_within_a_query_budget(
         if model_admin.has_add_permission(response.wsgi_request):
             add = operator.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_add"))
             assert add.status_code == 200, opts.label
+
+
+def test_a_shipment_page_costs_the_same_queries_whatever_its_history(
+    operator: Client, feed: Feed, ingest: Ingest
+) -> None:
+    events = (
+        "info_received,2026-05-01T09:00:00+08:00",
+        "warehouse_received,2026-05-02T09:00:00+08:00",
+        "out_for_delivery,2026-05-09T09:00:00+08:00",
+        "delivered,2026-05-09T15:00:00+08:00",
+    )
+    # One file each: every event is a status change, from a run of its own.
+    for event in events:
+        ingest(feed, hub_csv(f"LONG01,{event},,,,CN,,,,,"))
+    ingest(feed, hub_csv(f"SHORT1,{events[0]},,,,CN,,,,,"))
+    long, short = (Shipment.objects.get(tracking_number=tn) for tn in ("LONG01", "SHORT1"))
+    assert (long.status_changes.count(), short.status_changes.count()) == (4, 1)
+
+    def page_queries(shipment: Shipment) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            page = operator.get(reverse("admin:shipments_shipment_change", args=[shipment.pk]))
+        assert page.status_code == 200
+        return len(queries)
+
+    # The events' runs and the status changes' events are read with their rows.
+    assert page_queries(long) == page_queries(short)
