@@ -47,10 +47,16 @@ def own_events_within(shipment: str, at: str, *, also: tuple[str, str] | None = 
     return _between(at, low, high)
 
 
+def event_at_recorded(at: str, recorded: str) -> str:
+    """SQL true when `at` (an event's occurred_at) may be `recorded`, a time kept for that event
+    (NULL: unknown): add it to a join on the event's id."""
+    return _between(at, recorded, recorded)
+
+
 def status_event_at(shipment: str, at: str) -> str:
     """SQL true when `at` (an event's occurred_at) may be that of `shipment`'s status event:
     add it to a join on `id = shipment.status_event_id`."""
-    return _between(at, f"{shipment}.status_event_at", f"{shipment}.status_event_at")
+    return event_at_recorded(at, f"{shipment}.status_event_at")
 
 
 def status_event_warehouse(shipment: str) -> str:

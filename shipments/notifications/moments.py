@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from shipments.event_bounds import event_at_recorded
 from shipments.statuses import Stage, Status, sql_list
 
 
@@ -77,12 +78,14 @@ ELIGIBLE_SQL = """
 
 def moment_ctes(changes: str) -> str:
     """CTEs (no leading WITH) writing the moments of CTE `changes` (id, from_status, to_status,
-    from_stage, to_stage, event_id) to the outbox. Defines `notify_moments`."""
+    from_stage, to_stage, event_id, event_at: the event's time, which prunes its read to its
+    month, shipments.event_bounds) to the outbox. Defines `notify_moments`."""
     eligible = ELIGIBLE_SQL.format(shipment="nc.id", moment="nc.moment")
     return f"""
 notify_candidates AS (
-    SELECT c.id, c.event_id, {moment_case("c", "ne")} AS moment
-    FROM {changes} c LEFT JOIN shipments_trackingevent ne ON ne.id = c.event_id
+    SELECT c.id, c.event_id, c.event_at, {moment_case("c", "ne")} AS moment
+    FROM {changes} c LEFT JOIN shipments_trackingevent ne
+      ON ne.id = c.event_id AND {event_at_recorded("ne.occurred_at", "c.event_at")}
     -- Uncorrelated, so a one-time test: with no buyer email anywhere (the common case) the
     -- candidates are never built.
     WHERE EXISTS (SELECT 1 FROM shipments_buyercontact b0)
@@ -95,7 +98,8 @@ notify_moments AS (
       AND nc.moment IS NOT NULL
       AND (s.claim_limited_since IS NULL OR nc.event_id IS NULL OR EXISTS (
           SELECT 1 FROM shipments_trackingevent ce
-          WHERE ce.id = nc.event_id AND ce.occurred_at >= s.claim_limited_since))
+          WHERE ce.id = nc.event_id AND {event_at_recorded("ce.occurred_at", "nc.event_at")}
+            AND ce.occurred_at >= s.claim_limited_since))
     ORDER BY nc.id
     ON CONFLICT (shipment_id, moment) DO NOTHING
     RETURNING 1

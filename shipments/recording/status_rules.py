@@ -27,7 +27,7 @@ from django.db import connection
 from django.db.backends.utils import CursorWrapper
 
 from shipments.claiming import SHOP_ORDER_NUMBER_SQL
-from shipments.event_bounds import own_events_within
+from shipments.event_bounds import event_at_recorded, own_events_within
 from shipments.membership import inside_unit
 from shipments.notifications.moments import moment_ctes
 from shipments.recording.estimates import estimate_ctes, estimate_params
@@ -122,15 +122,17 @@ changed AS (
            OR (l.id IS NOT NULL AND NOT s.status_warehouse_known))
     RETURNING s.id, old.status AS from_status, s.status AS to_status,
               old.stage AS from_stage, s.stage AS to_stage, s.status_event_id AS event_id,
+              s.status_event_at AS event_at,
               (old.status_event_id IS DISTINCT FROM s.status_event_id
                OR old.last_event_at IS DISTINCT FROM s.last_event_at
                OR old.stage IS DISTINCT FROM s.stage) AS moved
 ),
 -- A shipment the batch created changed from pending to the state it was created in.
 changes AS (
-    SELECT id, from_status, to_status, from_stage, to_stage, event_id FROM changed WHERE moved
+    SELECT id, from_status, to_status, from_stage, to_stage, event_id, event_at
+    FROM changed WHERE moved
     UNION ALL
-    SELECT s.id, 'pending', s.status, '', s.stage, s.status_event_id
+    SELECT s.id, 'pending', s.status, '', s.stage, s.status_event_id, s.status_event_at
     FROM t JOIN shipments_shipment s ON s.id = t.id
     WHERE t.created
 ), history AS (
@@ -162,26 +164,28 @@ est_src AS (
 -- Webhook outbox (shipments.webhooks): written by this same statement, so a notification exists
 -- exactly when its status change committed. A status change gives a status_changed notice; any
 -- touched shipment gives a tracking_updated notice. Only for a shop's unarchived shipment with an
--- active endpoint subscribed to that type.
+-- active endpoint subscribed to that type. Each notice carries its event's time (`event_at`),
+-- so the event is read in its month (shipments.event_bounds).
 latest_any AS (
-    SELECT DISTINCT ON (shipment_id) shipment_id, id
+    SELECT DISTINCT ON (shipment_id) shipment_id, id, occurred_at
     FROM eff ORDER BY shipment_id, occurred_at DESC, id DESC
 ),
 notices AS (
     SELECT c.id AS shipment_id, 'shipment.status_changed' AS event_type, 2 AS rank,
-           c.from_status, c.to_status, c.from_stage, c.to_stage, c.event_id,
+           c.from_status, c.to_status, c.from_stage, c.to_stage, c.event_id, c.event_at,
            NULL::jsonb AS extra
     FROM changes c WHERE c.from_status <> c.to_status
     UNION ALL
     SELECT t.id, 'shipment.tracking_updated', 1,
            coalesce(c.from_status, s.status), coalesce(c.to_status, s.status),
-           coalesce(c.from_stage, s.stage), coalesce(c.to_stage, s.stage), la.id, NULL
+           coalesce(c.from_stage, s.stage), coalesce(c.to_stage, s.stage), la.id,
+           la.occurred_at, NULL
     FROM t JOIN shipments_shipment s ON s.id = t.id
     LEFT JOIN changes c ON c.id = t.id
     LEFT JOIN latest_any la ON la.shipment_id = t.id
     UNION ALL
     SELECT en.shipment_id, 'shipment.estimate_changed', 3,
-           c.to_status, c.to_status, c.to_stage, c.to_stage, NULL,
+           c.to_status, c.to_status, c.to_stage, c.to_stage, NULL, NULL,
            jsonb_build_object('estimated_delivery', en.current,
                               'previous_estimated_delivery', en.previous)
     FROM est_notices en JOIN changes c ON c.id = en.shipment_id
@@ -198,7 +202,8 @@ subscribed AS (
       -- An unproven claim hears of events from its registration on only (docs/claiming.md).
       AND (s.claim_limited_since IS NULL OR n.event_id IS NULL OR EXISTS (
           SELECT 1 FROM shipments_trackingevent ne
-          WHERE ne.id = n.event_id AND ne.occurred_at >= s.claim_limited_since))
+          WHERE ne.id = n.event_id AND {event_at_recorded("ne.occurred_at", "n.event_at")}
+            AND ne.occurred_at >= s.claim_limited_since))
 ),
 messages AS (SELECT DISTINCT shipment_id, event_type, rank FROM subscribed),
 message_counts AS (SELECT shipment_id, count(*) AS n FROM messages GROUP BY shipment_id),
@@ -239,7 +244,8 @@ outbox AS (
     FROM subscribed sb
     JOIN numbered nb USING (shipment_id, event_type)
     LEFT JOIN last_event le ON le.shipment_id = sb.shipment_id
-    LEFT JOIN shipments_trackingevent e ON e.id = sb.event_id
+    LEFT JOIN shipments_trackingevent e
+      ON e.id = sb.event_id AND {event_at_recorded("e.occurred_at", "sb.event_at")}
     RETURNING 1
 )
 SELECT count(*) FROM history

@@ -11,7 +11,18 @@ from datetime import UTC, date, datetime
 import pytest
 from django.db import connection, transaction
 
-from shipments.models import Shipment, TrackingEvent, TransportUnit
+from shipments.models import (
+    NotificationMoment,
+    Shipment,
+    TrackingEvent,
+    TransportUnit,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from shipments.notifications.services import (
+    buyer_contact_set,
+    shop_notification_settings_update,
+)
 from shipments.partitions import partition_create, partition_name
 from shipments.readers.selectors import KEY_AND_SHIPMENT_SQL
 from shipments.readers.timeline import timeline_get
@@ -229,3 +240,40 @@ def test_a_known_shipments_recompute_reads_only_its_months_and_the_new_events(mo
     s.refresh_from_db()
     assert (s.first_event_at, s.last_event_at) == (at(JAN, 2), at(MAR, 1))
     assert s.status_event is not None and s.status_event.code == "in_transit"
+
+
+def test_the_notices_read_their_events_in_their_months(months: None) -> None:
+    # RECOMPUTE_SQL writes each webhook notice with its event (shipments.webhooks) and each
+    # buyer moment from its event (shipments.notifications): each read in the event's month,
+    # an unproven claim's check of the event's time included.
+    shop = ShopFactory()
+    shop_notification_settings_update(shop=shop, enabled=True, moments=["out_for_delivery"])
+    WebhookEndpoint.objects.create(
+        shop=shop,
+        url="http://127.0.0.1:9/hooks",
+        event_types=["shipment.status_changed", "shipment.tracking_updated"],
+        secret="s",
+    )
+    record("W1", ("picked_up", at(JAN, 20)), ("departed", at(FEB, 5)))
+    record("W1X", ("picked_up", at(APR, 2)))
+    Shipment.objects.filter(tracking_number="W1").update(shop=shop, claim_limited_since=at(JAN, 1))
+    w1 = Shipment.objects.get(tracking_number="W1")
+    buyer_contact_set(shipment=w1, shop=shop, email="buyer@example.com")
+
+    assert months_scanned(lambda: record("W1", ("out_for_delivery", at(MAR, 1)))) == {
+        partition_name(JAN),
+        partition_name(FEB),
+        partition_name(MAR),
+    }
+    sent = {d.event_type: d.data for d in WebhookDelivery.objects.filter(shipment=w1)}
+    assert set(sent) == {"shipment.status_changed", "shipment.tracking_updated"}
+    for data in sent.values():
+        assert data["event"]["code"] == "out_for_delivery"
+        assert data["event"]["occurred_at"].startswith("2032-03-01T00:00:00")
+    moment = NotificationMoment.objects.get(shipment=w1)
+    assert moment.moment == "out_for_delivery"
+    assert moment.event is not None and moment.event.occurred_at == at(MAR, 1)
+    # A claim proven only from after the latest event: no notice names it.
+    Shipment.objects.filter(pk=w1.pk).update(claim_limited_since=at(MAR, 2))
+    record("W1", ("arrived", at(FEB, 20)))
+    assert WebhookDelivery.objects.filter(shipment=w1).count() == 2
