@@ -83,7 +83,8 @@ def moment_ctes(changes: str) -> str:
     eligible = ELIGIBLE_SQL.format(shipment="nc.id", moment="nc.moment")
     return f"""
 notify_candidates AS (
-    SELECT c.id, c.event_id, c.event_at, {moment_case("c", "ne")} AS moment
+    SELECT c.id, c.event_id, ne.occurred_at AS event_occurred_at,
+           {moment_case("c", "ne")} AS moment
     FROM {changes} c LEFT JOIN shipments_trackingevent ne
       ON ne.id = c.event_id AND {event_at_recorded("ne.occurred_at", "c.event_at")}
     -- Uncorrelated, so a one-time test: with no buyer email anywhere (the common case) the
@@ -96,10 +97,9 @@ notify_moments AS (
     FROM notify_candidates nc
     {eligible}
       AND nc.moment IS NOT NULL
-      AND (s.claim_limited_since IS NULL OR nc.event_id IS NULL OR EXISTS (
-          SELECT 1 FROM shipments_trackingevent ce
-          WHERE ce.id = nc.event_id AND {event_at_recorded("ce.occurred_at", "nc.event_at")}
-            AND ce.occurred_at >= s.claim_limited_since))
+      -- The event as notify_candidates read it (NULL when none was found: not heard of).
+      AND (s.claim_limited_since IS NULL OR nc.event_id IS NULL
+           OR nc.event_occurred_at >= s.claim_limited_since)
     ORDER BY nc.id
     ON CONFLICT (shipment_id, moment) DO NOTHING
     RETURNING 1

@@ -23,12 +23,13 @@ from shipments.membership import inside_unit
 # bounds do not cover yet (the recompute reads the months of both, shipments.event_bounds).
 # (Named anew when its columns change: behind PgBouncer a server connection outlives a deploy,
 # and with it the old code's temporary table.)
-TOUCHED_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS hub_batch_touched (
+TOUCHED = "hub_batch_touched"
+TOUCHED_DDL = f"""
+CREATE TEMP TABLE IF NOT EXISTS {TOUCHED} (
     shipment_id bigint, created boolean NOT NULL DEFAULT false, stage_entered_at timestamptz,
     low timestamptz, high timestamptz
 ) ON COMMIT DELETE ROWS;
-TRUNCATE hub_batch_touched;
+TRUNCATE {TOUCHED};
 SET LOCAL jit = off;
 """
 
@@ -218,7 +219,7 @@ COPY_EVENTS = (
 # An event on a unit touches every shipment inside the unit at that moment, found through the
 # membership intervals: one event row, never one per parcel.
 TOUCH = f"""
-INSERT INTO hub_batch_touched (shipment_id, created, stage_entered_at, low, high)
+INSERT INTO {TOUCHED} (shipment_id, created, stage_entered_at, low, high)
 SELECT k.id, false, NULL::timestamptz, k.low, k.high
 FROM unnest(%(shipments)s::bigint[], %(lows)s::timestamptz[], %(highs)s::timestamptz[])
     AS k(id, low, high)
@@ -233,9 +234,9 @@ JOIN shipments_unitmembership m
 """
 
 # A shipment the batch created is invisible to every other transaction until it commits.
-LOCK_TOUCHED = """
+LOCK_TOUCHED = f"""
 SELECT 1 FROM shipments_shipment
-WHERE id IN (SELECT shipment_id FROM hub_batch_touched WHERE NOT created)
+WHERE id IN (SELECT shipment_id FROM {TOUCHED} WHERE NOT created)
 ORDER BY id
 FOR UPDATE
 """

@@ -32,7 +32,7 @@ from shipments.membership import inside_unit
 from shipments.notifications.moments import moment_ctes
 from shipments.recording.estimates import estimate_ctes, estimate_params
 from shipments.recording.inputs import EventInput
-from shipments.recording.statements import LOCK_TOUCHED, TOUCHED_DDL
+from shipments.recording.statements import LOCK_TOUCHED, TOUCHED, TOUCHED_DDL
 from shipments.statuses import COUNTED_AFTER_DELIVERY, Status, sql_list
 
 _DELIVERED = Status.DELIVERED.value
@@ -42,7 +42,7 @@ RECOMPUTE_SQL = f"""
 WITH t AS (
     SELECT shipment_id AS id, bool_or(created) AS created, max(stage_entered_at) AS entered,
            min(low) AS low, max(high) AS high
-    FROM hub_batch_touched GROUP BY 1
+    FROM {TOUCHED} GROUP BY 1
 ),
 -- A shipment the batch created already holds the state its events give it (UPSERT_SHIPMENTS):
 -- only the others are computed and updated here; both get history, estimates and notices.
@@ -331,7 +331,7 @@ def shipments_recompute(*, shipment_ids: Sequence[int]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(TOUCHED_DDL)
         cursor.execute(
-            "INSERT INTO hub_batch_touched (shipment_id) SELECT unnest(%s::bigint[])",
+            f"INSERT INTO {TOUCHED} (shipment_id) SELECT unnest(%s::bigint[])",
             [list(shipment_ids)],
         )
         return touched_recompute(cursor)

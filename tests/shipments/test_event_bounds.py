@@ -247,7 +247,9 @@ def test_the_notices_read_their_events_in_their_months(months: None) -> None:
     # buyer moment from its event (shipments.notifications): each read in the event's month,
     # an unproven claim's check of the event's time included.
     shop = ShopFactory()
-    shop_notification_settings_update(shop=shop, enabled=True, moments=["out_for_delivery"])
+    shop_notification_settings_update(
+        shop=shop, enabled=True, moments=["out_for_delivery", "delivered"]
+    )
     WebhookEndpoint.objects.create(
         shop=shop,
         url="http://127.0.0.1:9/hooks",
@@ -277,3 +279,10 @@ def test_the_notices_read_their_events_in_their_months(months: None) -> None:
     Shipment.objects.filter(pk=w1.pk).update(claim_limited_since=at(MAR, 2))
     record("W1", ("arrived", at(FEB, 20)))
     assert WebhookDelivery.objects.filter(shipment=w1).count() == 2
+    # A delivery from before the claim changes the status, but no notice or moment tells it.
+    record("W1", ("delivered", at(FEB, 25)))
+    assert Shipment.objects.get(pk=w1.pk).status == "delivered"
+    assert WebhookDelivery.objects.filter(shipment=w1).count() == 2
+    assert list(
+        NotificationMoment.objects.filter(shipment=w1).values_list("moment", flat=True)
+    ) == ["out_for_delivery"]
